@@ -1,0 +1,51 @@
+/**
+ * Entry point of the `ferry` command: builds the command tree, runs it, and turns errors into
+ * one clear line on stderr and an exit code (see exit-codes.ts).
+ */
+import { Command, CommanderError } from 'commander';
+import { isConfigError } from '../config/config';
+import { EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE } from './exit-codes';
+import { isUsageError } from './usage-error';
+import { registerCommands } from './commands';
+
+export function buildProgram(): Command {
+  const program = new Command('ferry')
+    .description(
+      'Checkpoint running Linux processes with CRIU incremental pre-dumps, store every layer in ' +
+        'S3-compatible storage, and orchestrate checkpoint, restore and migration as durable ' +
+        'Temporal workflows.',
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .exitOverride();
+  registerCommands(program);
+  return program;
+}
+
+/** Known failures print their message; anything else is a bug and prints its stack. */
+export function describeFailure(err: unknown): { code: number; message: string } {
+  if (isUsageError(err)) return { code: EXIT_USAGE, message: `ferry: ${err.message}` };
+  if (isConfigError(err)) return { code: EXIT_CONFIG, message: `ferry: ${err.message}` };
+  if (err instanceof Error && err.name !== 'Error' && err.name !== 'TypeError' && err.name !== 'RangeError') {
+    // Typed errors from criu/, storage/ and workflows carry a user-facing message.
+    return { code: EXIT_FAILURE, message: `ferry: ${err.message}` };
+  }
+  const text = err instanceof Error ? (process.env.FERRY_DEBUG ? err.stack ?? err.message : err.message) : String(err);
+  return { code: err instanceof Error && err.name === 'Error' ? EXIT_FAILURE : EXIT_INTERNAL, message: `ferry: ${text}` };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    const { code, message } = describeFailure(err);
+    process.stderr.write(message + '\n');
+    return code;
+  }
+}

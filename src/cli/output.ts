@@ -1,0 +1,46 @@
+import { UsageError } from './usage-error';
+
+/**
+ * How commands print: one JSON document on stdout with --json, readable text otherwise.
+ * Diagnostics go to stderr so that stdout stays parseable.
+ */
+export interface OutputOptions {
+  json?: boolean;
+}
+
+export function emit<T>(options: OutputOptions, value: T, human: (value: T) => string): void {
+  if (options.json) {
+    process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  } else {
+    const text = human(value);
+    if (text) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  }
+}
+
+/** Progress and notes for people; silent under --json so scripts see only the result. */
+export function note(options: OutputOptions, message: string): void {
+  if (!options.json) process.stderr.write(message + '\n');
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Parses a flag that must be a positive integer, e.g. --pid. */
+export function parsePositiveInt(flag: string, raw: string): number {
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  const value = Number(raw.trim());
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}

@@ -1,0 +1,239 @@
+/**
+ * ferry's configuration, read and validated once.
+ *
+ * Every setting comes from the environment (FERRY_*), may be overridden by a caller (CLI flags),
+ * and defaults to the local dev stack that `ferry dev up` starts, so that with nothing
+ * configured everything points at the embedded default. S3 credentials are never part of this
+ * object: they come from the AWS SDK's standard provider chain (see s3Credentials below).
+ */
+import os from 'node:os';
+import path from 'node:path';
+
+export interface TemporalSettings {
+  /** host:port of the Temporal frontend (gRPC). */
+  address: string;
+  namespace: string;
+  /** Base URL of the Temporal web UI, used to print links to workflows. */
+  webUrl: string;
+  /** Use TLS to reach the frontend (Temporal Cloud and most production clusters). */
+  tls: boolean;
+  /** Task queue that runs workflow code; each host's activities run on `<prefix>-host-<name>`. */
+  taskQueuePrefix: string;
+}
+
+export interface S3Settings {
+  /** Endpoint URL of an S3-compatible service; undefined means AWS S3 itself. */
+  endpoint: string | undefined;
+  region: string;
+  bucket: string;
+  /** Key prefix under which every ferry object lives. */
+  prefix: string;
+  /** Path-style addressing (bucket in the path), which MinIO and most self-hosted stores need. */
+  forcePathStyle: boolean;
+  /**
+   * True when the endpoint is the local dev stack and no AWS credentials were configured:
+   * the dev stack's generated credentials file is then used (see devCredentialsFile).
+   */
+  useDevCredentials: boolean;
+}
+
+export interface DevStackSettings {
+  /** Where the dev stack keeps its data, pid files, logs and generated credentials. */
+  dir: string;
+  temporalPort: number;
+  temporalUiPort: number;
+  minioPort: number;
+  minioConsolePort: number;
+  /** AWS shared-credentials file written by `ferry dev up`, profile `ferry-dev`. */
+  credentialsFile: string;
+  credentialsProfile: string;
+}
+
+export interface FerryConfig {
+  temporal: TemporalSettings;
+  s3: S3Settings;
+  /** Path or name of the CRIU binary (>= 4.1). */
+  criuBinary: string;
+  /** ferry's own state: dev stack, warm-chain records. */
+  stateDir: string;
+  /** Where images are written before upload and after download. */
+  stagingDir: string;
+  dev: DevStackSettings;
+}
+
+/** A configuration setting that is present but unusable; names the setting so it can be fixed. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly setting: string,
+    readonly problem: string,
+  ) {
+    super(`invalid configuration: ${setting} ${problem}`);
+  }
+}
+
+export function isConfigError(err: unknown): err is ConfigError {
+  return err instanceof ConfigError || (err as { name?: unknown })?.name === 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+export const DEV_BUCKET = 'ferry';
+export const DEV_TEMPORAL_PORT = 7233;
+export const DEV_TEMPORAL_UI_PORT = 8233;
+export const DEV_MINIO_PORT = 9000;
+export const DEV_MINIO_CONSOLE_PORT = 9001;
+
+function defaultStateDir(env: Env): string {
+  if (env.XDG_STATE_HOME) return path.join(env.XDG_STATE_HOME, 'ferry');
+  return path.join(env.HOME || os.homedir(), '.local', 'state', 'ferry');
+}
+
+function readString(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  if (value === undefined) return fallback;
+  if (value.trim() === '') throw new ConfigError(name, 'is set but empty; unset it to use the default');
+  return value.trim();
+}
+
+function readBool(env: Env, name: string, fallback: boolean): boolean {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, `must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function readPort(env: Env, name: string, fallback: number): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ConfigError(name, `must be a TCP port (1-65535), got ${JSON.stringify(value)}`);
+  }
+  return port;
+}
+
+function validateHostPort(name: string, value: string): string {
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+    throw new ConfigError(name, `must be host:port (e.g. 127.0.0.1:7233), got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function validateUrl(name: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, `must be a URL such as http://127.0.0.1:9000, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(name, `must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+  }
+  if (url.username || url.password) {
+    // Credentials in a URL end up in logs and error messages; the provider chain is the only way in.
+    throw new ConfigError(name, 'must not carry credentials; use the AWS credential provider chain');
+  }
+  return value.replace(/\/+$/, '');
+}
+
+function validateBucket(name: string, value: string): string {
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(value) || value.includes('..')) {
+    throw new ConfigError(name, `must be a valid S3 bucket name (3-63 chars: a-z 0-9 . -), got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function validatePrefix(name: string, value: string): string {
+  const trimmed = value.replace(/^\/+|\/+$/g, '');
+  if (trimmed.split('/').some((part) => part === '..' || part === '.')) {
+    throw new ConfigError(name, `must not contain . or .. segments, got ${JSON.stringify(value)}`);
+  }
+  return trimmed;
+}
+
+function validateAbsoluteDir(name: string, value: string): string {
+  if (!path.isAbsolute(value)) throw new ConfigError(name, `must be an absolute path, got ${JSON.stringify(value)}`);
+  return path.normalize(value);
+}
+
+function validateQueuePrefix(name: string, value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value)) {
+    throw new ConfigError(name, `must be 1-64 chars of letters, digits, . _ -, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** Reads and validates the whole configuration. Throws ConfigError naming the first bad setting. */
+export function loadConfig(env: Env = process.env): FerryConfig {
+  const stateDir = validateAbsoluteDir('FERRY_STATE_DIR', readString(env, 'FERRY_STATE_DIR', defaultStateDir(env)));
+  const devDir = path.join(stateDir, 'dev');
+  const dev: DevStackSettings = {
+    dir: devDir,
+    temporalPort: readPort(env, 'FERRY_DEV_TEMPORAL_PORT', DEV_TEMPORAL_PORT),
+    temporalUiPort: readPort(env, 'FERRY_DEV_TEMPORAL_UI_PORT', DEV_TEMPORAL_UI_PORT),
+    minioPort: readPort(env, 'FERRY_DEV_MINIO_PORT', DEV_MINIO_PORT),
+    minioConsolePort: readPort(env, 'FERRY_DEV_MINIO_CONSOLE_PORT', DEV_MINIO_CONSOLE_PORT),
+    credentialsFile: path.join(devDir, 'aws-credentials'),
+    credentialsProfile: 'ferry-dev',
+  };
+
+  const temporal: TemporalSettings = {
+    address: validateHostPort(
+      'FERRY_TEMPORAL_ADDRESS',
+      readString(env, 'FERRY_TEMPORAL_ADDRESS', `127.0.0.1:${dev.temporalPort}`),
+    ),
+    namespace: readString(env, 'FERRY_TEMPORAL_NAMESPACE', 'default'),
+    webUrl: validateUrl('FERRY_TEMPORAL_WEB_URL', readString(env, 'FERRY_TEMPORAL_WEB_URL', `http://127.0.0.1:${dev.temporalUiPort}`)),
+    tls: readBool(env, 'FERRY_TEMPORAL_TLS', false),
+    taskQueuePrefix: validateQueuePrefix('FERRY_TASK_QUEUE_PREFIX', readString(env, 'FERRY_TASK_QUEUE_PREFIX', 'ferry')),
+  };
+
+  const endpointSetting = env.FERRY_S3_ENDPOINT;
+  const endpoint =
+    endpointSetting === undefined
+      ? `http://127.0.0.1:${dev.minioPort}`
+      : endpointSetting.trim() === '' || endpointSetting.trim() === 'aws'
+        ? undefined
+        : validateUrl('FERRY_S3_ENDPOINT', endpointSetting.trim());
+  const pointsAtDevStack = endpointSetting === undefined;
+  const userCredentials = Boolean(env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_SHARED_CREDENTIALS_FILE);
+  const s3: S3Settings = {
+    endpoint,
+    region: readString(env, 'FERRY_S3_REGION', env.AWS_REGION || 'us-east-1'),
+    bucket: validateBucket('FERRY_S3_BUCKET', readString(env, 'FERRY_S3_BUCKET', DEV_BUCKET)),
+    prefix: validatePrefix('FERRY_S3_PREFIX', readString(env, 'FERRY_S3_PREFIX', 'ferry')),
+    forcePathStyle: readBool(env, 'FERRY_S3_PATH_STYLE', endpoint !== undefined),
+    useDevCredentials: pointsAtDevStack && !userCredentials,
+  };
+
+  return {
+    temporal,
+    s3,
+    criuBinary: readString(env, 'FERRY_CRIU', 'criu'),
+    stateDir,
+    stagingDir: validateAbsoluteDir('FERRY_STAGING_DIR', readString(env, 'FERRY_STAGING_DIR', path.join(stateDir, 'staging'))),
+    dev,
+  };
+}
+
+/** The settings `ferry dev env` and the README document, with their meaning. */
+export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
+  ['FERRY_TEMPORAL_ADDRESS', 'Temporal frontend host:port (default 127.0.0.1:7233, the dev server)'],
+  ['FERRY_TEMPORAL_NAMESPACE', 'Temporal namespace (default "default")'],
+  ['FERRY_TEMPORAL_TLS', 'true to reach the frontend over TLS (default false)'],
+  ['FERRY_TEMPORAL_WEB_URL', 'Temporal web UI base URL for links (default http://127.0.0.1:8233)'],
+  ['FERRY_TASK_QUEUE_PREFIX', 'prefix of ferry task queues (default "ferry")'],
+  ['FERRY_S3_ENDPOINT', 'S3-compatible endpoint URL; "aws" or empty for AWS S3 (default http://127.0.0.1:9000, the dev MinIO)'],
+  ['FERRY_S3_REGION', 'S3 region (default $AWS_REGION or us-east-1)'],
+  ['FERRY_S3_BUCKET', 'bucket holding checkpoints (default "ferry")'],
+  ['FERRY_S3_PREFIX', 'key prefix inside the bucket (default "ferry")'],
+  ['FERRY_S3_PATH_STYLE', 'path-style addressing (default true when an endpoint is set)'],
+  ['FERRY_CRIU', 'CRIU binary (default "criu" on PATH; needs >= 4.1)'],
+  ['FERRY_STATE_DIR', 'ferry state: dev stack data, logs (default $XDG_STATE_HOME/ferry or ~/.local/state/ferry)'],
+  ['FERRY_STAGING_DIR', 'where images are staged before upload / after download (default <state>/staging)'],
+  ['AWS_ACCESS_KEY_ID, AWS_PROFILE, ...', 'S3 credentials, through the AWS SDK provider chain only'],
+];
