@@ -1,0 +1,82 @@
+/**
+ * The public shapes of ferry's CRIU layer: what a dump step takes and returns.
+ * Plain JSON-serialisable data, so activities can return them into workflow history as they are.
+ */
+
+/** A process as ferry identifies it: a pid alone can be recycled, pid + start time cannot. */
+export interface ProcessIdentity {
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat: clock ticks after boot at which the process started. */
+  startTime: number;
+  /** Boot id (/proc/sys/kernel/random/boot_id): start times only compare within one boot. */
+  bootId: string;
+  /** Command name (field 2 of /proc/<pid>/stat), for messages. */
+  comm: string;
+}
+
+/** CRIU's own counters for one dump or pre-dump (stats-dump.img), in ferry's names. */
+export interface DumpStats {
+  /** Time the process tree was frozen, in microseconds. */
+  frozenTimeUs: number;
+  /** Time spent writing memory, in microseconds. */
+  memdumpTimeUs: number;
+  pagesScanned: number;
+  /** Pages written into this layer's pages-*.img. */
+  pagesWritten: number;
+  /** Pages unchanged since the parent layer, stored there and only referenced here. */
+  pagesSkippedParent: number;
+}
+
+export type DumpKind = 'pre-dump' | 'dump';
+
+/** The outcome of one pre-dump or dump: a new layer of images on local disk. */
+export interface DumpResult {
+  kind: DumpKind;
+  pid: number;
+  /** Absolute path of the images dir this step wrote. */
+  imagesDir: string;
+  /** Absolute path of the parent layer's images dir, or null for the first layer. */
+  parent: string | null;
+  /** Whether the process was left running (always true for a pre-dump). */
+  leftRunning: boolean;
+  process: ProcessIdentity;
+  stats: DumpStats;
+  criuVersion: string;
+}
+
+export interface PreDumpRequest {
+  pid: number;
+  imagesDir: string;
+  /** The previous layer (pre-dump) this one is incremental to. */
+  prevImagesDir?: string;
+  /** Identity recorded at the chain's first step; a different process under that pid is refused. */
+  expectedIdentity?: ProcessIdentity;
+}
+
+export interface DumpRequest extends PreDumpRequest {
+  /** Keep the process running after the final dump (default: CRIU kills it once dumped). */
+  leaveRunning?: boolean;
+}
+
+export interface RestoreRequest {
+  imagesDir: string;
+}
+
+export interface RestoreResult {
+  pid: number;
+  imagesDir: string;
+  /** CRIU's restore timing (stats-restore.img), microseconds. */
+  restoreTimeUs: number | null;
+}
+
+export interface CriuFeatures {
+  /** Soft-dirty memory tracking: required for pre-dumps. */
+  memTrack: boolean;
+  lazyPages: boolean;
+  pidfdStore: boolean;
+}
+
+export interface CriuCheckResult {
+  version: string;
+  features: CriuFeatures;
+}
