@@ -4,6 +4,10 @@
 const path = require('node:path');
 const fs = require('node:fs');
 
+// The AWS SDK warns on every client about Node 20's support window; ferry pins Node 20 knowingly,
+// and the warning would drown the output of every command that touches storage.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const entry = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 if (!fs.existsSync(entry)) {
   console.error('ferry: not built yet. Run `npm install` (or `npm run build`) in ' + path.join(__dirname, '..'));

@@ -14,7 +14,7 @@ export interface ProcessIdentity {
   comm: string;
 }
 
-/** CRIU's own counters for one dump or pre-dump (stats-dump.img), in ferry's names. */
+/** CRIU's own counters for one dump or pre-dump (stats-dump), in ferry's names. */
 export interface DumpStats {
   /** Time the process tree was frozen, in microseconds. */
   frozenTimeUs: number;
@@ -65,7 +65,7 @@ export interface RestoreRequest {
 export interface RestoreResult {
   pid: number;
   imagesDir: string;
-  /** CRIU's restore timing (stats-restore.img), microseconds. */
+  /** CRIU's restore timing (stats-restore), microseconds. */
   restoreTimeUs: number | null;
 }
 
@@ -79,4 +79,6 @@ export interface CriuFeatures {
 export interface CriuCheckResult {
   version: string;
   features: CriuFeatures;
+  /** Absolute path of the CRIU binary that answered. */
+  binary?: string;
 }

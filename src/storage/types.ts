@@ -55,3 +55,85 @@ export interface TransferOptions {
   onProgress?: (progress: TransferProgress) => void;
   signal?: AbortSignal;
 }
+
+/** What a caller knows about a layer before it is stored (putLayer computes files, bytes, storedAt). */
+export type LayerInput = Pick<LayerRecord, 'index' | 'kind' | 'parentIndex' | 'criuVersion' | 'kernel' | 'host' | 'process' | 'stats'>;
+
+export interface PullOptions extends TransferOptions {
+  /** Download the stored layers of a checkpoint whose manifest is not complete (default: refuse). */
+  allowIncomplete?: boolean;
+}
+
+/** One line of `ferry checkpoints ls`. */
+export interface CheckpointSummary {
+  checkpointId: string;
+  complete: boolean;
+  createdAt: string;
+  completedAt: string | null;
+  /** Number of layers in the whole chain, base layers included. */
+  layers: number;
+  /** Bytes of this checkpoint's own layers (base layers are counted with their own checkpoint). */
+  bytes: number;
+  baseCheckpoints: string[];
+  /** Set when the manifest could not be read or is invalid; the other fields are then best effort. */
+  problem?: string;
+}
+
+/** One position of a resolved chain: which checkpoint's layer sits there. */
+export interface ChainEntry {
+  position: number;
+  checkpointId: string;
+  layer: LayerRecord;
+}
+
+/** `ferry checkpoints show`: the manifest plus what is derived from it and from other manifests. */
+export interface CheckpointDescription {
+  manifest: CheckpointManifest;
+  chain: ChainEntry[];
+  /** Bytes a pull downloads (the whole chain). */
+  chainBytes: number;
+  /** Checkpoints whose baseLayers point at this one: deleting it would break them. */
+  usedBy: string[];
+}
+
+export interface GcOptions {
+  /** Keep the N most recent complete checkpoints (and everything they build on). */
+  keepLast: number;
+  /** Report what would be removed without removing anything. */
+  dryRun?: boolean;
+  /**
+   * Incomplete checkpoints, unreferenced blobs and abandoned multipart uploads younger than this
+   * are left alone, because a push may still be writing them (default 24 h).
+   */
+  graceMs?: number;
+}
+
+export interface GcResult {
+  kept: string[];
+  /** Kept only because a kept checkpoint builds on their layers. */
+  keptAsBase: string[];
+  deleted: string[];
+  blobsDeleted: number;
+  bytesFreed: number;
+  uploadsAborted: number;
+  dryRun: boolean;
+}
+
+export interface DeleteResult {
+  checkpointId: string;
+  /** Blobs removed because no other checkpoint uses them. */
+  blobsDeleted: number;
+  bytesFreed: number;
+}
+
+/** What a putLayer or push actually moved, for reports and tests. */
+export interface TransferReport {
+  bytesTotal: number;
+  /** Bytes sent over the network (stored bytes that were reused are not counted). */
+  bytesSent: number;
+  /** Files already stored with the same SHA-256, not sent again. */
+  filesSkipped: number;
+  partsSent: number;
+  /** Parts of an interrupted multipart upload that were found stored and not sent again. */
+  partsReused: number;
+}

@@ -1,0 +1,59 @@
+/**
+ * What the activities need from the rest of ferry, as narrow ports. The worker wires the real
+ * CRIU driver and layer store in (worker/dependencies.ts); tests pass fakes. Keeping the ports
+ * here, not the concrete modules, is what lets activities be tested without CRIU or S3.
+ */
+import type {
+  CriuCheckResult,
+  DumpRequest,
+  DumpResult,
+  PreDumpRequest,
+  ProcessIdentity,
+  RestoreRequest,
+  RestoreResult,
+} from '../criu/types';
+import type { LayerInput, LayerRecord, TransferOptions } from '../storage/types';
+
+export interface CriuPort {
+  check(): Promise<CriuCheckResult>;
+  /** Identity of a process ferry may checkpoint; refuses pid 1, kernel threads and ferry itself. */
+  identify(pid: number): Promise<ProcessIdentity>;
+  preDump(req: PreDumpRequest): Promise<DumpResult>;
+  dump(req: DumpRequest): Promise<DumpResult>;
+  restore(req: RestoreRequest): Promise<RestoreResult>;
+  /** Whether `identity` is still alive (same pid, same start time). */
+  isAlive(identity: ProcessIdentity): Promise<boolean>;
+}
+
+export interface StorePort {
+  /** Stores one layer; idempotent (files already stored are not sent again). */
+  putLayer(checkpointId: string, layer: LayerInput, dir: string, opts: TransferOptions): Promise<{ record: LayerRecord; bytesSent: number }>;
+  /**
+   * Writes the checkpoint's manifest from its stored layers' records: complete only when the last
+   * layer is a final dump and every object verified. Before this nothing marks the layers usable.
+   */
+  commit(
+    checkpointId: string,
+    layers: LayerRecord[],
+    baseLayers: Array<{ checkpointId: string; index: number }>,
+  ): Promise<{ layers: number; complete: boolean }>;
+  /** Downloads and verifies a whole chain (base layers included) into `intoDir`. */
+  pullChain(checkpointId: string, intoDir: string, opts: TransferOptions): Promise<{ layerDirs: string[]; finalDir: string; bytes: number }>;
+  /** Deletes what is stored for a checkpoint; no error when nothing is. */
+  discard(checkpointId: string): Promise<void>;
+}
+
+export interface ActivityDeps {
+  /** This worker's host name (its task queue is `<prefix>-host-<host>`). */
+  host: string;
+  /** This host's staging dir (config.stagingDir/<host>): every local path activities touch is inside. */
+  stagingDir: string;
+  criu: CriuPort;
+  store: StorePort;
+  kernel: string;
+  pageSize: number;
+  /** Interval between heartbeats while a long CRIU call runs (ms). */
+  heartbeatIntervalMs?: number;
+  /** Host wall clock (injectable for tests). */
+  now?: () => number;
+}

@@ -1,0 +1,154 @@
+/**
+ * Inputs and outputs of ferry's activities. Plain JSON: they are recorded in workflow history,
+ * so they never hold a credential, and paths in them are host-local (only meaningful on the host
+ * whose task queue ran the activity).
+ */
+import type { CriuFeatures, DumpKind, DumpStats, ProcessIdentity } from '../criu/types';
+import type { LayerRecord } from '../storage/types';
+
+export interface HostCapabilities {
+  host: string;
+  criuVersion: string;
+  features: CriuFeatures;
+  /** Kernel release (uname -r) of the host. */
+  kernel: string;
+  pageSize: number;
+}
+
+export interface LayerRef {
+  index: number;
+  kind: DumpKind;
+  /** Host-local images dir of the layer. */
+  imagesDir: string;
+}
+
+export interface LayerStepInput {
+  checkpointId: string;
+  index: number;
+  pid: number;
+  /** Identity taken at the start: a different process under the same pid is refused. */
+  expectedIdentity: ProcessIdentity;
+  /** The layer this one is incremental to (its images dir on this host), or null for a full dump. */
+  parent: LayerRef | null;
+}
+
+export interface FinalDumpInput extends LayerStepInput {
+  leaveRunning: boolean;
+}
+
+/** One layer written to the host's staging dir. */
+export interface LayerDump extends LayerRef {
+  parentIndex: number | null;
+  stats: DumpStats;
+  process: ProcessIdentity;
+  criuVersion: string;
+  leftRunning: boolean;
+  /** Bytes of the layer's files on disk. */
+  bytes: number;
+  /** Host wall clock (ms since epoch) just before CRIU was asked to dump. */
+  startedAtMs: number;
+  durationMs: number;
+}
+
+export interface UploadInput {
+  checkpointId: string;
+  layer: LayerDump;
+}
+
+export interface UploadResult {
+  index: number;
+  /** What the manifest will say about the layer (files, sizes, SHA-256s). */
+  record: LayerRecord;
+  bytes: number;
+  /** True when the layer was already stored (a retry, or a warm layer): nothing was sent again. */
+  alreadyStored: boolean;
+  startedAtMs: number;
+  durationMs: number;
+}
+
+export interface CommitInput {
+  checkpointId: string;
+  /** Records of every stored layer, in chain order (the manifest is written only now). */
+  layers: LayerRecord[];
+  /** Warm-chain layers this checkpoint builds on (checkpoint id + index), outermost first. */
+  baseLayers: Array<{ checkpointId: string; index: number }>;
+}
+
+export interface CommitResult {
+  checkpointId: string;
+  layers: number;
+  complete: boolean;
+  startedAtMs: number;
+  durationMs: number;
+}
+
+export interface DownloadInput {
+  checkpointId: string;
+  /** Distinguishes concurrent downloads of one checkpoint on one host (the workflow's run id). */
+  downloadId: string;
+}
+
+export interface DownloadResult {
+  checkpointId: string;
+  /** Final layer's images dir (parents linked in), ready for CRIU restore. */
+  imagesDir: string;
+  /** The dir holding every downloaded layer; clean it after restoring. */
+  stagingDir: string;
+  layers: number;
+  bytes: number;
+  startedAtMs: number;
+  durationMs: number;
+}
+
+export interface RestoreInput {
+  imagesDir: string;
+}
+
+export interface RestoreOutcome {
+  pid: number;
+  restoreTimeUs: number | null;
+  startedAtMs: number;
+  /** Host wall clock when CRIU reported the process running again. */
+  finishedAtMs: number;
+  durationMs: number;
+}
+
+export interface CleanInput {
+  /** A dir that an earlier activity of this host returned; anything outside staging is refused. */
+  dir: string;
+}
+
+export interface DiscardInput {
+  checkpointId: string;
+  /** Also delete what was already uploaded (a cancelled or failed checkpoint). */
+  deleteStored: boolean;
+}
+
+export interface ResolvePidInput {
+  pid?: number;
+  pidFile?: string;
+}
+
+/** The warm chain of one process on one host: pre-dump layers stored under their own checkpoint id. */
+export interface WarmChain {
+  checkpointId: string;
+  process: ProcessIdentity;
+  layers: LayerDump[];
+  /** Stored records of the same layers (the chain's manifest is rewritten from them). */
+  records: LayerRecord[];
+}
+
+export interface WarmLookupInput {
+  pid: number;
+  identity: ProcessIdentity;
+}
+
+export interface WarmLookup {
+  chain: WarmChain | null;
+  /** found; none recorded; the pid now belongs to another process; local layers gone. */
+  status: 'found' | 'none' | 'process-changed' | 'layers-missing';
+}
+
+export interface WarmRecordInput {
+  chain: WarmChain;
+}

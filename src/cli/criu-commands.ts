@@ -1,0 +1,214 @@
+/**
+ * The local CRIU commands of the pre-dump tutorial: `ferry check`, `ferry pre-dump`, `ferry dump`,
+ * `ferry restore`, `ferry inspect`. They drive CRIU on this host directly (no Temporal, no S3).
+ *
+ * The CRIU layer is required lazily inside each action: `ferry --help` and the other command
+ * groups never load it, and these commands load nothing else (startup time matters in the qemu
+ * lab, where Node runs under TCG).
+ */
+import type { Command } from 'commander';
+import type { DumpResult, RestoreResult } from '../criu/types';
+import type { ChainInfo } from '../criu/chain';
+import type { LayerInfo } from '../criu/images';
+import { emit, formatBytes, note, parsePositiveInt, type OutputOptions } from './output';
+import { UsageError } from './usage-error';
+
+type CriuModule = typeof import('../criu/index');
+
+function criu(): CriuModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('../criu/index') as CriuModule;
+}
+
+function criuBinary(): string {
+  // The config module only reads the environment; it is cheap to load.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { loadConfig } = require('../config/config') as typeof import('../config/config');
+  return loadConfig().criuBinary;
+}
+
+/** The chain `ferry inspect` looked at does not restore correctly. */
+export class ChainInconsistentError extends Error {
+  override readonly name = 'ChainInconsistentError';
+  constructor(
+    readonly dir: string,
+    readonly problems: string[],
+  ) {
+    super(`the chain ending at ${dir} is NOT consistent (${problems.length} problem${problems.length === 1 ? '' : 's'} above); do not restore it`);
+  }
+}
+
+const ms = (us: number): string => `${(us / 1000).toFixed(1)} ms`;
+
+function formatDump(r: DumpResult): string {
+  const s = r.stats;
+  return [
+    `${r.kind} of pid ${r.pid} (${r.process.comm}) written to ${r.imagesDir}` + (r.parent ? `\n  parent   ${r.parent}` : ''),
+    `  frozen   ${ms(s.frozenTimeUs)} (memory dump ${ms(s.memdumpTimeUs)})`,
+    `  pages    ${s.pagesWritten} written (${formatBytes(s.pagesWritten * 4096)}), ${s.pagesSkippedParent} in parent, ${s.pagesScanned} scanned`,
+    `  process  ${r.leftRunning ? 'left running' : 'stopped (restore it with `ferry restore --images-dir ' + r.imagesDir + '`)'}`,
+  ].join('\n');
+}
+
+/** The --json document of pre-dump / dump: the tutorial's fields first, then the rest. */
+function dumpJson(r: DumpResult): Record<string, unknown> {
+  return { pid: r.pid, imagesDir: r.imagesDir, parent: r.parent, stats: r.stats, kind: r.kind, leftRunning: r.leftRunning, process: r.process, criuVersion: r.criuVersion };
+}
+
+function layerLine(layer: LayerInfo, index: number): string {
+  const st = layer.dumpStats;
+  return [
+    `${String(index + 1).padStart(2)}. ${layer.kind.padEnd(8)} ${layer.dir}`,
+    `      pages written ${layer.pagesPresent}, in parent ${layer.pagesInParent}${layer.pagesLazy ? ` (${layer.pagesLazy} could be restored lazily)` : ''}; ` +
+      `page data ${formatBytes(layer.pagesBytes)} of ${formatBytes(layer.bytes)} in ${layer.files} files`,
+    st ? `      frozen ${ms(st.frozenTimeUs)}, memory dump ${ms(st.memdumpTimeUs)}, ${st.pagesScanned} pages scanned` : '      (no stats-dump)',
+  ].join('\n');
+}
+
+function formatChain(chain: ChainInfo): string {
+  const lines = [`chain of ${chain.layers.length} layer${chain.layers.length === 1 ? '' : 's'} (oldest first), pid ${chain.rootPid ?? '?'}:`];
+  chain.layers.forEach((layer, i) => lines.push(layerLine(layer, i)));
+  const last = chain.layers[chain.layers.length - 1];
+  if (last?.restoreStats) lines.push(`restored once: restore time ${ms(last.restoreStats.restoreTimeUs)}`);
+  if (chain.consistent) lines.push('consistent: every parent exists, is an earlier pre-dump of the same pid, holds every page marked in parent, and is the latest one');
+  else lines.push('NOT consistent:', ...chain.problems.map((p) => `  - ${p}`));
+  return lines.join('\n');
+}
+
+interface DumpFlags extends OutputOptions {
+  pid: string;
+  imagesDir: string;
+  prevImagesDir?: string;
+  leaveRunning?: boolean;
+}
+
+function dumpRequest(opts: DumpFlags): { pid: number; imagesDir: string; prevImagesDir?: string } {
+  const pid = parsePositiveInt('--pid', opts.pid);
+  if (!opts.imagesDir.trim()) throw new UsageError('--images-dir must not be empty');
+  if (opts.prevImagesDir !== undefined && !opts.prevImagesDir.trim()) throw new UsageError('--prev-images-dir must not be empty');
+  return { pid, imagesDir: opts.imagesDir, ...(opts.prevImagesDir ? { prevImagesDir: opts.prevImagesDir } : {}) };
+}
+
+export function registerCriuCommands(program: Command): void {
+  program
+    .command('check')
+    .description("Show CRIU's version and which kernel features it can use here (soft-dirty memory tracking decides whether pre-dumps work)")
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', `
+Examples:
+  $ ferry check
+  $ ferry check --json | jq .features.memTrack
+
+Without memory tracking (mem_track: no) pre-dumps are refused; a full \`ferry dump\` still works.`)
+    .action(async (opts: OutputOptions) => {
+      const binary = criuBinary();
+      const { checkCriu } = criu();
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { runCriuCheck } = require('../criu/binary') as typeof import('../criu/binary');
+      const [rpc, cli] = await Promise.all([checkCriu({ criuBinary: binary }), runCriuCheck(binary)]);
+      const result = {
+        version: rpc.version,
+        binary: rpc.binary ?? cli.binary.path,
+        features: rpc.features,
+        criuCheck: { ok: cli.ok, summary: cli.summary, errors: cli.errors, warnings: cli.warnings },
+      };
+      emit(opts, result, (r) =>
+        [
+          `CRIU ${r.version} (${r.binary})`,
+          `  criu check:                      ${r.criuCheck.ok ? 'passed' : 'FAILED'} (${r.criuCheck.summary})`,
+          `  memory tracking (soft-dirty):    ${r.features.memTrack ? 'yes: pre-dumps work' : 'NO: pre-dumps are refused; use a full dump'}`,
+          `  lazy pages (userfaultfd):        ${r.features.lazyPages ? 'yes' : 'no'}`,
+          `  pidfd store:                     ${r.features.pidfdStore ? 'yes' : 'no'}`,
+        ].join('\n'),
+      );
+      if (!cli.ok) {
+        throw Object.assign(new Error(`\`criu check\` failed on this host: ${cli.summary}`), { name: 'CriuCheckFailed' });
+      }
+    });
+
+  program
+    .command('pre-dump')
+    .description('Copy a running process\'s memory to an images dir without stopping it for long (CRIU pre-dump with soft-dirty tracking)')
+    .requiredOption('--pid <pid>', 'process to pre-dump (its whole tree is included)')
+    .requiredOption('--images-dir <dir>', 'new or empty directory for this layer (created 0700)')
+    .option('--prev-images-dir <dir>', 'the previous pre-dump: write only pages changed since then')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', `
+The tutorial's chain: two pre-dumps while the process runs, then a short final dump.
+  $ ferry pre-dump --pid 1234 --images-dir ./predump-1
+  $ ferry pre-dump --pid 1234 --images-dir ./predump-2 --prev-images-dir ./predump-1
+  $ ferry dump     --pid 1234 --images-dir ./final-dump --prev-images-dir ./predump-2
+  $ ferry inspect ./final-dump
+
+Each --prev-images-dir must be the LATEST pre-dump of that process: every pre-dump resets the
+kernel's soft-dirty bits, so skipping one would restore stale pages (ferry refuses it).
+Needs a kernel with CONFIG_MEM_SOFT_DIRTY (see \`ferry check\`).`)
+    .action(async (opts: DumpFlags) => {
+      const req = dumpRequest(opts);
+      const result = await criu().preDump(req, { criuBinary: criuBinary() });
+      emit(opts, dumpJson(result), () => formatDump(result));
+    });
+
+  program
+    .command('dump')
+    .description('Checkpoint a process into an images dir (CRIU dump); by default the process is stopped once dumped')
+    .requiredOption('--pid <pid>', 'process to dump (its whole tree is included)')
+    .requiredOption('--images-dir <dir>', 'new or empty directory for the dump (created 0700)')
+    .option('--prev-images-dir <dir>', 'the latest pre-dump: write only pages changed since then')
+    .option('--leave-running', 'keep the process running after the dump (a snapshot)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', `
+Examples:
+  $ ferry dump --pid 1234 --images-dir ./final-dump --prev-images-dir ./predump-2
+  $ ferry dump --pid 1234 --images-dir ./snapshot --leave-running --json
+  $ ferry restore --images-dir ./final-dump`)
+    .action(async (opts: DumpFlags) => {
+      const req = { ...dumpRequest(opts), leaveRunning: opts.leaveRunning === true };
+      const result = await criu().dump(req, { criuBinary: criuBinary() });
+      emit(opts, dumpJson(result), () => formatDump(result));
+    });
+
+  program
+    .command('restore')
+    .description('Restore a dumped process from its images dir (and its pre-dump chain); it runs detached and keeps its pid')
+    .requiredOption('--images-dir <dir>', 'the final dump to restore')
+    .option('--pid-wait <seconds>', 'how long to wait for a dying process to release the pid (default 5)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', `
+Examples:
+  $ ferry restore --images-dir ./final-dump
+  $ pid=$(ferry restore --images-dir ./final-dump --json | jq .pid)
+
+The chain is checked first (\`ferry inspect\`); a pre-dump alone cannot be restored.`)
+    .action(async (opts: OutputOptions & { imagesDir: string; pidWait?: string }) => {
+      const pidWaitMs = opts.pidWait === undefined ? undefined : parsePositiveInt('--pid-wait', opts.pidWait) * 1000;
+      const result: RestoreResult = await criu().restore(
+        { imagesDir: opts.imagesDir },
+        { criuBinary: criuBinary(), ...(pidWaitMs ? { pidWaitMs } : {}) },
+      );
+      if (!opts.json) note(opts, `restored from ${result.imagesDir}${result.restoreTimeUs !== null ? ` in ${ms(result.restoreTimeUs)}` : ''}; pid:`);
+      emit(opts, result, (r) => String(r.pid));
+    });
+
+  program
+    .command('inspect')
+    .description('Show a chain of images layer by layer (pages written, pages in parent, bytes, frozen time) and check it is consistent')
+    .argument('<dir>', 'an images dir (usually the final dump; its parents are followed)')
+    .option('--json', 'print the chain as JSON')
+    .addHelpText('after', `
+Examples:
+  $ ferry inspect ./final-dump
+  $ ferry inspect ./predump-2 --json | jq '.layers[] | {dir, pagesPresent, pagesInParent}'
+
+Exit status 1 when the chain is not consistent (a missing or wrong parent, or a skipped pre-dump).`)
+    .action(async (dir: string, opts: OutputOptions) => {
+      const chain = criu().readChain(dir);
+      // Pagemap entries can number in the thousands: JSON gets per-task totals, not every entry.
+      const summary = {
+        ...chain,
+        layers: chain.layers.map((l) => ({ ...l, pagemaps: l.pagemaps.map(({ entries, ...pm }) => ({ ...pm, entries: entries.length })) })),
+      };
+      emit(opts, summary, () => formatChain(chain));
+      if (!chain.consistent) throw new ChainInconsistentError(chain.layers[chain.layers.length - 1]!.dir, chain.problems);
+    });
+}

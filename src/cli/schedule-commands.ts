@@ -1,0 +1,202 @@
+/**
+ * `ferry schedule`: nightly pre-dumps through Temporal Schedules. Each run of a schedule adds one
+ * pre-dump layer to the process's warm chain (workflow `warmPreDump`), so that
+ * `ferry checkpoint --from-warm` and `ferry migrate --from-warm` dump only what changed since.
+ */
+import type { Command } from 'commander';
+import type { ScheduleDescription, ScheduleSummary } from '@temporalio/client';
+import { emit, parsePositiveInt, type OutputOptions } from './output';
+import { UsageError } from './usage-error';
+import { parseHost, withClient } from './checkpoint-commands';
+
+interface CreateFlags extends OutputOptions {
+  host?: string;
+  pid?: string;
+  pidFile?: string;
+  cron: string;
+  timeZone?: string;
+  maxChain?: string;
+}
+
+const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+function scheduleId(name: string): string {
+  if (!SCHEDULE_ID.test(name)) throw new UsageError(`schedule name must be 1-100 chars of letters, digits, . _ -, got ${JSON.stringify(name)}`);
+  return name;
+}
+
+function validateCron(cron: string): string {
+  const fields = cron.trim().split(/\s+/);
+  if (cron.trim().startsWith('@')) return cron.trim();
+  if (fields.length < 5 || fields.length > 7 || !fields.every((f) => /^[0-9*/,\-A-Za-z?LW#]+$/.test(f))) {
+    throw new UsageError(`--cron must be a cron expression such as "0 2 * * *" (minute hour day month weekday), got ${JSON.stringify(cron)}`);
+  }
+  return cron.trim();
+}
+
+function summaryJson(s: ScheduleSummary) {
+  const action = s.action as { workflowType?: string; args?: unknown[] } | undefined;
+  return {
+    scheduleId: s.scheduleId,
+    paused: s.state.paused,
+    note: s.state.note ?? null,
+    workflowType: action?.workflowType ?? null,
+    input: action?.args?.[0] ?? null,
+    nextActionTimes: s.info.nextActionTimes.map((d) => d.toISOString()),
+    recentActions: s.info.recentActions.map((a) => ({
+      scheduledAt: a.scheduledAt.toISOString(),
+      takenAt: a.takenAt.toISOString(),
+      workflowId: a.action.workflow.workflowId,
+      runId: a.action.workflow.firstExecutionRunId,
+    })),
+  };
+}
+
+function describeJson(d: ScheduleDescription) {
+  const action = d.action as { workflowType?: string; args?: unknown[]; workflowId?: string };
+  return {
+    scheduleId: d.scheduleId,
+    paused: d.state.paused,
+    note: d.state.note ?? null,
+    cron: typeof d.memo?.cron === 'string' ? [d.memo.cron] : [],
+    calendars: d.spec.calendars ?? [],
+    overlap: d.policies.overlap,
+    workflowType: action.workflowType ?? null,
+    workflowId: action.workflowId ?? null,
+    input: action.args?.[0] ?? null,
+    numActionsTaken: d.info.numActionsTaken,
+    numActionsSkippedOverlap: d.info.numActionsSkippedOverlap,
+    runningActions: d.info.runningActions.map((a) => ({ workflowId: a.workflow.workflowId, runId: a.workflow.firstExecutionRunId })),
+    recentActions: d.info.recentActions.map((a) => ({
+      scheduledAt: a.scheduledAt.toISOString(),
+      takenAt: a.takenAt.toISOString(),
+      workflowId: a.action.workflow.workflowId,
+      runId: a.action.workflow.firstExecutionRunId,
+    })),
+    nextActionTimes: d.info.nextActionTimes.map((t) => t.toISOString()),
+  };
+}
+
+export function registerScheduleCommands(program: Command): void {
+  const schedule = program
+    .command('schedule')
+    .description('Nightly pre-dumps (Temporal Schedules): each run adds a pre-dump layer to a process\'s warm chain');
+
+  schedule
+    .command('create')
+    .description('Create a schedule of warm pre-dumps for one process')
+    .argument('<name>', 'schedule id')
+    .option('--host <name>', "host the process runs on (its `ferry worker --host` name; default: this machine's hostname)")
+    .option('--pid <pid>', 'process to pre-dump')
+    .option('--pid-file <file>', 'absolute path of a pid file, read on the host at each run (follows restarts)')
+    .requiredOption('--cron <expr>', 'when to run, e.g. "0 2 * * *" for 02:00 every night')
+    .option('--time-zone <tz>', 'IANA time zone for --cron (default UTC)')
+    .option('--max-chain <n>', 'start a new warm chain after this many layers (default 7)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', `
+Example:
+  $ ferry schedule create nightly-db --host db-1 --pid-file /run/db.pid --cron "0 2 * * *"
+
+A run never overlaps another on the same process (overlap policy SKIP, and the per-process
+workflow id). Where the kernel cannot track dirty memory, each run ends at once saying so.`)
+    .action(async (name: string, opts: CreateFlags) => {
+      const id = scheduleId(name);
+      const host = parseHost('--host', opts.host);
+      if ((opts.pid === undefined) === (opts.pidFile === undefined)) throw new UsageError('give exactly one of --pid and --pid-file');
+      const pid = opts.pid !== undefined ? parsePositiveInt('--pid', opts.pid) : undefined;
+      if (opts.pidFile !== undefined && !opts.pidFile.startsWith('/')) throw new UsageError(`--pid-file must be an absolute path (it is read on the host), got ${JSON.stringify(opts.pidFile)}`);
+      const cron = validateCron(opts.cron);
+      const maxChainLength = opts.maxChain !== undefined ? parsePositiveInt('--max-chain', opts.maxChain) : undefined;
+      await withClient(async (ferry) => {
+        await ferry.createWarmSchedule({
+          scheduleId: id,
+          cron,
+          ...(opts.timeZone ? { timeZone: opts.timeZone } : {}),
+          input: { host, ...(pid !== undefined ? { pid } : { pidFile: opts.pidFile }), ...(maxChainLength ? { maxChainLength } : {}) },
+        });
+        const d = describeJson(await ferry.describeSchedule(id));
+        emit(opts, d, (v) => `schedule ${v.scheduleId} created: warm pre-dumps of ${pid !== undefined ? `pid ${pid}` : opts.pidFile} on ${host} at "${cron}"; next run ${v.nextActionTimes[0] ?? '-'}`);
+      });
+    });
+
+  schedule
+    .command('ls')
+    .description('List schedules')
+    .option('--json', 'print JSON')
+    .action(async (opts: OutputOptions) => {
+      await withClient(async (ferry) => {
+        const list = (await ferry.listSchedules()).map(summaryJson);
+        emit(opts, list, (v) =>
+          v.length === 0
+            ? 'no schedules'
+            : v.map((s) => `${s.scheduleId}${s.paused ? ' (paused)' : ''}: ${s.workflowType ?? '?'} ${JSON.stringify(s.input)}; next ${s.nextActionTimes[0] ?? '-'}`).join('\n'),
+        );
+      });
+    });
+
+  schedule
+    .command('show')
+    .description('Show a schedule, its recent and running runs')
+    .argument('<name>', 'schedule id')
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: OutputOptions) => {
+      await withClient(async (ferry) => {
+        const d = describeJson(await ferry.describeSchedule(scheduleId(name)));
+        emit(opts, d, (v) =>
+          [
+            `schedule ${v.scheduleId}${v.paused ? ' (paused)' : ''}: ${v.workflowType} ${JSON.stringify(v.input)}`,
+            `  cron ${v.cron.join(', ') || '-'}; overlap ${v.overlap}; runs taken ${v.numActionsTaken}, skipped for overlap ${v.numActionsSkippedOverlap}`,
+            `  next: ${v.nextActionTimes.slice(0, 3).join(', ') || '-'}`,
+            ...v.runningActions.map((a) => `  running: ${a.workflowId}`),
+            ...v.recentActions.map((a) => `  ran ${a.takenAt}: ${a.workflowId} (${ferry.workflowUrl(a.workflowId, a.runId) ?? a.runId})`),
+            ...(v.note ? [`  note: ${v.note}`] : []),
+          ].join('\n'),
+        );
+      });
+    });
+
+  schedule
+    .command('trigger')
+    .description('Run a schedule now (skipped if a run of it is still going)')
+    .argument('<name>', 'schedule id')
+    .action(async (name: string) => {
+      await withClient(async (ferry) => {
+        await ferry.triggerSchedule(scheduleId(name));
+        process.stdout.write(`schedule ${name} triggered; see \`ferry schedule show ${name}\`\n`);
+      });
+    });
+
+  schedule
+    .command('pause')
+    .description('Pause a schedule (no runs until unpaused)')
+    .argument('<name>', 'schedule id')
+    .option('--note <text>', 'why it is paused')
+    .action(async (name: string, opts: { note?: string }) => {
+      await withClient(async (ferry) => {
+        await ferry.pauseSchedule(scheduleId(name), opts.note);
+        process.stdout.write(`schedule ${name} paused\n`);
+      });
+    });
+
+  schedule
+    .command('unpause')
+    .description('Resume a paused schedule')
+    .argument('<name>', 'schedule id')
+    .action(async (name: string) => {
+      await withClient(async (ferry) => {
+        await ferry.unpauseSchedule(scheduleId(name));
+        process.stdout.write(`schedule ${name} unpaused\n`);
+      });
+    });
+
+  schedule
+    .command('delete')
+    .description('Delete a schedule (its warm chain stays stored)')
+    .argument('<name>', 'schedule id')
+    .action(async (name: string) => {
+      await withClient(async (ferry) => {
+        await ferry.deleteSchedule(scheduleId(name));
+        process.stdout.write(`schedule ${name} deleted\n`);
+      });
+    });
+}

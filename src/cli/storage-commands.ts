@@ -1,0 +1,199 @@
+/**
+ * Layer-store commands: push, pull, checkpoints ls|show|rm, gc. They talk to the bucket directly
+ * (no Temporal), so they also work as a recovery tool when the workflows are down.
+ */
+import type { Command } from 'commander';
+import { loadConfig } from '../config/config';
+import {
+  CHECKPOINT_ID_RULE,
+  LayerStore,
+  createS3Client,
+  isValidCheckpointId,
+  pushLocalChain,
+  type CheckpointDescription,
+  type CheckpointSummary,
+  type GcResult,
+  type TransferProgress,
+} from '../storage';
+import { emit, formatBytes, parsePositiveInt, type OutputOptions } from './output';
+import { UsageError } from './usage-error';
+
+function openStore(): LayerStore {
+  const config = loadConfig();
+  return new LayerStore({ client: createS3Client(config), bucket: config.s3.bucket, prefix: config.s3.prefix });
+}
+
+function checkpointId(raw: string): string {
+  if (!isValidCheckpointId(raw)) throw new UsageError(`checkpoint id ${JSON.stringify(raw)} is not valid: use ${CHECKPOINT_ID_RULE}`);
+  return raw;
+}
+
+/**
+ * A one-line progress bar on stderr, only on a terminal, only without --json, and only once a
+ * transfer has run for more than a moment (short ones print nothing).
+ */
+class ProgressBar {
+  private readonly started = Date.now();
+  private lastDraw = 0;
+  private drawn = false;
+  private readonly enabled: boolean;
+  constructor(
+    options: OutputOptions,
+    private readonly label: string,
+  ) {
+    this.enabled = !options.json && Boolean(process.stderr.isTTY);
+  }
+
+  update = (p: TransferProgress): void => {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (now - this.started < 500 || (now - this.lastDraw < 100 && p.bytesDone < p.bytesTotal)) return;
+    this.lastDraw = now;
+    const width = 30;
+    const frac = p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : 1;
+    const filled = Math.round(frac * width);
+    const rate = p.bytesDone / Math.max(0.001, (now - this.started) / 1000);
+    const line = `${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)} ${formatBytes(rate)}/s`;
+    process.stderr.write(`\r${line}\x1b[K`);
+    this.drawn = true;
+  };
+
+  done(): void {
+    if (this.drawn) process.stderr.write('\r\x1b[K');
+  }
+}
+
+/** Ctrl-C cancels the transfer cleanly (in-flight parts settle; stored parts stay for a retry). */
+function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSigint = (): void => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', onSigint);
+  return { signal: controller.signal, dispose: () => process.removeListener('SIGINT', onSigint) };
+}
+
+async function withTransfer<T>(options: OutputOptions, label: string, run: (t: { signal: AbortSignal; onProgress: (p: TransferProgress) => void }) => Promise<T>): Promise<T> {
+  const bar = new ProgressBar(options, label);
+  const { signal, dispose } = interruptSignal();
+  try {
+    return await run({ signal, onProgress: bar.update });
+  } finally {
+    bar.done();
+    dispose();
+  }
+}
+
+function summaryLine(s: CheckpointSummary): string {
+  const state = s.problem ? 'INVALID' : s.complete ? 'complete' : 'incomplete';
+  const base = s.baseCheckpoints.length ? ` base=${s.baseCheckpoints.join(',')}` : '';
+  return `${s.checkpointId.padEnd(32)} ${state.padEnd(10)} ${String(s.layers).padStart(3)} layers ${formatBytes(s.bytes).padStart(10)}  ${s.createdAt}${base}`;
+}
+
+function describeText(d: CheckpointDescription): string {
+  const m = d.manifest;
+  const lines = [
+    `checkpoint ${m.checkpointId}: ${m.complete ? 'complete' : 'INCOMPLETE'}`,
+    `  created ${m.createdAt}${m.completedAt ? `, completed ${m.completedAt}` : ''}`,
+    `  chain: ${d.chain.length} layers, ${formatBytes(d.chainBytes)} to download`,
+  ];
+  for (const e of d.chain) {
+    const l = e.layer;
+    const from = e.checkpointId === m.checkpointId ? '' : ` (from ${e.checkpointId})`;
+    lines.push(
+      `  layer ${e.position} ${l.kind.padEnd(8)} ${formatBytes(l.bytes).padStart(10)} ${String(l.files.length).padStart(3)} files` +
+        ` pages written ${l.stats.pagesWritten}, from parent ${l.stats.pagesSkippedParent}, frozen ${(l.stats.frozenTimeUs / 1000).toFixed(1)} ms` +
+        ` host ${l.host} pid ${l.process.pid}${from}`,
+    );
+  }
+  if (d.usedBy.length) lines.push(`  base of: ${d.usedBy.join(', ')}`);
+  return lines.join('\n');
+}
+
+function gcText(r: GcResult): string {
+  const verb = r.dryRun ? 'would delete' : 'deleted';
+  return [
+    `kept ${r.kept.length} checkpoint(s)${r.keptAsBase.length ? ` + ${r.keptAsBase.length} as base (${r.keptAsBase.join(', ')})` : ''}`,
+    `${verb} ${r.deleted.length} checkpoint(s)${r.deleted.length ? `: ${r.deleted.join(', ')}` : ''}`,
+    `${verb} ${r.blobsDeleted} unreferenced object(s), ${formatBytes(r.bytesFreed)}; ${r.dryRun ? 'would abort' : 'aborted'} ${r.uploadsAborted} abandoned upload(s)`,
+  ].join('\n');
+}
+
+export function registerStorageCommands(program: Command): void {
+  program
+    .command('push')
+    .description('upload a local chain of CRIU images dirs (following parent links) as one checkpoint')
+    .argument('<dir>', 'the final images dir of the chain')
+    .requiredOption('--checkpoint <id>', 'checkpoint id to store it under')
+    .option('--criu-version <version>', 'CRIU version to record in the manifest')
+    .option('--json', 'print one JSON document')
+    .action(async (dir: string, options: { checkpoint: string; criuVersion?: string; json?: boolean }) => {
+      const id = checkpointId(options.checkpoint);
+      const store = openStore();
+      const started = Date.now();
+      const result = await withTransfer(options, `push ${id}`, (t) =>
+        pushLocalChain(store, id, dir, { ...t, ...(options.criuVersion ? { criuVersion: options.criuVersion } : {}) }),
+      );
+      const seconds = (Date.now() - started) / 1000;
+      emit(options, { checkpointId: id, complete: result.manifest.complete, layers: result.dirs.length, dirs: result.dirs, seconds, ...result.report }, (v) =>
+        `pushed ${v.checkpointId}: ${v.layers} layer(s), ${formatBytes(v.bytesTotal)} (${formatBytes(v.bytesSent)} sent, ` +
+        `${v.filesSkipped} file(s) already stored, ${v.partsReused} part(s) resumed) in ${seconds.toFixed(1)} s`,
+      );
+    });
+
+  program
+    .command('pull')
+    .description('download a checkpoint chain, verified, into layer dirs with CRIU parent links')
+    .argument('<id>', 'checkpoint id')
+    .requiredOption('--into <dir>', 'directory to create layer-0 .. layer-N in (new or empty)')
+    .option('--allow-incomplete', 'also download a checkpoint whose push never finished')
+    .option('--json', 'print one JSON document')
+    .action(async (rawId: string, options: { into: string; allowIncomplete?: boolean; json?: boolean }) => {
+      const id = checkpointId(rawId);
+      const store = openStore();
+      const started = Date.now();
+      const result = await withTransfer(options, `pull ${id}`, (t) => store.pullChain(id, options.into, { ...t, allowIncomplete: Boolean(options.allowIncomplete) }));
+      const seconds = (Date.now() - started) / 1000;
+      emit(options, { checkpointId: id, ...result, seconds }, (v) => `pulled ${v.checkpointId}: ${v.layerDirs.length} layer(s); restore from ${v.finalDir}`);
+    });
+
+  const checkpoints = program.command('checkpoints').description('list, show and delete stored checkpoints');
+  checkpoints
+    .command('ls')
+    .description('list stored checkpoints, oldest first')
+    .option('--json', 'print one JSON document')
+    .action(async (options: { json?: boolean }) => {
+      const list = await openStore().list();
+      emit(options, list, (v) => (v.length ? v.map(summaryLine).join('\n') : 'no checkpoints stored'));
+    });
+  checkpoints
+    .command('show')
+    .description('show a checkpoint: its chain, layers, files and CRIU stats')
+    .argument('<id>', 'checkpoint id')
+    .option('--json', 'print one JSON document')
+    .action(async (rawId: string, options: { json?: boolean }) => {
+      emit(options, await openStore().describe(checkpointId(rawId)), describeText);
+    });
+  checkpoints
+    .command('rm')
+    .description('delete a checkpoint and the objects no other checkpoint uses')
+    .argument('<id>', 'checkpoint id')
+    .option('--json', 'print one JSON document')
+    .action(async (rawId: string, options: { json?: boolean }) => {
+      const r = await openStore().delete(checkpointId(rawId));
+      emit(options, r, (v) => `deleted ${v.checkpointId}: ${v.blobsDeleted} object(s), ${formatBytes(v.bytesFreed)} freed`);
+    });
+
+  program
+    .command('gc')
+    .description('delete all but the most recent complete checkpoints, never a layer a kept one needs')
+    .requiredOption('--keep-last <n>', 'number of most recent complete checkpoints to keep')
+    .option('--grace-hours <h>', 'leave incomplete checkpoints, unreferenced objects and uploads younger than this', '24')
+    .option('--dry-run', 'report what would be deleted, delete nothing')
+    .option('--json', 'print one JSON document')
+    .action(async (options: { keepLast: string; graceHours: string; dryRun?: boolean; json?: boolean }) => {
+      const keepLast = options.keepLast.trim() === '0' ? 0 : parsePositiveInt('--keep-last', options.keepLast);
+      const grace = Number(options.graceHours);
+      if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--grace-hours must be a number >= 0, got ${JSON.stringify(options.graceHours)}`);
+      const r = await openStore().gc({ keepLast, dryRun: Boolean(options.dryRun), graceMs: grace * 3600 * 1000 });
+      emit(options, r, gcText);
+    });
+}

@@ -1,0 +1,345 @@
+/**
+ * The typed TypeScript client for programs that checkpoint, restore and migrate processes with
+ * ferry. It starts ferry's workflows under the ids that keep one process from being dumped twice
+ * at once, waits for their results, and manages nightly pre-dump schedules.
+ *
+ *   const ferry = await FerryClient.connect(loadConfig());
+ *   const result = await ferry.checkpoint({ host: 'web-1', pid: 4242 });
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  ChildWorkflowFailure,
+  Client,
+  Connection,
+  ScheduleOverlapPolicy,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type ScheduleDescription,
+  type ScheduleSummary,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+  type WorkflowStartOptions,
+} from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Workflow } from '@temporalio/common';
+import type { FerryConfig } from '../config/config';
+import type { checkpoint, migrate, restore, warmPreDump } from '../workflows';
+import {
+  DUMP_NOW_SIGNAL,
+  PROGRESS_QUERY,
+  WORKFLOW_TYPES,
+  migrateWorkflowId,
+  processWorkflowId,
+  restoreWorkflowId,
+  scheduleWorkflowId,
+  workflowTaskQueue,
+} from '../workflows/names';
+import type {
+  CheckpointInput,
+  CheckpointResult,
+  MigrateInput,
+  MigrateResult,
+  RestoreInput,
+  RestoreResult,
+  WarmPreDumpInput,
+} from '../workflows/types';
+import { AlreadyRunningError, NotFoundError, TemporalUnavailableError, WorkflowRunFailedError } from './errors';
+
+export * from './errors';
+
+/** A new checkpoint id: `<host>-<pid>-<8 random hex>` (valid for the layer store). */
+export function newCheckpointId(host: string, pid: number): string {
+  return `${host.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}-${pid}-${randomUUID().slice(0, 8)}`;
+}
+
+export interface FerryClientOptions {
+  client: Client;
+  /** Task-queue prefix (config.temporal.taskQueuePrefix). */
+  taskQueuePrefix?: string;
+  /** Temporal web UI base URL, for links (config.temporal.webUrl). */
+  webUrl?: string;
+}
+
+export interface WorkflowStatus {
+  workflowId: string;
+  runId: string;
+  type: string;
+  status: string;
+  startTime: string;
+  closeTime: string | null;
+  url: string | null;
+  /** The `progress` query's answer while running (null when the workflow is closed or has none). */
+  progress: unknown;
+  /** The result once completed. */
+  result: unknown;
+  /** Failure type and message once failed. */
+  failure: { type: string | null; message: string } | null;
+}
+
+export interface WarmScheduleOptions {
+  scheduleId: string;
+  /** Cron expression(s), e.g. "0 2 * * *" (server time zone: UTC unless timeZone is given). */
+  cron: string;
+  timeZone?: string;
+  input: WarmPreDumpInput;
+  note?: string;
+}
+
+/** Turns a failed workflow into a WorkflowRunFailedError carrying the innermost failure type. */
+export function explainFailure(workflowId: string, err: unknown): unknown {
+  if (!(err instanceof WorkflowFailedError)) return err;
+  let cur: unknown = err.cause;
+  let type: string | null = null;
+  let message = err.cause?.message ?? err.message;
+  for (let depth = 0; depth < 6 && cur instanceof Error; depth++) {
+    if (cur instanceof ApplicationFailure) {
+      type = cur.type ?? type;
+      message = cur.message;
+      // Keep walking: an ApplicationFailure may wrap the typed error that explains it better.
+      if (type) break;
+    }
+    if (cur.message) message = cur.message;
+    cur = cur instanceof ActivityFailure || cur instanceof ChildWorkflowFailure ? cur.cause : (cur as { cause?: unknown }).cause;
+  }
+  return new WorkflowRunFailedError(workflowId, type, message, { cause: err });
+}
+
+export class FerryClient {
+  readonly client: Client;
+  readonly taskQueuePrefix: string;
+  readonly webUrl: string | undefined;
+  private readonly ownedConnection: Connection | null;
+
+  constructor(options: FerryClientOptions, ownedConnection: Connection | null = null) {
+    this.client = options.client;
+    this.taskQueuePrefix = options.taskQueuePrefix ?? 'ferry';
+    this.webUrl = options.webUrl;
+    this.ownedConnection = ownedConnection;
+  }
+
+  /** Connects with ferry's configuration; close() releases the connection. */
+  static async connect(config: FerryConfig): Promise<FerryClient> {
+    let connection: Connection;
+    try {
+      connection = await Connection.connect({
+        address: config.temporal.address,
+        ...(config.temporal.tls ? { tls: {} } : {}),
+        connectTimeout: '5s',
+      });
+    } catch (err) {
+      throw new TemporalUnavailableError(config.temporal.address, { cause: err });
+    }
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    return new FerryClient({ client, taskQueuePrefix: config.temporal.taskQueuePrefix, webUrl: config.temporal.webUrl }, connection);
+  }
+
+  async close(): Promise<void> {
+    await this.ownedConnection?.close();
+  }
+
+  get workflowQueue(): string {
+    return workflowTaskQueue(this.taskQueuePrefix);
+  }
+
+  /** Link to a workflow in Temporal's web UI. */
+  workflowUrl(workflowId: string, runId?: string): string | null {
+    if (!this.webUrl) return null;
+    const ns = encodeURIComponent(this.client.options.namespace);
+    const base = `${this.webUrl}/namespaces/${ns}/workflows/${encodeURIComponent(workflowId)}`;
+    return runId ? `${base}/${encodeURIComponent(runId)}/history` : base;
+  }
+
+  private async start<T extends Workflow>(
+    type: string,
+    workflowId: string,
+    what: string,
+    arg: unknown,
+    memo: Record<string, unknown>,
+  ): Promise<WorkflowHandleWithFirstExecutionRunId<T>> {
+    try {
+      const options = {
+        taskQueue: this.workflowQueue,
+        workflowId,
+        args: [arg],
+        // Lets `status` find a run by checkpoint id (custom search attributes need server setup).
+        memo,
+        // One running workflow per id (that is the per-process lock); finished ones may be rerun.
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      } as unknown as WorkflowStartOptions<T>;
+      return await this.client.workflow.start<T>(type, options);
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new AlreadyRunningError(workflowId, what, { cause: err });
+      throw err;
+    }
+  }
+
+  private async resultOf<R>(handle: WorkflowHandle): Promise<R> {
+    try {
+      return (await handle.result()) as R;
+    } catch (err) {
+      throw explainFailure(handle.workflowId, err);
+    }
+  }
+
+  startCheckpoint(input: CheckpointInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof checkpoint>> {
+    const checkpointId = input.checkpointId ?? newCheckpointId(input.host, input.pid);
+    const withDefaults = { ...input, checkpointId, taskQueuePrefix: input.taskQueuePrefix ?? this.taskQueuePrefix };
+    return this.start(WORKFLOW_TYPES.checkpoint, processWorkflowId(input.host, input.pid), `a checkpoint of pid ${input.pid} on ${input.host}`, withDefaults, {
+      checkpointId,
+      host: input.host,
+      pid: input.pid,
+    });
+  }
+
+  async checkpoint(input: CheckpointInput): Promise<CheckpointResult> {
+    return this.resultOf(await this.startCheckpoint(input));
+  }
+
+  startRestore(input: RestoreInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof restore>> {
+    const withPrefix = { ...input, taskQueuePrefix: input.taskQueuePrefix ?? this.taskQueuePrefix };
+    return this.start(WORKFLOW_TYPES.restore, restoreWorkflowId(input.host, input.checkpointId), `a restore of ${input.checkpointId} on ${input.host}`, withPrefix, {
+      checkpointId: input.checkpointId,
+      host: input.host,
+    });
+  }
+
+  async restore(input: RestoreInput): Promise<RestoreResult> {
+    return this.resultOf(await this.startRestore(input));
+  }
+
+  startMigrate(input: MigrateInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof migrate>> {
+    const checkpointId = input.checkpointId ?? newCheckpointId(input.from, input.pid);
+    const withDefaults = { ...input, checkpointId, taskQueuePrefix: input.taskQueuePrefix ?? this.taskQueuePrefix };
+    return this.start(WORKFLOW_TYPES.migrate, migrateWorkflowId(input.from, input.pid), `a migration of pid ${input.pid} from ${input.from}`, withDefaults, {
+      checkpointId,
+      host: input.from,
+      pid: input.pid,
+    });
+  }
+
+  async migrate(input: MigrateInput): Promise<MigrateResult> {
+    return this.resultOf(await this.startMigrate(input));
+  }
+
+  /** Waits for any ferry workflow's result, as a WorkflowRunFailedError when it failed. */
+  async result<R>(workflowId: string): Promise<R> {
+    return this.resultOf<R>(this.client.workflow.getHandle(workflowId));
+  }
+
+  /** Asks a running checkpoint or migration to stop pre-dumping and take the final dump now. */
+  async dumpNow(workflowId: string): Promise<void> {
+    await this.client.workflow.getHandle(workflowId).signal(DUMP_NOW_SIGNAL);
+  }
+
+  async progress<P = unknown>(workflowId: string): Promise<P> {
+    return this.client.workflow.getHandle(workflowId).query<P>(PROGRESS_QUERY);
+  }
+
+  /** Cancels a workflow: the process keeps running (before the final dump) and staging is cleaned. */
+  async cancel(workflowId: string): Promise<void> {
+    await this.client.workflow.getHandle(workflowId).cancel();
+  }
+
+  /** Status by workflow id, or else by checkpoint id (the latest ferry workflow that used it). */
+  async statusOf(id: string): Promise<WorkflowStatus> {
+    try {
+      return await this.status(id);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+    let seen = 0;
+    const query = `WorkflowType IN ('${WORKFLOW_TYPES.checkpoint}', '${WORKFLOW_TYPES.migrate}', '${WORKFLOW_TYPES.restore}')`;
+    for await (const wf of this.client.workflow.list({ query })) {
+      if (wf.memo?.checkpointId === id) return this.status(wf.workflowId, wf.runId);
+      if (++seen >= 1000) break;
+    }
+    throw new NotFoundError(id);
+  }
+
+  async status(workflowId: string, runId?: string): Promise<WorkflowStatus> {
+    const handle = this.client.workflow.getHandle(workflowId, runId);
+    let desc;
+    try {
+      desc = await handle.describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new NotFoundError(workflowId);
+      throw err;
+    }
+    const status: WorkflowStatus = {
+      workflowId,
+      runId: desc.runId,
+      type: desc.type,
+      status: desc.status.name,
+      startTime: desc.startTime.toISOString(),
+      closeTime: desc.closeTime ? desc.closeTime.toISOString() : null,
+      url: this.workflowUrl(workflowId, desc.runId),
+      progress: null,
+      result: null,
+      failure: null,
+    };
+    if (desc.status.name === 'RUNNING') {
+      status.progress = await handle.query(PROGRESS_QUERY).catch(() => null);
+    } else if (desc.status.name === 'COMPLETED') {
+      status.result = await handle.result();
+    } else if (desc.status.name === 'FAILED') {
+      const err = await handle.result().then(
+        () => null,
+        (e: unknown) => explainFailure(workflowId, e),
+      );
+      if (err instanceof WorkflowRunFailedError) status.failure = { type: err.failureType, message: err.detail };
+    }
+    return status;
+  }
+
+  // ---- nightly pre-dump schedules ----
+
+  async createWarmSchedule(options: WarmScheduleOptions): Promise<void> {
+    const input = { ...options.input, taskQueuePrefix: options.input.taskQueuePrefix ?? this.taskQueuePrefix };
+    await this.client.schedule.create({
+      scheduleId: options.scheduleId,
+      spec: { cronExpressions: [options.cron], ...(options.timeZone ? { timezone: options.timeZone } : {}) },
+      action: {
+        type: 'startWorkflow',
+        workflowType: WORKFLOW_TYPES.warmPreDump as unknown as typeof warmPreDump,
+        taskQueue: this.workflowQueue,
+        workflowId: scheduleWorkflowId(options.scheduleId),
+        args: [input],
+      },
+      // SKIP: a run still going when the next is due is never doubled up on the same process.
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+      // The server turns cron into calendar specs; keep the text the user gave for `show`.
+      memo: { cron: options.cron },
+      state: { note: options.note ?? `ferry warm pre-dumps of ${input.pid ?? input.pidFile} on ${input.host}` },
+    });
+  }
+
+  async listSchedules(): Promise<ScheduleSummary[]> {
+    const out: ScheduleSummary[] = [];
+    for await (const s of this.client.schedule.list()) out.push(s);
+    return out;
+  }
+
+  describeSchedule(scheduleId: string): Promise<ScheduleDescription> {
+    return this.client.schedule.getHandle(scheduleId).describe();
+  }
+
+  async triggerSchedule(scheduleId: string): Promise<void> {
+    // ALLOW_ALL for the manual run is not used: the process lock still refuses a real overlap.
+    await this.client.schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.SKIP);
+  }
+
+  async pauseSchedule(scheduleId: string, note?: string): Promise<void> {
+    await this.client.schedule.getHandle(scheduleId).pause(note);
+  }
+
+  async unpauseSchedule(scheduleId: string, note?: string): Promise<void> {
+    await this.client.schedule.getHandle(scheduleId).unpause(note);
+  }
+
+  async deleteSchedule(scheduleId: string): Promise<void> {
+    await this.client.schedule.getHandle(scheduleId).delete();
+  }
+}

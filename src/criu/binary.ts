@@ -1,0 +1,224 @@
+/**
+ * The CRIU executable itself: where it is, which version it is, and whether `criu check` passes
+ * on this kernel. The RPC driver resolves its binary through here; `ferry check`, the dev stack
+ * demo and the integration tests use runCriuCheck.
+ */
+import { execFile } from 'node:child_process';
+import { constants as fsConstants, promises as fs } from 'node:fs';
+import path from 'node:path';
+
+/** Oldest CRIU ferry works with (bookworm's 3.17 fails `criu check` on recent kernels). */
+export const MIN_CRIU_VERSION = '4.1';
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+export interface CriuBinary {
+  /** Absolute path of the executable. */
+  path: string;
+  /** Dotted version as CRIU reports it, e.g. "4.1.1". */
+  version: string;
+}
+
+export interface CriuCheckResult {
+  binary: CriuBinary;
+  /** True when `criu check` exited 0. */
+  ok: boolean;
+  exitCode: number | null;
+  /** The verdict line CRIU printed ("Looks good." ...), or the last error line when it failed. */
+  summary: string;
+  /** Lines CRIU logged as warnings (features that are missing but not fatal). */
+  warnings: string[];
+  /** Lines CRIU logged as errors. */
+  errors: string[];
+  /** The feature asked about with `--feature`, if any. */
+  feature?: string;
+}
+
+/** No CRIU executable where the configuration says. */
+export class CriuNotFoundError extends Error {
+  override readonly name = 'CriuNotFoundError';
+  constructor(
+    readonly binary: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `CRIU binary ${JSON.stringify(binary)} not found or not executable; ` +
+        'install CRIU >= 4.1 (bash infra/install.sh) or point FERRY_CRIU at it',
+      options,
+    );
+  }
+}
+
+export function isCriuNotFoundError(err: unknown): err is CriuNotFoundError {
+  return err instanceof CriuNotFoundError || (err as { name?: unknown })?.name === 'CriuNotFoundError';
+}
+
+/** The binary ran but its version could not be read or is older than ferry supports. */
+export class CriuVersionError extends Error {
+  override readonly name = 'CriuVersionError';
+  constructor(
+    readonly binary: string,
+    readonly version: string | null,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      version === null
+        ? `could not read the version of ${binary} (\`${binary} --version\` failed or printed no "Version:" line); ` +
+            'check that it is CRIU, or reinstall it with bash infra/install.sh'
+        : `${binary} is CRIU ${version}, ferry needs >= ${MIN_CRIU_VERSION}; install a newer one with bash infra/install.sh`,
+      options,
+    );
+  }
+}
+
+export function isCriuVersionError(err: unknown): err is CriuVersionError {
+  return err instanceof CriuVersionError || (err as { name?: unknown })?.name === 'CriuVersionError';
+}
+
+/** `criu check` could not be run at all (it timed out or could not be spawned). */
+export class CriuCheckError extends Error {
+  override readonly name = 'CriuCheckError';
+  constructor(
+    readonly binary: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`could not run \`${binary} check\`: ${reason}; run it by hand as root to see why`, options);
+  }
+}
+
+export function isCriuCheckError(err: unknown): err is CriuCheckError {
+  return err instanceof CriuCheckError || (err as { name?: unknown })?.name === 'CriuCheckError';
+}
+
+/** Compares dotted numeric versions: negative, zero or positive like a sort comparator. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map((p) => Number.parseInt(p, 10) || 0);
+  const pb = b.split('.').map((p) => Number.parseInt(p, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** The version out of `criu --version` output ("Version: 4.1.1", maybe a GitID line), or null. */
+export function parseCriuVersion(output: string): string | null {
+  const m = /^Version:\s*(\d+(?:\.\d+)*)/m.exec(output);
+  return m ? m[1] : null;
+}
+
+/**
+ * Splits `criu check` output into a verdict. CRIU prints "Looks good." (possibly "Looks good but
+ * some kernel features are missing ...") on success, and logs problems as "Error (file:line): ..."
+ * and "Warn  (file:line): ..." lines; with --feature it prints "<feature> is (not) supported".
+ */
+export function parseCriuCheckOutput(
+  exitCode: number | null,
+  output: string,
+): Pick<CriuCheckResult, 'ok' | 'summary' | 'warnings' | 'errors'> {
+  const lines = output
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '');
+  const errors = lines.filter((l) => /^Error\b/.test(l.trim()));
+  const warnings = lines.filter((l) => /^Warn\b/.test(l.trim()));
+  const verdict =
+    lines.find((l) => /^Looks good/.test(l.trim())) ??
+    lines.find((l) => /\bis (not )?supported\b/.test(l)) ??
+    errors[errors.length - 1] ??
+    lines[lines.length - 1] ??
+    (exitCode === 0 ? 'criu check passed' : 'criu check failed with no output');
+  return { ok: exitCode === 0, summary: verdict.trim(), warnings, errors };
+}
+
+interface RunResult {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  error?: NodeJS.ErrnoException & { killed?: boolean };
+}
+
+function run(file: string, args: string[], timeoutMs: number): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+      const err = error as (NodeJS.ErrnoException & { killed?: boolean; code?: unknown }) | null;
+      const exitCode = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
+      resolve({ exitCode, stdout, stderr, ...(err ? { error: err } : {}) });
+    });
+  });
+}
+
+async function isExecutableFile(file: string): Promise<boolean> {
+  try {
+    const st = await fs.stat(file);
+    if (!st.isFile()) return false;
+    await fs.access(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Resolves a binary name or path the way a shell would: a value with a slash is a path,
+ * anything else is looked up on PATH. Throws CriuNotFoundError.
+ */
+export async function locateCriu(binary: string, env: Record<string, string | undefined> = process.env): Promise<string> {
+  if (binary.includes('/')) {
+    const abs = path.resolve(binary);
+    if (await isExecutableFile(abs)) return abs;
+    throw new CriuNotFoundError(binary);
+  }
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, binary);
+    if (await isExecutableFile(candidate)) return candidate;
+  }
+  throw new CriuNotFoundError(binary);
+}
+
+/** Reads the version of the CRIU at an absolute path. Throws CriuVersionError. */
+export async function readCriuVersion(binaryPath: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
+  const res = await run(binaryPath, ['--version'], timeoutMs);
+  const version = res.exitCode === 0 ? parseCriuVersion(res.stdout + '\n' + res.stderr) : null;
+  if (version === null) throw new CriuVersionError(binaryPath, null, { cause: res.error });
+  return version;
+}
+
+/** Locates CRIU and checks that it is recent enough. Throws CriuNotFoundError / CriuVersionError. */
+export async function resolveCriu(
+  binary: string,
+  env: Record<string, string | undefined> = process.env,
+): Promise<CriuBinary> {
+  const binaryPath = await locateCriu(binary, env);
+  const version = await readCriuVersion(binaryPath);
+  if (compareVersions(version, MIN_CRIU_VERSION) < 0) throw new CriuVersionError(binaryPath, version);
+  return { path: binaryPath, version };
+}
+
+/**
+ * Runs `criu check` (or `criu check --feature <name>`) and reports its verdict. A failing check
+ * is a result (ok: false), not an exception: callers decide whether it is fatal. Throws only when
+ * the binary is missing or too old, or the check cannot be run at all.
+ */
+export async function runCriuCheck(
+  binary: string,
+  options: { feature?: string; timeoutMs?: number; env?: Record<string, string | undefined> } = {},
+): Promise<CriuCheckResult> {
+  if (options.feature !== undefined && !/^[a-z0-9_]+$/.test(options.feature)) {
+    throw new CriuCheckError(binary, `feature name ${JSON.stringify(options.feature)} is not a CRIU feature name`);
+  }
+  const resolved = await resolveCriu(binary, options.env);
+  const args = options.feature === undefined ? ['check'] : ['check', '--feature', options.feature];
+  const res = await run(resolved.path, args, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  if (res.exitCode === null) {
+    const reason = res.error?.killed
+      ? `it did not finish within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`
+      : (res.error?.message ?? 'it was killed by a signal');
+    throw new CriuCheckError(resolved.path, reason, { cause: res.error });
+  }
+  // CRIU writes its log (verdict included) to stderr and feature answers to stdout.
+  const parsed = parseCriuCheckOutput(res.exitCode, `${res.stdout}\n${res.stderr}`);
+  return { binary: resolved, exitCode: res.exitCode, ...parsed, ...(options.feature ? { feature: options.feature } : {}) };
+}

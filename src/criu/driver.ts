@@ -1,0 +1,333 @@
+/**
+ * ferry's CRIU steps: check, pre-dump, dump, restore. Each step checks its target and its images
+ * dirs before CRIU touches anything, runs one request on a fresh `criu swrk` worker, and turns
+ * CRIU's failures into typed errors carrying the real cause from CRIU's log.
+ *
+ * Safety rules (see docs/criu.md):
+ * - the target is pid + start time + boot id, checked before every step;
+ * - pid 1, kernel threads and ferry's own process tree are refused;
+ * - a pre-dump runs only where FEATURE_CHECK reports memory tracking (a failed pre-dump leaves
+ *   CRIU's memfd debris inside the target);
+ * - a failed step leaves the target running: CRIU rolls back, and ferry verifies and thaws a task
+ *   left stopped.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { locateCriu, compareVersions, MIN_CRIU_VERSION, isCriuNotFoundError } from './binary';
+import { readChain } from './chain';
+import { mainCause, readLogTail } from './criu-log';
+import {
+  CriuFailedError,
+  CriuUnavailableError,
+  KernelFeatureMissingError,
+  NoSuchProcessError,
+  NotPermittedError,
+  ParentImagesInvalidError,
+  PidInUseError,
+  ProcessChangedError,
+  type CriuRequestName,
+} from './errors';
+import { checkPrevImagesDir, discardPartialImages, prepareImagesDir, releaseImagesDir } from './images-dir';
+import { readDumpStats, readRestoreStats, readRootPid } from './images';
+import { checkIdentity, checkTarget, readIdentitySync, readProcStat, waitForPidFree } from './process';
+import { CriuRequestFailed, CriuRpcClient, type CriuHooks, type CriuOpts, type CriuVersionInfo } from './rpc-client';
+import type {
+  CriuCheckResult,
+  DumpKind,
+  DumpRequest,
+  DumpResult,
+  PreDumpRequest,
+  ProcessIdentity,
+  RestoreRequest,
+  RestoreResult,
+} from './types';
+
+export interface DriverOptions {
+  /** CRIU binary name or path (default: FERRY_CRIU, else `criu` on PATH). */
+  criuBinary?: string;
+  /** Notification callbacks, e.g. to time the freeze (preDump -> postDump) and the thaw. */
+  hooks?: CriuHooks;
+  /** Cancels the step safely (delivered to CRIU as a failed notification answer; see rpc-client). */
+  signal?: AbortSignal;
+  /** CRIU log level written to the step's log file (default 2: errors and warnings). */
+  logLevel?: number;
+  /** Restore only: how long to wait for a dying or zombie process to release the pid (default 5000 ms). */
+  pidWaitMs?: number;
+}
+
+const ESRCH = 3;
+const EPERM = 1;
+const EEXIST = 17;
+
+function binaryName(opts?: { criuBinary?: string }): string {
+  return opts?.criuBinary ?? process.env.FERRY_CRIU ?? 'criu';
+}
+
+async function locate(binary: string): Promise<string> {
+  try {
+    return await locateCriu(binary);
+  } catch (err) {
+    if (isCriuNotFoundError(err)) {
+      throw new CriuUnavailableError(binary, binary.includes('/') ? 'no executable file at that path' : 'not found on PATH', { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** Starts a worker and checks CRIU's version over RPC (cheaper than running `criu --version`). */
+async function startClient(binary: string): Promise<{ client: CriuRpcClient; version: CriuVersionInfo }> {
+  const client = CriuRpcClient.start(await locate(binary));
+  try {
+    const version = await client.version();
+    if (compareVersions(version.version, MIN_CRIU_VERSION) < 0) {
+      throw new CriuUnavailableError(binary, `it is version ${version.version}, ferry needs >= ${MIN_CRIU_VERSION}`);
+    }
+    return { client, version };
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+}
+
+/** CRIU's version and the kernel features it can use here (VERSION + FEATURE_CHECK over RPC). */
+export async function checkCriu(opts?: { criuBinary?: string }): Promise<CriuCheckResult> {
+  const binary = binaryName(opts);
+  const { client, version } = await startClient(binary);
+  try {
+    const features = await client.featureCheck();
+    return { version: version.version, features, binary: await locate(binary) };
+  } finally {
+    await client.close();
+  }
+}
+
+function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+}
+
+function openDir(dir: string): number {
+  return fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+}
+
+/** Turns a failed CRIU answer into the error a user understands, using CRIU's log for the cause. */
+function classifyFailure(
+  request: CriuRequestName,
+  failure: CriuRequestFailed,
+  logFile: string,
+  context: { pid?: number; expected?: ProcessIdentity },
+): Error {
+  const errno = failure.response.cr_errno ?? null;
+  const tail = readLogTail(logFile);
+  const text = tail.join('\n');
+  const logRef = fs.existsSync(logFile) ? logFile : null;
+  if (context.pid !== undefined && (errno === ESRCH || (!readProcStat(context.pid) && /No such process|Can't open \d+|can't seize/i.test(text)))) {
+    return new NoSuchProcessError(context.pid, { during: `it exited while CRIU ${request} ran`, cause: failure });
+  }
+  if (errno === EPERM || /(seize|ptrace|PTRACE).*Operation not permitted|Permission denied/i.test(text)) {
+    return new NotPermittedError(`CRIU ${request}`, mainCause(tail) ?? 'EPERM', { cause: failure });
+  }
+  if (/Pid reuse\*? detected|Pid-reuse detection failed/.test(text) && context.pid !== undefined) {
+    const actual = safeIdentity(context.pid);
+    if (context.expected && actual) return new ProcessChangedError(context.pid, context.expected, actual, { cause: failure });
+    return new ParentImagesInvalidError(logFile, `CRIU could not tie the parent images to pid ${context.pid}: ${tail[tail.length - 1] ?? ''}`, { cause: failure });
+  }
+  if (/Unable to open parent|parent.*(No such file|ENOENT)|Can't open parent/i.test(text)) {
+    return new ParentImagesInvalidError(logFile, tail[tail.length - 1] ?? 'CRIU cannot open the parent images', { cause: failure });
+  }
+  let hint =
+    request === 'RESTORE'
+      ? 'The process was not restored; fix the cause above and retry the restore.'
+      : 'The process was left running; its images were discarded. Fix the cause above and retry.';
+  if (/is not a session leader/.test(text)) {
+    hint =
+      'The process was left running. It belongs to a session whose leader (usually the shell that started it) ' +
+      'would not be dumped with it; start the process as the leader of its own session (e.g. `setsid PROGRAM`) and retry.';
+  }
+  return new CriuFailedError(request, errno, tail, logRef, hint, { cause: failure, mainCause: mainCause(tail) });
+}
+
+function safeIdentity(pid: number): ProcessIdentity | null {
+  try {
+    return readIdentitySync(pid);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * After a failed dump: CRIU rolls back, but a target must never stay stopped because of ferry.
+ * Returns a note when ferry had to resume it.
+ */
+function ensureNotLeftStopped(pid: number, stateBefore: string): string | null {
+  const after = readProcStat(pid);
+  if (!after) return null;
+  if ((after.state === 'T' || after.state === 't') && stateBefore !== 'T' && stateBefore !== 't') {
+    try {
+      process.kill(pid, 'SIGCONT');
+      return `pid ${pid} was left stopped by the failed step; ferry resumed it (SIGCONT)`;
+    } catch {
+      return `pid ${pid} was left stopped by the failed step and ferry could not resume it: run kill -CONT ${pid}`;
+    }
+  }
+  return null;
+}
+
+async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions = {}): Promise<DumpResult> {
+  throwIfAborted(opts.signal);
+  const request: CriuRequestName = kind === 'pre-dump' ? 'SINGLE_PRE_DUMP' : 'DUMP';
+  const identity = checkTarget(req.pid, req.expectedIdentity);
+  const prepared = prepareImagesDir(req.imagesDir);
+  let reachedCriu = false;
+  try {
+    const prev = req.prevImagesDir ? checkPrevImagesDir(req.prevImagesDir, prepared.dir, identity) : null;
+    const trackMem = kind === 'pre-dump' || prev !== null;
+    const { client, version } = await startClient(binaryName(opts));
+    let response;
+    const logName = kind === 'pre-dump' ? 'pre-dump.log' : 'dump.log';
+    const logFile = path.join(prepared.dir, logName);
+    const stateBefore = readProcStat(req.pid)?.state ?? '?';
+    try {
+      if (trackMem) {
+        const features = await client.featureCheck();
+        if (!features.memTrack) {
+          // Never attempt it: a failed pre-dump leaves memfd debris inside the target.
+          throw new KernelFeatureMissingError('mem_track');
+        }
+      }
+      throwIfAborted(opts.signal);
+      // The pid may have been recycled while the worker started.
+      checkIdentity(identity, readIdentitySync(req.pid));
+      const dirFd = openDir(prepared.dir);
+      const criuOpts: CriuOpts = {
+        images_dir_fd: dirFd,
+        pid: req.pid,
+        log_file: logName,
+        log_level: opts.logLevel ?? 2,
+        ...(trackMem ? { track_mem: true } : {}),
+        ...(prev ? { parent_img: prev.parentImg } : {}),
+        ...(kind === 'dump' && req.leaveRunning ? { leave_running: true } : {}),
+      };
+      reachedCriu = true;
+      try {
+        response = kind === 'pre-dump'
+          ? await client.singlePreDump(criuOpts, { hooks: opts.hooks, signal: opts.signal })
+          : await client.dump(criuOpts, { hooks: opts.hooks, signal: opts.signal });
+      } finally {
+        fs.closeSync(dirFd);
+      }
+    } catch (err) {
+      if (!reachedCriu) throw err;
+      discardPartialImages(prepared.dir);
+      const note = ensureNotLeftStopped(req.pid, stateBefore);
+      const classified = err instanceof CriuRequestFailed
+        ? classifyFailure(request, err, logFile, { pid: req.pid, expected: req.expectedIdentity })
+        : err;
+      if (note && classified instanceof Error) classified.message += ` (${note})`;
+      throw classified;
+    } finally {
+      await client.close();
+    }
+    void response;
+    const stats = readDumpStats(prepared.dir);
+    return {
+      kind,
+      pid: req.pid,
+      imagesDir: prepared.dir,
+      parent: prev ? prev.dir : null,
+      leftRunning: kind === 'pre-dump' || req.leaveRunning === true,
+      process: req.expectedIdentity ?? identity,
+      stats: {
+        frozenTimeUs: stats.frozenTimeUs,
+        memdumpTimeUs: stats.memdumpTimeUs,
+        pagesScanned: stats.pagesScanned,
+        pagesWritten: stats.pagesWritten,
+        pagesSkippedParent: stats.pagesSkippedParent,
+      },
+      criuVersion: version.version,
+    };
+  } catch (err) {
+    if (!reachedCriu) releaseImagesDir(prepared);
+    throw err;
+  }
+}
+
+/**
+ * One incremental pre-dump (CRIU SINGLE_PRE_DUMP with memory tracking): the process keeps running
+ * and its memory goes to `imagesDir`; with `prevImagesDir`, only pages dirtied since that layer.
+ * Refused with KernelFeatureMissingError where the kernel has no soft-dirty tracking.
+ */
+export function preDump(req: PreDumpRequest, opts?: DriverOptions): Promise<DumpResult> {
+  return runDumpStep('pre-dump', req, opts);
+}
+
+/**
+ * The final dump: freezes the process, writes everything not already in `prevImagesDir`'s chain,
+ * and (unless leaveRunning) kills it, ready to be restored elsewhere.
+ */
+export function dump(req: DumpRequest, opts?: DriverOptions): Promise<DumpResult> {
+  return runDumpStep('dump', req, opts);
+}
+
+/**
+ * Restores the process tree of a final dump, detached from ferry (re-parented to init once CRIU
+ * exits). Waits up to `pidWaitMs` for a dying or zombie process to release the pid.
+ */
+export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Promise<RestoreResult> {
+  throwIfAborted(opts.signal);
+  const chain = readChainForRestore(req.imagesDir);
+  const dir = chain.dir;
+  const rootPid = readRootPid(dir);
+  const waitMs = opts.pidWaitMs ?? 5000;
+  const holder = await waitForPidFree(rootPid, waitMs);
+  if (holder) throw new PidInUseError(rootPid, { comm: holder.comm, state: holder.state, ppid: holder.ppid }, waitMs);
+  throwIfAborted(opts.signal);
+  const { client } = await startClient(binaryName(opts));
+  const logFile = path.join(dir, 'restore.log');
+  let response;
+  try {
+    const dirFd = openDir(dir);
+    try {
+      response = await client.restore(
+        { images_dir_fd: dirFd, rst_sibling: true, log_file: 'restore.log', log_level: opts.logLevel ?? 2 },
+        { hooks: opts.hooks, signal: opts.signal },
+      );
+    } finally {
+      fs.closeSync(dirFd);
+    }
+  } catch (err) {
+    if (err instanceof CriuRequestFailed) {
+      if (err.response.cr_errno === EEXIST || readLogTail(logFile).some((l) => /Can't fork for \d+: File exists/.test(l))) {
+        const stat = readProcStat(rootPid);
+        throw new PidInUseError(rootPid, stat ? { comm: stat.comm, state: stat.state, ppid: stat.ppid } : { comm: '?', state: '?', ppid: 0 }, waitMs, { cause: err });
+      }
+      throw classifyFailure('RESTORE', err, logFile, {});
+    }
+    throw err;
+  } finally {
+    await client.close();
+  }
+  const pid = response.restore?.pid ?? rootPid;
+  let restoreTimeUs: number | null = null;
+  try {
+    restoreTimeUs = readRestoreStats(dir).restoreTimeUs;
+  } catch {
+    // stats-restore is informative only
+  }
+  return { pid, imagesDir: dir, restoreTimeUs };
+}
+
+/** Refuses to restore from anything but a consistent chain ending in a full dump. */
+function readChainForRestore(dirArg: string): { dir: string } {
+  const dir = path.resolve(dirArg);
+  const chain = readChain(dir);
+  const newest = chain.layers[chain.layers.length - 1]!;
+  if (newest.kind !== 'dump') {
+    throw new ParentImagesInvalidError(dir, 'it is a pre-dump: only a final dump can be restored (run `ferry dump --prev-images-dir` on it first)');
+  }
+  if (!chain.consistent) {
+    throw new ParentImagesInvalidError(dir, `the chain would not restore correctly:\n  ${chain.problems.join('\n  ')}`);
+  }
+  return { dir };
+}
+
+export { readProcessIdentity } from './process';

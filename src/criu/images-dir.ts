@@ -1,0 +1,126 @@
+/**
+ * The images dirs of a step: the new layer's dir (absent or empty, created 0700) and the previous
+ * layer's dir (an existing pre-dump of the same process). Also the clean-up after a failed step:
+ * partial images go, CRIU's log stays for diagnosis, and a retry into the same dir is accepted.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { findNewerLayers } from './chain';
+import { ImagesDirNotEmptyError, ParentImagesInvalidError, isImagesInvalidError } from './errors';
+import { readLayer, type LayerInfo } from './images';
+import type { ProcessIdentity } from './types';
+
+/** Only CRIU logs of an earlier failed attempt: a retry into the same dir may replace them. */
+const LEFTOVER_LOG = /^(dump|pre-dump|restore)\.log$/;
+
+export interface PreparedDir {
+  dir: string;
+  /** ferry created it (and removes it again if the step never reached CRIU). */
+  created: boolean;
+}
+
+/** Makes sure `dirArg` is a new or empty directory (creating it 0700) and returns its absolute path. */
+export function prepareImagesDir(dirArg: string): PreparedDir {
+  const dir = path.resolve(dirArg);
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      fs.mkdirSync(path.dirname(dir), { recursive: true });
+      fs.mkdirSync(dir, { mode: 0o700 });
+      return { dir, created: true };
+    }
+    if (code === 'ENOTDIR') throw new ImagesDirNotEmptyError(dir, ['(it is a file, not a directory)'], { cause: err });
+    throw err;
+  }
+  const real = entries.filter((name) => !LEFTOVER_LOG.test(name));
+  if (real.length > 0) throw new ImagesDirNotEmptyError(dir, real.sort());
+  for (const name of entries) fs.rmSync(path.join(dir, name), { force: true });
+  return { dir, created: false };
+}
+
+/** Undoes prepareImagesDir when the step stopped before CRIU wrote anything. */
+export function releaseImagesDir(prepared: PreparedDir): void {
+  if (!prepared.created) return;
+  try {
+    fs.rmdirSync(prepared.dir);
+  } catch {
+    // not empty after all: leave it for the user to look at
+  }
+}
+
+/** After a failed CRIU step: remove partial images (so the layer cannot be mistaken for a good one), keep logs. */
+export function discardPartialImages(dir: string): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    if (name.endsWith('.log')) continue;
+    fs.rmSync(path.join(dir, name), { force: true, recursive: true });
+  }
+}
+
+/**
+ * Checks that `prevArg` is a pre-dump this process can build on, before anything is frozen:
+ * an images dir, a pre-dump, holding a pagemap of this pid, dumped with memory tracking after the
+ * process started (CRIU's own pid-reuse test, done up front), and the newest such layer next to it.
+ */
+export function checkPrevImagesDir(prevArg: string, imagesDir: string, target: ProcessIdentity, ticksPerSecond = 100): { dir: string; layer: LayerInfo; parentImg: string } {
+  const dir = path.resolve(prevArg);
+  if (dir === imagesDir) throw new ParentImagesInvalidError(dir, 'it is the same directory as --images-dir; each layer needs its own');
+  let layer: LayerInfo;
+  try {
+    if (!fs.statSync(dir).isDirectory()) throw new ParentImagesInvalidError(dir, 'it is not a directory');
+    layer = readLayer(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ParentImagesInvalidError(dir, 'no such directory', { cause: err });
+    if (isImagesInvalidError(err)) throw new ParentImagesInvalidError(dir, err.problem, { cause: err });
+    throw err;
+  }
+  if (layer.kind !== 'pre-dump') {
+    throw new ParentImagesInvalidError(dir, 'it is a full dump, not a pre-dump; only a pre-dump can be the parent of the next layer');
+  }
+  if (!layer.pagemaps.some((m) => m.pid === target.pid)) {
+    const pids = layer.pagemaps.map((m) => m.pid).join(', ') || 'none';
+    throw new ParentImagesInvalidError(dir, `it is a pre-dump of pid ${pids}, not of pid ${target.pid}`);
+  }
+  const uptime = layer.inventory.dumpUptimeUs;
+  if (uptime === null) throw new ParentImagesInvalidError(dir, 'its inventory records no dump time (not written by a memory-tracking pre-dump)');
+  const startUs = (target.startTime * 1_000_000) / ticksPerSecond;
+  if (startUs >= uptime) {
+    throw new ParentImagesInvalidError(
+      dir,
+      `it was written before pid ${target.pid} (${target.comm}) started: it belongs to an earlier process that had the same pid`,
+    );
+  }
+  const nowUs = readUptimeUs();
+  if (nowUs !== null && uptime > nowUs) {
+    throw new ParentImagesInvalidError(dir, 'it was written during another boot of this machine (its dump time is in the future)');
+  }
+  // A newer pre-dump of this pid next to it means its soft-dirty baseline is gone.
+  const newer = findNewerLayers(layer, target.pid, nowUs ?? Number.MAX_SAFE_INTEGER, [imagesDir]);
+  if (newer.length > 0) {
+    throw new ParentImagesInvalidError(
+      dir,
+      `it is not the latest pre-dump of pid ${target.pid}: ${newer.join(', ')} came after it and reset the soft-dirty bits; ` +
+        `use --prev-images-dir ${newer[newer.length - 1]}`,
+    );
+  }
+  return { dir, layer, parentImg: path.relative(imagesDir, dir) };
+}
+
+/** /proc/uptime in microseconds (the clock CRIU stamps dump_uptime with). */
+export function readUptimeUs(): number | null {
+  try {
+    const first = fs.readFileSync('/proc/uptime', 'utf8').split(/\s+/)[0] ?? '';
+    const seconds = Number(first);
+    return Number.isFinite(seconds) ? Math.round(seconds * 1_000_000) : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * Typed failures of the layer store. Each names the checkpoint, object, bucket or endpoint it is
+ * about and says what to do next. None of them ever carries a credential: S3 SDK errors are kept
+ * only as `cause`, and the messages are built from our own context, not from the SDK's text.
+ *
+ * `storageErrorKind(err)` gives a stable string per kind so the activities layer can decide what
+ * is retryable without parsing messages (see STORAGE_ERROR_RETRYABLE).
+ */
+
+export type StorageErrorKind =
+  | 'checkpoint-not-found'
+  | 'checkpoint-incomplete'
+  | 'checkpoint-in-use'
+  | 'checkpoint-exists'
+  | 'object-missing'
+  | 'checksum-mismatch'
+  | 'bucket-missing'
+  | 'access-denied'
+  | 'storage-unreachable'
+  | 'manifest-invalid'
+  | 'local-layer-invalid'
+  | 'transfer-aborted';
+
+/** Which kinds a retry can cure (the store or network may come back); the rest need a person. */
+export const STORAGE_ERROR_RETRYABLE: Readonly<Record<StorageErrorKind, boolean>> = {
+  'checkpoint-not-found': false,
+  'checkpoint-incomplete': false,
+  'checkpoint-in-use': false,
+  'checkpoint-exists': false,
+  'object-missing': false,
+  'checksum-mismatch': false,
+  'bucket-missing': false,
+  'access-denied': false,
+  'storage-unreachable': true,
+  'manifest-invalid': false,
+  'local-layer-invalid': false,
+  'transfer-aborted': false,
+};
+
+abstract class StorageError extends Error {
+  abstract readonly kind: StorageErrorKind;
+}
+
+export class CheckpointNotFound extends StorageError {
+  override readonly name = 'CheckpointNotFound';
+  readonly kind = 'checkpoint-not-found' as const;
+  constructor(
+    readonly checkpointId: string,
+    readonly manifestKey: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `checkpoint ${JSON.stringify(checkpointId)} not found: no manifest at ${manifestKey}; ` +
+        'run `ferry checkpoints ls` to see the stored checkpoints',
+      options,
+    );
+  }
+}
+
+export class CheckpointIncomplete extends StorageError {
+  override readonly name = 'CheckpointIncomplete';
+  readonly kind = 'checkpoint-incomplete' as const;
+  constructor(readonly checkpointId: string) {
+    super(
+      `checkpoint ${JSON.stringify(checkpointId)} is incomplete (its upload never finished), so nothing ` +
+        'was downloaded; push it again, or pass allowIncomplete / --allow-incomplete to fetch the stored layers anyway',
+    );
+  }
+}
+
+export class CheckpointInUse extends StorageError {
+  override readonly name = 'CheckpointInUse';
+  readonly kind = 'checkpoint-in-use' as const;
+  constructor(
+    readonly checkpointId: string,
+    readonly usedBy: string[],
+  ) {
+    super(
+      `checkpoint ${JSON.stringify(checkpointId)} was not deleted: its layers are the base of ` +
+        `${usedBy.map((id) => JSON.stringify(id)).join(', ')}; delete those first`,
+    );
+  }
+}
+
+export class CheckpointExists extends StorageError {
+  override readonly name = 'CheckpointExists';
+  readonly kind = 'checkpoint-exists' as const;
+  constructor(
+    readonly checkpointId: string,
+    readonly problem: string,
+  ) {
+    super(`checkpoint ${JSON.stringify(checkpointId)} already exists and was left unchanged: ${problem}; push under a new id or delete it first`);
+  }
+}
+
+export class ObjectMissing extends StorageError {
+  override readonly name = 'ObjectMissing';
+  readonly kind = 'object-missing' as const;
+  constructor(
+    readonly key: string,
+    readonly bucket: string,
+    detail = '',
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `object s3://${bucket}/${key} is missing${detail ? ` (${detail})` : ''}; the checkpoint that needs it ` +
+        'cannot be restored from this store: push it again from its source host',
+      options,
+    );
+  }
+}
+
+export class ChecksumMismatch extends StorageError {
+  override readonly name = 'ChecksumMismatch';
+  readonly kind = 'checksum-mismatch' as const;
+  constructor(
+    readonly key: string,
+    readonly expected: string,
+    readonly actual: string,
+    detail = 'the stored bytes differ from what the manifest recorded; nothing from it was used',
+    options?: { cause?: unknown },
+  ) {
+    super(`checksum mismatch for ${key}: expected sha256 ${expected}, got ${actual}; ${detail}`, options);
+  }
+}
+
+export class BucketMissing extends StorageError {
+  override readonly name = 'BucketMissing';
+  readonly kind = 'bucket-missing' as const;
+  constructor(
+    readonly bucket: string,
+    readonly endpoint: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `bucket ${JSON.stringify(bucket)} does not exist at ${endpoint}; create it (the dev stack: \`ferry dev up\`) ` +
+        'or set FERRY_S3_BUCKET to an existing bucket',
+      options,
+    );
+  }
+}
+
+export class AccessDenied extends StorageError {
+  override readonly name = 'AccessDenied';
+  readonly kind = 'access-denied' as const;
+  constructor(
+    readonly bucket: string,
+    readonly endpoint: string,
+    readonly operation: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `access denied by ${endpoint} for ${operation} on bucket ${JSON.stringify(bucket)}: the credentials from the ` +
+        'AWS provider chain were rejected (wrong key or secret, or no permission); check AWS_PROFILE / ' +
+        'AWS_ACCESS_KEY_ID or the shared credentials file',
+      options,
+    );
+  }
+}
+
+export class StorageUnreachable extends StorageError {
+  override readonly name = 'StorageUnreachable';
+  readonly kind = 'storage-unreachable' as const;
+  constructor(
+    readonly endpoint: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `storage endpoint ${endpoint} is unreachable (${reason}); start it (the dev stack: \`ferry dev up\`) or ` +
+        'check FERRY_S3_ENDPOINT; an interrupted upload resumes where it stopped when retried',
+      options,
+    );
+  }
+}
+
+export class ManifestInvalid extends StorageError {
+  override readonly name = 'ManifestInvalid';
+  readonly kind = 'manifest-invalid' as const;
+  constructor(
+    readonly key: string,
+    readonly problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`manifest ${key} is invalid: ${problem}; nothing was read from it. Push the checkpoint again`, options);
+  }
+}
+
+export class LocalLayerInvalid extends StorageError {
+  override readonly name = 'LocalLayerInvalid';
+  readonly kind = 'local-layer-invalid' as const;
+  constructor(
+    readonly dir: string,
+    readonly problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${dir} is not a usable CRIU images dir: ${problem}; nothing was uploaded`, options);
+  }
+}
+
+export class TransferAborted extends StorageError {
+  override readonly name = 'TransferAborted';
+  readonly kind = 'transfer-aborted' as const;
+  constructor(
+    readonly what: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${what} was cancelled; parts already stored are kept and a retry resumes from them ` +
+        '(`ferry gc` removes abandoned uploads after a day)',
+      options,
+    );
+  }
+}
+
+function hasName(err: unknown, name: string): boolean {
+  return (err as { name?: unknown } | null)?.name === name;
+}
+
+export const isCheckpointNotFound = (e: unknown): e is CheckpointNotFound => e instanceof CheckpointNotFound || hasName(e, 'CheckpointNotFound');
+export const isCheckpointIncomplete = (e: unknown): e is CheckpointIncomplete => e instanceof CheckpointIncomplete || hasName(e, 'CheckpointIncomplete');
+export const isCheckpointInUse = (e: unknown): e is CheckpointInUse => e instanceof CheckpointInUse || hasName(e, 'CheckpointInUse');
+export const isCheckpointExists = (e: unknown): e is CheckpointExists => e instanceof CheckpointExists || hasName(e, 'CheckpointExists');
+export const isObjectMissing = (e: unknown): e is ObjectMissing => e instanceof ObjectMissing || hasName(e, 'ObjectMissing');
+export const isChecksumMismatch = (e: unknown): e is ChecksumMismatch => e instanceof ChecksumMismatch || hasName(e, 'ChecksumMismatch');
+export const isBucketMissing = (e: unknown): e is BucketMissing => e instanceof BucketMissing || hasName(e, 'BucketMissing');
+export const isAccessDenied = (e: unknown): e is AccessDenied => e instanceof AccessDenied || hasName(e, 'AccessDenied');
+export const isStorageUnreachable = (e: unknown): e is StorageUnreachable => e instanceof StorageUnreachable || hasName(e, 'StorageUnreachable');
+export const isManifestInvalid = (e: unknown): e is ManifestInvalid => e instanceof ManifestInvalid || hasName(e, 'ManifestInvalid');
+export const isLocalLayerInvalid = (e: unknown): e is LocalLayerInvalid => e instanceof LocalLayerInvalid || hasName(e, 'LocalLayerInvalid');
+export const isTransferAborted = (e: unknown): e is TransferAborted => e instanceof TransferAborted || hasName(e, 'TransferAborted');
+
+const KIND_BY_NAME: Readonly<Record<string, StorageErrorKind>> = {
+  CheckpointNotFound: 'checkpoint-not-found',
+  CheckpointIncomplete: 'checkpoint-incomplete',
+  CheckpointInUse: 'checkpoint-in-use',
+  CheckpointExists: 'checkpoint-exists',
+  ObjectMissing: 'object-missing',
+  ChecksumMismatch: 'checksum-mismatch',
+  BucketMissing: 'bucket-missing',
+  AccessDenied: 'access-denied',
+  StorageUnreachable: 'storage-unreachable',
+  ManifestInvalid: 'manifest-invalid',
+  LocalLayerInvalid: 'local-layer-invalid',
+  TransferAborted: 'transfer-aborted',
+};
+
+/**
+ * The stable kind of a layer-store error, or null for anything else. Goes by `name`, so it also
+ * works on errors that crossed a serialisation boundary (Temporal failures keep the name).
+ */
+export function storageErrorKind(err: unknown): StorageErrorKind | null {
+  const name = (err as { name?: unknown } | null)?.name;
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(KIND_BY_NAME, name) ? KIND_BY_NAME[name] : null;
+}
+
+export function isStorageError(err: unknown): boolean {
+  return storageErrorKind(err) !== null;
+}

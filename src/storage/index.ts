@@ -1,0 +1,8 @@
+/** The layer store's public API. */
+export { LayerStore, type LayerStoreOptions } from './layer-store';
+export { pushLocalChain, localChain, type PushOptions, type PushResult } from './push';
+export { KeyLayout, isValidCheckpointId, CHECKPOINT_ID_RULE } from './keys';
+export { validateManifest, newManifest } from './manifest';
+export { createS3Client } from './s3-client';
+export * from './errors';
+export type * from './types';

@@ -1,0 +1,55 @@
+/**
+ * Where things live in the bucket. Everything ferry stores is under one prefix:
+ *
+ *   <prefix>/checkpoints/<checkpointId>/manifest.json   one JSON manifest per checkpoint
+ *   <prefix>/blobs/sha256/<hex>                         file contents, addressed by their SHA-256
+ *
+ * Content addressing makes uploads idempotent (a stored blob is never sent again), lets a chain
+ * share files with the warm chain it builds on, and makes garbage collection a mark-and-sweep
+ * over the manifests that are kept.
+ */
+const CHECKPOINT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function isValidCheckpointId(id: string): boolean {
+  return CHECKPOINT_ID.test(id) && !id.includes('..');
+}
+
+export const CHECKPOINT_ID_RULE = '1-128 characters of letters, digits, . _ - starting with a letter or digit';
+
+export class KeyLayout {
+  private readonly root: string;
+  constructor(prefix: string) {
+    const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+    this.root = trimmed ? `${trimmed}/` : '';
+  }
+
+  get checkpointsPrefix(): string {
+    return `${this.root}checkpoints/`;
+  }
+
+  get blobsPrefix(): string {
+    return `${this.root}blobs/sha256/`;
+  }
+
+  manifest(checkpointId: string): string {
+    return `${this.checkpointsPrefix}${checkpointId}/manifest.json`;
+  }
+
+  blob(sha256Hex: string): string {
+    return `${this.blobsPrefix}${sha256Hex}`;
+  }
+
+  /** The checkpoint id of a manifest key, or null if the key is something else. */
+  checkpointIdOf(key: string): string | null {
+    if (!key.startsWith(this.checkpointsPrefix) || !key.endsWith('/manifest.json')) return null;
+    const id = key.slice(this.checkpointsPrefix.length, -'/manifest.json'.length);
+    return isValidCheckpointId(id) ? id : null;
+  }
+
+  /** The SHA-256 of a blob key, or null if the key is something else. */
+  shaOf(key: string): string | null {
+    if (!key.startsWith(this.blobsPrefix)) return null;
+    const sha = key.slice(this.blobsPrefix.length);
+    return /^[0-9a-f]{64}$/.test(sha) ? sha : null;
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The manifest format and its validation. A manifest read from the store is untrusted input:
+ * everything a reader relies on (layer order, parent links, file names, sizes, hashes) is checked
+ * here before any download starts, so a damaged or hand-edited manifest fails as ManifestInvalid
+ * instead of producing a wrong chain on disk.
+ *
+ * Chain positions: a checkpoint's chain is its baseLayers (positions 0..b-1, layers of other
+ * checkpoints) followed by its own layers, whose `index` continues at b. Every layer's parent is
+ * the layer just before it.
+ */
+import type { CheckpointManifest, LayerFile, LayerRecord } from './types';
+import { ManifestInvalid } from './errors';
+import { isValidCheckpointId } from './keys';
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+// CRIU images dirs are flat; anything with a slash, a NUL or a dot-prefix is not one of its files.
+const FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@:+-]{0,254}$/;
+
+export function isValidLayerFileName(name: string): boolean {
+  return FILE_NAME.test(name) && name !== 'parent';
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isNonNegInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function checkFile(key: string, where: string, f: unknown): LayerFile {
+  if (!isObject(f)) throw new ManifestInvalid(key, `${where} is not an object`);
+  if (typeof f.name !== 'string' || !isValidLayerFileName(f.name)) {
+    throw new ManifestInvalid(key, `${where}.name ${JSON.stringify(f.name)} is not a plain file name`);
+  }
+  if (!isNonNegInt(f.size)) throw new ManifestInvalid(key, `${where}.size is not a byte count`);
+  if (typeof f.sha256 !== 'string' || !SHA256_HEX.test(f.sha256)) {
+    throw new ManifestInvalid(key, `${where}.sha256 is not a hex SHA-256`);
+  }
+  return f as unknown as LayerFile;
+}
+
+function checkLayer(key: string, where: string, l: unknown, expectedIndex: number): LayerRecord {
+  if (!isObject(l)) throw new ManifestInvalid(key, `${where} is not an object`);
+  if (l.index !== expectedIndex) throw new ManifestInvalid(key, `${where}.index is ${String(l.index)}, expected ${expectedIndex}`);
+  const expectedParent = expectedIndex === 0 ? null : expectedIndex - 1;
+  if (l.parentIndex !== expectedParent) {
+    throw new ManifestInvalid(key, `${where}.parentIndex is ${String(l.parentIndex)}, expected ${String(expectedParent)}`);
+  }
+  if (l.kind !== 'pre-dump' && l.kind !== 'dump') throw new ManifestInvalid(key, `${where}.kind must be pre-dump or dump`);
+  if (!Array.isArray(l.files)) throw new ManifestInvalid(key, `${where}.files is not a list`);
+  const files = l.files.map((f, i) => checkFile(key, `${where}.files[${i}]`, f));
+  const names = new Set(files.map((f) => f.name));
+  if (names.size !== files.length) throw new ManifestInvalid(key, `${where}.files names a file twice`);
+  const sum = files.reduce((acc, f) => acc + f.size, 0);
+  if (l.bytes !== sum) throw new ManifestInvalid(key, `${where}.bytes is ${String(l.bytes)} but its files add up to ${sum}`);
+  for (const field of ['criuVersion', 'kernel', 'host', 'storedAt'] as const) {
+    if (typeof l[field] !== 'string') throw new ManifestInvalid(key, `${where}.${field} is not a string`);
+  }
+  if (!isObject(l.process) || !isObject(l.stats)) throw new ManifestInvalid(key, `${where}.process/stats missing`);
+  return l as unknown as LayerRecord;
+}
+
+/** Checks a parsed manifest; `key` is where it came from (for messages). */
+export function validateManifest(key: string, value: unknown, expectedId?: string): CheckpointManifest {
+  if (!isObject(value)) throw new ManifestInvalid(key, 'it is not a JSON object');
+  if (value.formatVersion !== 1) {
+    throw new ManifestInvalid(key, `formatVersion ${JSON.stringify(value.formatVersion)} is not supported (this ferry reads 1)`);
+  }
+  if (typeof value.checkpointId !== 'string' || !isValidCheckpointId(value.checkpointId)) {
+    throw new ManifestInvalid(key, 'checkpointId is missing or invalid');
+  }
+  if (expectedId !== undefined && value.checkpointId !== expectedId) {
+    throw new ManifestInvalid(key, `it names checkpoint ${JSON.stringify(value.checkpointId)}, not ${JSON.stringify(expectedId)}`);
+  }
+  if (typeof value.complete !== 'boolean') throw new ManifestInvalid(key, 'complete is not a boolean');
+  if (typeof value.createdAt !== 'string') throw new ManifestInvalid(key, 'createdAt is not a string');
+  if (value.completedAt !== null && typeof value.completedAt !== 'string') throw new ManifestInvalid(key, 'completedAt is not a string or null');
+  if (!Array.isArray(value.baseLayers)) throw new ManifestInvalid(key, 'baseLayers is not a list');
+  value.baseLayers.forEach((b, i) => {
+    if (!isObject(b) || typeof b.checkpointId !== 'string' || !isValidCheckpointId(b.checkpointId) || b.index !== i) {
+      throw new ManifestInvalid(key, `baseLayers[${i}] must be { checkpointId, index: ${i} }`);
+    }
+    if (b.checkpointId === value.checkpointId) throw new ManifestInvalid(key, `baseLayers[${i}] points at the checkpoint itself`);
+  });
+  if (!Array.isArray(value.layers)) throw new ManifestInvalid(key, 'layers is not a list');
+  const base = value.baseLayers.length;
+  const layers = value.layers.map((l, i) => checkLayer(key, `layers[${i}]`, l, base + i));
+  if (value.complete) {
+    if (layers.length === 0) throw new ManifestInvalid(key, 'it is marked complete but has no layers');
+    const dumpAt = layers.findIndex((l) => l.kind === 'dump');
+    if (dumpAt !== -1 && dumpAt !== layers.length - 1) throw new ManifestInvalid(key, 'a dump layer is not the last layer');
+  }
+  return value as unknown as CheckpointManifest;
+}
+
+/** A new, empty, incomplete manifest. */
+export function newManifest(checkpointId: string, baseLayers: CheckpointManifest['baseLayers'] = [], now = new Date()): CheckpointManifest {
+  return {
+    formatVersion: 1,
+    checkpointId,
+    complete: false,
+    createdAt: now.toISOString(),
+    completedAt: null,
+    layers: [],
+    baseLayers,
+  };
+}

@@ -1,0 +1,26 @@
+/**
+ * The one place an S3 client is built from ferry's configuration.
+ *
+ * Credentials never pass through ferry's configuration: against the local dev stack they come
+ * from the AWS shared-credentials file `ferry dev up` writes (profile ferry-dev), otherwise from
+ * the AWS SDK's default provider chain (environment, shared files, SSO, instance roles ...).
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { fromIni } from '@aws-sdk/credential-provider-ini';
+import type { FerryConfig } from '../config/config';
+
+export function createS3Client(config: FerryConfig): S3Client {
+  const { s3, dev } = config;
+  return new S3Client({
+    region: s3.region,
+    ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
+    forcePathStyle: s3.forcePathStyle,
+    ...(s3.useDevCredentials
+      ? { credentials: fromIni({ filepath: dev.credentialsFile, profile: dev.credentialsProfile, ignoreCache: true }) }
+      : {}),
+    // MinIO and most self-hosted stores do not implement the newer default checksums on every
+    // operation; compute them only where S3 requires them.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}

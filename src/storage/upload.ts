@@ -1,0 +1,439 @@
+/**
+ * Uploads one local file as one content-addressed blob, streaming through a fixed pool of part
+ * buffers so that memory stays at (concurrency x partSize) whatever the file size.
+ *
+ * - The caller hashes the file first (hashForUpload): the whole-file SHA-256 names the blob, and
+ *   one SHA-256 per part is what each part is sent with. Nothing is hashed again while sending.
+ * - Files up to one part go up in a single PutObject; larger ones as a multipart upload whose
+ *   parts are sent in parallel. Every request carries x-amz-checksum-sha256 of its bytes, which
+ *   the server checks before storing (MinIO and S3 refuse a mismatch), and the same digest as the
+ *   signed payload hash, so the SDK does not hash the body again for SigV4.
+ * - A part refused for its checksum is re-hashed: if the local bytes changed since the hashing
+ *   pass, the push fails as LocalLayerInvalid (do not touch images dirs during a push); otherwise
+ *   it was damaged in transit (ChecksumMismatch). Either way nothing wrong is ever stored under
+ *   the blob's name.
+ * - Resumable: an unfinished multipart upload for the same key is found with
+ *   ListMultipartUploads, and a stored part is reused when its size and stored checksum equal the
+ *   local part's (without even reading it); everything else is sent again.
+ * - On failure: stop reading, wait for the parts in flight, then leave the multipart upload in
+ *   place on purpose so a retry resumes from the stored parts. Only when the upload is useless
+ *   (local file changed, damaged part) is it aborted. `ferry gc` aborts uploads abandoned for
+ *   longer than its grace period.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { ChecksumMismatch, LocalLayerInvalid, TransferAborted } from './errors';
+import { errorCode, translateS3Error, type S3Context } from './s3-errors';
+
+export const MiB = 1024 * 1024;
+export const DEFAULT_PART_SIZE = 16 * MiB;
+export const DEFAULT_CONCURRENCY = 4;
+const MAX_PARTS = 10000;
+/** S3's smallest allowed part (except the last). */
+const MIN_PART_SIZE = 5 * MiB;
+
+/** Object metadata key holding the blob's hex SHA-256 (x-amz-meta-ferry-sha256). */
+export const SHA256_METADATA = 'ferry-sha256';
+
+/** A fixed set of reusable buffers; acquiring waits while all are in use. This is the memory bound. */
+export class BufferPool {
+  private readonly free: Buffer[] = [];
+  private readonly waiters: Array<(b: Buffer) => void> = [];
+  private allocated = 0;
+  constructor(
+    readonly count: number,
+    readonly size: number,
+  ) {}
+
+  acquire(): Promise<Buffer> {
+    const b = this.free.pop();
+    if (b) return Promise.resolve(b);
+    // Allocated on first need, so a layer of small files never costs count x size.
+    if (this.allocated < this.count) {
+      this.allocated++;
+      return Promise.resolve(Buffer.allocUnsafeSlow(this.size));
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(b: Buffer): void {
+    const next = this.waiters.shift();
+    if (next) next(b);
+    else this.free.push(b);
+  }
+}
+
+export interface UploadContext {
+  client: S3Client;
+  bucket: string;
+  endpoint: string;
+  pool: BufferPool;
+  signal: AbortSignal;
+  /** Called with each chunk of bytes that is now stored (sent or found already stored). */
+  onBytes: (n: number) => void;
+}
+
+export interface BlobUpload {
+  key: string;
+  path: string;
+  size: number;
+  sha256: string;
+  /** Base64 SHA-256 of each part (from hashForUpload with the same part size); empty for one-part files. */
+  partSha256: string[];
+}
+
+export interface UploadHashes {
+  size: number;
+  /** Hex SHA-256 of the whole file. */
+  sha256: string;
+  /** Part size the part hashes were cut at; 0 when the file fits in one part. */
+  partSize: number;
+  partSha256: string[];
+}
+
+/**
+ * One read of the file giving both the whole-file SHA-256 and one per multipart part, so the
+ * upload itself never hashes: parts are sent with these digests and the server checks them.
+ */
+export async function hashForUpload(file: string, expectedSize: number, bufferSize: number, signal?: AbortSignal): Promise<UploadHashes> {
+  const partSize = expectedSize > bufferSize ? partSizeFor(expectedSize, bufferSize) : 0;
+  const whole = createHash('sha256');
+  const parts: string[] = [];
+  let part = createHash('sha256');
+  let inPart = 0;
+  let size = 0;
+  await pipeline(
+    createReadStream(file, { highWaterMark: 1024 * 1024 }),
+    async function (source: AsyncIterable<Buffer>) {
+      for await (const chunk of source) {
+        whole.update(chunk);
+        size += chunk.length;
+        if (partSize === 0) continue;
+        let off = 0;
+        while (off < chunk.length) {
+          const take = Math.min(chunk.length - off, partSize - inPart);
+          part.update(off === 0 && take === chunk.length ? chunk : chunk.subarray(off, off + take));
+          inPart += take;
+          off += take;
+          if (inPart === partSize) {
+            parts.push(part.digest('base64'));
+            part = createHash('sha256');
+            inPart = 0;
+          }
+        }
+      }
+    },
+    signal ? { signal } : {},
+  );
+  if (partSize !== 0 && inPart > 0) parts.push(part.digest('base64'));
+  return { size, sha256: whole.digest('hex'), partSize, partSha256: parts };
+}
+
+/**
+ * Makes SigV4 sign the digest we already have instead of hashing the body again. Safe: the same
+ * digest goes in x-amz-checksum-sha256, which the server verifies against the bytes it receives.
+ */
+function signWithDigest<T extends { middlewareStack: { add: (...args: never[]) => unknown } }>(command: T, sha256b64: string): T {
+  const hex = Buffer.from(sha256b64, 'base64').toString('hex');
+  (command.middlewareStack as unknown as { add: (mw: unknown, opts: unknown) => void }).add(
+    (next: (args: unknown) => Promise<unknown>) => async (args: { request?: { headers?: Record<string, string> } }) => {
+      if (args.request?.headers) args.request.headers['x-amz-content-sha256'] = hex;
+      return next(args);
+    },
+    { step: 'build', name: 'ferrySignWithDigest' },
+  );
+  return command;
+}
+
+export interface UploadOutcome {
+  partsSent: number;
+  partsReused: number;
+  bytesSent: number;
+}
+
+function hexToBase64(hex: string): string {
+  return Buffer.from(hex, 'hex').toString('base64');
+}
+
+export function partSizeFor(size: number, preferred: number): number {
+  const needed = Math.ceil(size / MAX_PARTS);
+  return Math.max(preferred, MIN_PART_SIZE, Math.ceil(needed / MiB) * MiB);
+}
+
+async function readFully(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) throw new Error('short read');
+    done += bytesRead;
+  }
+}
+
+function checkAborted(signal: AbortSignal, what: string): void {
+  if (signal.aborted) throw new TransferAborted(what, { cause: signal.reason });
+}
+
+function isServerChecksumRefusal(err: unknown): boolean {
+  const code = errorCode(err);
+  return code === 'BadDigest' || code === 'XAmzContentChecksumMismatch' || code === 'InvalidDigest' || code === 'InvalidChecksum';
+}
+
+/** Uploads `blob` unless told it is already stored; returns what was actually sent. */
+export async function uploadBlob(ctx: UploadContext, blob: BlobUpload): Promise<UploadOutcome> {
+  const s3: S3Context = { bucket: ctx.bucket, endpoint: ctx.endpoint, operation: `upload of ${blob.path}`, key: blob.key };
+  const fh = await open(blob.path, 'r').catch((err: unknown) => {
+    throw new LocalLayerInvalid(blob.path, `cannot be read (${(err as Error).message})`, { cause: err });
+  });
+  try {
+    if (blob.size <= ctx.pool.size) return await putSingle(ctx, s3, fh, blob);
+    return await putMultipart(ctx, s3, fh, blob);
+  } catch (err) {
+    throw translateS3Error(err, s3);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function putSingle(ctx: UploadContext, s3: S3Context, fh: FileHandle, blob: BlobUpload): Promise<UploadOutcome> {
+  const buf = await ctx.pool.acquire();
+  try {
+    checkAborted(ctx.signal, s3.operation);
+    await readFully(fh, buf, blob.size, 0);
+    const body = buf.subarray(0, blob.size);
+    const digest = hexToBase64(blob.sha256);
+    try {
+      await ctx.client.send(
+        signWithDigest(
+          new PutObjectCommand({
+            Bucket: ctx.bucket,
+            Key: blob.key,
+            Body: body,
+            ContentLength: blob.size,
+            ChecksumSHA256: digest,
+            Metadata: { [SHA256_METADATA]: blob.sha256 },
+          }),
+          digest,
+        ),
+        { abortSignal: ctx.signal },
+      );
+    } catch (err) {
+      if (isServerChecksumRefusal(err)) throw refusal(blob, body, digest, err);
+      throw err;
+    }
+    ctx.onBytes(blob.size);
+    return { partsSent: 1, partsReused: 0, bytesSent: blob.size };
+  } finally {
+    ctx.pool.release(buf);
+  }
+}
+
+/** Why the server refused bytes for their checksum: the local file changed, or transit damage. */
+function refusal(blob: BlobUpload, body: Buffer, expected: string, cause: unknown): Error {
+  const actual = createHash('sha256').update(body).digest('base64');
+  if (actual !== expected) {
+    return new LocalLayerInvalid(
+      blob.path,
+      'its content changed while it was being uploaded (a part no longer matches the hash taken before sending); do not modify images dirs until the push finishes',
+      { cause },
+    );
+  }
+  return new ChecksumMismatch(blob.key, blob.sha256, 'a different digest at the server', 'the bytes were damaged in transit and the server refused them; retry the push', { cause });
+}
+
+interface StoredPart {
+  size: number;
+  etag: string;
+  checksumSha256?: string;
+}
+
+async function findResumableUpload(ctx: UploadContext, key: string): Promise<{ uploadId: string; parts: Map<number, StoredPart> } | null> {
+  let best: { id: string; initiated: number } | null = null;
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  for (;;) {
+    const out = await ctx.client.send(
+      new ListMultipartUploadsCommand({ Bucket: ctx.bucket, Prefix: key, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+      { abortSignal: ctx.signal },
+    );
+    for (const u of out.Uploads ?? []) {
+      if (u.Key !== key || !u.UploadId) continue;
+      const initiated = u.Initiated ? u.Initiated.getTime() : 0;
+      if (!best || initiated > best.initiated) best = { id: u.UploadId, initiated };
+    }
+    if (!out.IsTruncated) break;
+    keyMarker = out.NextKeyMarker;
+    uploadIdMarker = out.NextUploadIdMarker;
+  }
+  if (!best) return null;
+  const parts = new Map<number, StoredPart>();
+  let marker: string | undefined;
+  for (;;) {
+    const out = await ctx.client.send(
+      new ListPartsCommand({ Bucket: ctx.bucket, Key: key, UploadId: best.id, PartNumberMarker: marker }),
+      { abortSignal: ctx.signal },
+    );
+    for (const p of out.Parts ?? []) {
+      if (p.PartNumber && p.ETag && p.Size !== undefined) {
+        parts.set(p.PartNumber, { size: p.Size, etag: p.ETag, checksumSha256: p.ChecksumSHA256 });
+      }
+    }
+    if (!out.IsTruncated) break;
+    marker = out.NextPartNumberMarker;
+  }
+  return { uploadId: best.id, parts };
+}
+
+/** A stored part may stand in for the local one only if it provably holds the same bytes. */
+function sameBytes(stored: StoredPart, body: Buffer, sha256b64: string): boolean {
+  if (stored.size !== body.length) return false;
+  if (stored.checksumSha256) return stored.checksumSha256 === sha256b64;
+  // Without a stored checksum, an ETag that is the part's MD5 (S3 and MinIO for plain parts) will do.
+  const etag = stored.etag.replace(/"/g, '');
+  return /^[0-9a-f]{32}$/.test(etag) && etag === createHash('md5').update(body).digest('hex');
+}
+
+async function putMultipart(ctx: UploadContext, s3: S3Context, fh: FileHandle, blob: BlobUpload): Promise<UploadOutcome> {
+  const partSize = partSizeFor(blob.size, ctx.pool.size);
+  if (partSize > ctx.pool.size) {
+    throw new LocalLayerInvalid(blob.path, `needs parts of ${partSize} bytes (over 10000 parts of ${ctx.pool.size}); raise the part size`);
+  }
+  const partCount = Math.ceil(blob.size / partSize);
+  const resumable = await findResumableUpload(ctx, blob.key);
+  let uploadId: string;
+  let stored = new Map<number, StoredPart>();
+  if (resumable) {
+    uploadId = resumable.uploadId;
+    stored = resumable.parts;
+  } else {
+    const created = await ctx.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: ctx.bucket,
+        Key: blob.key,
+        ChecksumAlgorithm: 'SHA256',
+        Metadata: { [SHA256_METADATA]: blob.sha256 },
+      }),
+      { abortSignal: ctx.signal },
+    );
+    if (!created.UploadId) throw new Error(`the store returned no upload id for ${blob.key}`);
+    uploadId = created.UploadId;
+  }
+
+  if (blob.partSha256.length !== partCount) {
+    throw new Error(`internal: ${blob.path} was hashed in ${blob.partSha256.length} parts, uploads in ${partCount}`);
+  }
+  const completed: CompletedPart[] = new Array(partCount);
+  const outcome: UploadOutcome = { partsSent: 0, partsReused: 0, bytesSent: 0 };
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown = null;
+
+  const sendPart = async (partNumber: number, buf: Buffer, length: number): Promise<void> => {
+    const digest = blob.partSha256[partNumber - 1];
+    const body = buf.subarray(0, length);
+    try {
+      const out = await ctx.client.send(
+        signWithDigest(
+          new UploadPartCommand({
+            Bucket: ctx.bucket,
+            Key: blob.key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: body,
+            ContentLength: length,
+            ChecksumSHA256: digest,
+          }),
+          digest,
+        ),
+        { abortSignal: ctx.signal },
+      );
+      completed[partNumber - 1] = { PartNumber: partNumber, ETag: out.ETag, ChecksumSHA256: out.ChecksumSHA256 ?? digest };
+      outcome.partsSent++;
+      outcome.bytesSent += length;
+      ctx.onBytes(length);
+    } catch (err) {
+      if (failure === null) failure = isServerChecksumRefusal(err) ? refusal(blob, body, digest, err) : err;
+    } finally {
+      ctx.pool.release(buf);
+    }
+  };
+
+  for (let n = 1; n <= partCount && failure === null; n++) {
+    if (ctx.signal.aborted) {
+      failure = new TransferAborted(s3.operation, { cause: ctx.signal.reason });
+      break;
+    }
+    const offset = (n - 1) * partSize;
+    const length = Math.min(partSize, blob.size - offset);
+    const prior = stored.get(n);
+    if (prior?.checksumSha256 && prior.size === length && prior.checksumSha256 === blob.partSha256[n - 1]) {
+      // Stored by an earlier attempt with the same digest: nothing to read or send.
+      completed[n - 1] = { PartNumber: n, ETag: prior.etag, ChecksumSHA256: prior.checksumSha256 };
+      outcome.partsReused++;
+      ctx.onBytes(length);
+      continue;
+    }
+    const buf = await ctx.pool.acquire();
+    if (failure !== null) {
+      ctx.pool.release(buf);
+      break;
+    }
+    try {
+      await readFully(fh, buf, length, offset);
+    } catch (err) {
+      ctx.pool.release(buf);
+      failure = new LocalLayerInvalid(blob.path, `could not be read at offset ${offset} (${(err as Error).message})`, { cause: err });
+      break;
+    }
+    if (prior && !prior.checksumSha256 && sameBytes(prior, buf.subarray(0, length), blob.partSha256[n - 1])) {
+      completed[n - 1] = { PartNumber: n, ETag: prior.etag, ChecksumSHA256: blob.partSha256[n - 1] };
+      outcome.partsReused++;
+      ctx.onBytes(length);
+      ctx.pool.release(buf);
+      continue;
+    }
+    const p = sendPart(n, buf, length).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  }
+  // Never leave parts in flight behind us: a part landing after an abort would resurrect the upload.
+  await Promise.all(inFlight);
+
+  if (failure !== null) {
+    if (failure instanceof LocalLayerInvalid || (failure as Error).name === 'ChecksumMismatch') {
+      await ctx.client
+        .send(new AbortMultipartUploadCommand({ Bucket: ctx.bucket, Key: blob.key, UploadId: uploadId }))
+        .catch(() => undefined);
+    }
+    throw failure;
+  }
+
+  try {
+    await ctx.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: ctx.bucket,
+        Key: blob.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: completed },
+      }),
+      { abortSignal: ctx.signal },
+    );
+  } catch (err) {
+    if (errorCode(err) === 'NoSuchUpload') {
+      // Someone (gc, another push of the same bytes) finished or aborted it; the caller re-checks the blob.
+      throw new TransferAborted(`${s3.operation} (the multipart upload vanished; retry)`, { cause: err });
+    }
+    throw err;
+  }
+  return outcome;
+}

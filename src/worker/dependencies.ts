@@ -1,0 +1,87 @@
+/**
+ * The real dependencies of one host's activities: the CRIU driver, the S3 layer store and the
+ * host's staging dir. The only module that knows how the ports of activities/deps.ts map onto
+ * src/criu and src/storage.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { ActivityDeps, CriuPort, StorePort } from '../activities/deps';
+import type { FerryConfig } from '../config/config';
+import { PAGE_SIZE, checkCriu, checkTarget, dump, preDump, readProcessIdentity, restore, sameProcess } from '../criu';
+import { LayerStore, createS3Client, isCheckpointNotFound, newManifest } from '../storage';
+
+/** Staging dir of one host: several host names on one machine never share files. */
+export function hostStagingDir(config: FerryConfig, host: string): string {
+  return path.join(config.stagingDir, host);
+}
+
+export function criuPort(config: FerryConfig): CriuPort {
+  const opts = { criuBinary: config.criuBinary };
+  return {
+    check: () => checkCriu(opts),
+    identify: async (pid) => checkTarget(pid),
+    preDump: (req) => preDump(req, opts),
+    dump: (req) => dump(req, opts),
+    restore: (req) => restore(req, opts),
+    isAlive: async (identity) => {
+      try {
+        return sameProcess(identity, await readProcessIdentity(identity.pid));
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+async function treeBytes(dirs: string[]): Promise<number> {
+  let total = 0;
+  for (const dir of dirs) {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (entry.isFile()) total += (await stat(path.join(dir, entry.name))).size;
+    }
+  }
+  return total;
+}
+
+export function storePort(store: LayerStore): StorePort {
+  return {
+    async putLayer(checkpointId, layer, dir, opts) {
+      const { record, report } = await store.putLayerReport(checkpointId, layer, dir, opts);
+      return { record, bytesSent: report.bytesSent };
+    },
+    async commit(checkpointId, layers, baseLayers) {
+      const manifest = newManifest(checkpointId, baseLayers);
+      manifest.layers = layers;
+      const last = layers[layers.length - 1];
+      manifest.complete = last !== undefined && last.kind === 'dump';
+      manifest.completedAt = manifest.complete ? new Date().toISOString() : null;
+      await store.writeManifest(manifest);
+      return { layers: layers.length, complete: manifest.complete };
+    },
+    async pullChain(checkpointId, intoDir, opts) {
+      const r = await store.pullChain(checkpointId, intoDir, opts);
+      return { ...r, bytes: await treeBytes(r.layerDirs) };
+    },
+    async discard(checkpointId) {
+      try {
+        await store.delete(checkpointId);
+      } catch (err) {
+        // No manifest means nothing was committed: orphan blobs are left to `ferry gc`.
+        if (!isCheckpointNotFound(err)) throw err;
+      }
+    },
+  };
+}
+
+export function createHostDependencies(config: FerryConfig, host: string): ActivityDeps {
+  const store = new LayerStore({ client: createS3Client(config), bucket: config.s3.bucket, prefix: config.s3.prefix, host });
+  return {
+    host,
+    stagingDir: hostStagingDir(config, host),
+    criu: criuPort(config),
+    store: storePort(store),
+    kernel: os.release(),
+    pageSize: PAGE_SIZE,
+  };
+}

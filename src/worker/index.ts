@@ -1,0 +1,125 @@
+/**
+ * Process wiring of `ferry worker`: one connection, the workflow worker on the shared queue
+ * `<prefix>-workflows`, and this host's activity worker on `<prefix>-host-<host>`.
+ * Activities come from a factory with injected dependencies, so tests run the same wiring with fakes.
+ */
+import { mkdir } from 'node:fs/promises';
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createActivities, type FerryActivities } from '../activities';
+import type { ActivityDeps } from '../activities/deps';
+import type { FerryConfig } from '../config/config';
+import { hostTaskQueue, isValidHostName, workflowTaskQueue } from '../workflows/names';
+import { createHostDependencies } from './dependencies';
+
+export { createHostDependencies, hostStagingDir } from './dependencies';
+
+export interface FerryWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueuePrefix: string;
+  /** Host whose activities this worker runs; omit to run workflow code only. */
+  host?: string;
+  /** Activity implementations for `host` (createActivities(deps)); required with `host`. */
+  activities?: FerryActivities;
+  /** Run the workflow worker too (default true). */
+  workflows?: boolean;
+  /** A prebuilt bundle (tests bundle once); default: bundle src/workflows at start. */
+  workflowBundle?: WorkflowBundle;
+}
+
+export class WorkerSetupError extends Error {
+  override readonly name = 'WorkerSetupError';
+}
+
+export function isWorkerSetupError(err: unknown): err is WorkerSetupError {
+  return err instanceof WorkerSetupError || (err as { name?: unknown } | null)?.name === 'WorkerSetupError';
+}
+
+export function workflowSource(bundle?: WorkflowBundle): { workflowBundle: WorkflowBundle } | { workflowsPath: string } {
+  return bundle ? { workflowBundle: bundle } : { workflowsPath: require.resolve('../workflows') };
+}
+
+/** Creates (does not run) the workers; run them with runWorkers or Worker.runUntil. */
+export async function createFerryWorkers(opts: FerryWorkerOptions): Promise<Worker[]> {
+  const workers: Worker[] = [];
+  if (opts.workflows !== false) {
+    workers.push(
+      await Worker.create({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        taskQueue: workflowTaskQueue(opts.taskQueuePrefix),
+        ...workflowSource(opts.workflowBundle),
+      }),
+    );
+  }
+  if (opts.host !== undefined) {
+    if (!isValidHostName(opts.host)) {
+      throw new WorkerSetupError(`host name ${JSON.stringify(opts.host)} is not usable as a task queue name: use letters, digits, . _ -`);
+    }
+    if (!opts.activities) throw new WorkerSetupError(`no activities given for host ${opts.host}`);
+    workers.push(
+      await Worker.create({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        taskQueue: hostTaskQueue(opts.taskQueuePrefix, opts.host),
+        activities: opts.activities,
+        // CRIU steps are heavy on a small host: a few at a time is plenty.
+        maxConcurrentActivityTaskExecutions: 4,
+      }),
+    );
+  }
+  return workers;
+}
+
+/** Runs every worker until one stops (shutdown signal or failure), then shuts the others down. */
+export async function runWorkers(workers: Worker[]): Promise<void> {
+  const runs = workers.map((w) => w.run());
+  try {
+    await Promise.race(runs);
+  } finally {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await Promise.allSettled(runs);
+  }
+  await Promise.all(runs);
+}
+
+export interface RunFerryWorkerOptions {
+  config: FerryConfig;
+  host: string;
+  /** Replace the real dependencies (tests). */
+  deps?: ActivityDeps;
+  onReady?: (info: { workflowQueue: string; hostQueue: string; stagingDir: string }) => void;
+}
+
+/** `ferry worker`: connects, wires the real dependencies, and runs until SIGINT/SIGTERM. */
+export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void> {
+  const { config, host } = opts;
+  const deps = opts.deps ?? createHostDependencies(config, host);
+  await mkdir(deps.stagingDir, { recursive: true });
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect({ address: config.temporal.address, ...(config.temporal.tls ? { tls: {} } : {}) });
+  } catch (err) {
+    throw new WorkerSetupError(
+      `cannot reach Temporal at ${config.temporal.address}; start the dev stack with \`ferry dev up\` or set FERRY_TEMPORAL_ADDRESS`,
+      { cause: err },
+    );
+  }
+  try {
+    const workers = await createFerryWorkers({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueuePrefix: config.temporal.taskQueuePrefix,
+      host,
+      activities: createActivities(deps),
+    });
+    opts.onReady?.({
+      workflowQueue: workflowTaskQueue(config.temporal.taskQueuePrefix),
+      hostQueue: hostTaskQueue(config.temporal.taskQueuePrefix, host),
+      stagingDir: deps.stagingDir,
+    });
+    await runWorkers(workers);
+  } finally {
+    await connection.close();
+  }
+}

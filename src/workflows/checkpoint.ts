@@ -1,0 +1,328 @@
+/**
+ * Workflow `checkpoint`: pre-dump a running process while it keeps running, as long as the
+ * convergence policy says it pays off, then take the final dump, store every layer and commit the
+ * manifest. Every step runs on the process's host; uploads of layer N overlap pre-dump N+1.
+ *
+ * Safety rules this code keeps:
+ * - Until the final dump the process is never stopped: cancel or failure discards the partial
+ *   checkpoint (staging and stored layers; no manifest was written, so nothing looks complete).
+ * - Once a final dump has stopped the process, its images are the only copy: that part cannot be
+ *   cancelled, and if storing fails the process is restored on the host from the local images.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  setHandler,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { HostCapabilities, LayerDump, LayerRef, UploadResult, WarmChain } from '../activities/types';
+import type { LayerRecord } from '../storage/types';
+import type { ProcessIdentity } from '../criu/types';
+import { decide, normalizePolicy, type ConvergencePolicy, type PreDumpObservation } from './convergence-policy';
+import { asHostUnavailable, innermostMessage, invalidInput } from './failures';
+import { hostActivities, type HostActivities } from './host-activities';
+import { DUMP_NOW_SIGNAL, FAILURE_TYPES, PROGRESS_QUERY, isValidHostName } from './names';
+import type { CheckpointInput, CheckpointProgress, CheckpointResult, LayerSummary, PreDumpOutcome } from './types';
+
+export const progressQuery = defineQuery<CheckpointProgress>(PROGRESS_QUERY);
+export const dumpNowSignal = defineSignal(DUMP_NOW_SIGNAL);
+
+export const DEFAULT_TASK_QUEUE_PREFIX = 'ferry';
+const CHECKPOINT_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
+
+export function validatePid(pid: unknown, field = 'pid'): number {
+  if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 1) {
+    throw invalidInput(`${field} must be a process id (an integer greater than 1), got ${JSON.stringify(pid)}`);
+  }
+  return pid;
+}
+
+export function validateHost(host: unknown, field = 'host'): string {
+  if (!isValidHostName(host)) {
+    throw invalidInput(`${field} must be a host name of letters, digits, . _ - (as given to \`ferry worker --host\`), got ${JSON.stringify(host)}`);
+  }
+  return host;
+}
+
+export function validateCheckpointId(id: unknown): string {
+  if (typeof id !== 'string' || !CHECKPOINT_ID_PATTERN.test(id)) {
+    throw invalidInput(`checkpointId must be 1-128 chars of a-z 0-9 . _ - starting with a letter or digit, got ${JSON.stringify(id)}`);
+  }
+  return id;
+}
+
+export function validatePrefix(prefix: unknown): string {
+  if (prefix === undefined) return DEFAULT_TASK_QUEUE_PREFIX;
+  if (typeof prefix !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(prefix)) {
+    throw invalidInput(`taskQueuePrefix must be 1-64 chars of letters, digits, . _ -, got ${JSON.stringify(prefix)}`);
+  }
+  return prefix;
+}
+
+/** Generated ids are deterministic in workflow code (uuid4 is seeded by the run). */
+export function newCheckpointId(host: string, pid: number): string {
+  const safeHost = host.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
+  return `${safeHost}-${pid}-${uuid4().slice(0, 8)}`;
+}
+
+function summarize(dump: LayerDump): LayerSummary {
+  return {
+    index: dump.index,
+    kind: dump.kind,
+    parentIndex: dump.parentIndex,
+    stats: dump.stats,
+    bytes: dump.bytes,
+    dumpMs: dump.durationMs,
+    uploaded: false,
+    uploadMs: null,
+    imagesDir: dump.imagesDir,
+  };
+}
+
+/** Tracks uploads running in the background so a failure is seen at the next step, not lost. */
+class Uploads {
+  private pending: Array<Promise<void>> = [];
+  private firstError: unknown = null;
+
+  constructor(
+    private readonly acts: HostActivities,
+    private readonly checkpointId: string,
+    private readonly onDone: (r: UploadResult) => void,
+  ) {}
+
+  start(layer: LayerDump): void {
+    const p = this.acts.uploadLayer({ checkpointId: this.checkpointId, layer }).then(
+      (r) => this.onDone(r),
+      (err: unknown) => {
+        this.firstError ??= err;
+      },
+    );
+    this.pending.push(p);
+  }
+
+  throwIfFailed(): void {
+    if (this.firstError !== null) throw this.firstError;
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.pending);
+    this.throwIfFailed();
+  }
+
+  /** Waits for in-flight uploads without caring how they end (used before discarding). */
+  async settle(): Promise<void> {
+    await Promise.all(this.pending);
+  }
+}
+
+export async function checkpoint(input: CheckpointInput): Promise<CheckpointResult> {
+  if (typeof input !== 'object' || input === null) throw invalidInput('checkpoint input must be a JSON object');
+  const host = validateHost(input.host);
+  const pid = validatePid(input.pid);
+  const prefix = validatePrefix(input.taskQueuePrefix);
+  const policyOrProblem = normalizePolicy(input.policy);
+  if (typeof policyOrProblem === 'string') throw invalidInput(policyOrProblem);
+  const policy: ConvergencePolicy = policyOrProblem;
+  const leaveRunning = input.leaveRunning === true;
+  const checkpointId = input.checkpointId === undefined ? newCheckpointId(host, pid) : validateCheckpointId(input.checkpointId);
+  const startedAt = Date.now();
+  const acts = hostActivities(prefix, host);
+
+  const progress: CheckpointProgress = {
+    stage: 'starting',
+    checkpointId,
+    host,
+    pid,
+    layers: [],
+    bytesUploaded: 0,
+    dumpNowRequested: false,
+    preDumps: null,
+  };
+  setHandler(progressQuery, () => progress);
+  setHandler(dumpNowSignal, () => {
+    progress.dumpNowRequested = true;
+  });
+
+  const layerSummary = (index: number) => progress.layers.find((l) => l.index === index);
+  const records: LayerRecord[] = [];
+  const recordUpload = (r: UploadResult) => {
+    const l = layerSummary(r.index);
+    if (l) {
+      l.uploaded = true;
+      l.uploadMs = r.durationMs;
+    }
+    records.push(r.record);
+    progress.bytesUploaded += r.bytes;
+  };
+  const uploads = new Uploads(acts, checkpointId, recordUpload);
+
+  let caps: HostCapabilities;
+  try {
+    progress.stage = 'checking-host';
+    caps = await acts.checkHost();
+  } catch (err) {
+    progress.stage = 'failed';
+    throw asHostUnavailable(err, prefix, host);
+  }
+
+  let finalDump: LayerDump | null = null;
+  try {
+    const identity: ProcessIdentity = await acts.identifyProcess({ pid });
+    const dumps: LayerDump[] = [];
+    let parent: LayerRef | null = null;
+    let baseLayers: Array<{ checkpointId: string; index: number }> = [];
+    let warm: WarmChain | null = null;
+
+    const canTrack = caps.features.memTrack;
+    if (!canTrack && policy.requirePreDumps) {
+      throw ApplicationFailure.create({
+        type: FAILURE_TYPES.preDumpsUnavailable,
+        message:
+          `the policy requires pre-dumps, but the kernel of host ${host} (${caps.kernel}) cannot track dirty memory ` +
+          '(no soft-dirty, CONFIG_MEM_SOFT_DIRTY); nothing was dumped and the process keeps running. ' +
+          'Run on a kernel with soft-dirty, or drop requirePreDumps to take a single full dump',
+        nonRetryable: true,
+        details: [{ host, kernel: caps.kernel }],
+      });
+    }
+    if (input.fromWarm && canTrack) {
+      warm = (await acts.readWarmChain({ pid, identity })).chain;
+      if (warm && warm.layers.length > 0) {
+        const last = warm.layers[warm.layers.length - 1];
+        parent = { index: last.index, kind: last.kind, imagesDir: last.imagesDir };
+        baseLayers = warm.layers.map((l) => ({ checkpointId: warm!.checkpointId, index: l.index }));
+      }
+    }
+
+    let outcome: PreDumpOutcome;
+    if (!canTrack) {
+      outcome = {
+        available: false,
+        count: 0,
+        warmLayers: 0,
+        stopReason: 'kernel-cannot-track',
+        detail:
+          `host ${host} runs kernel ${caps.kernel} without soft-dirty memory tracking, so pre-dumps are impossible; ` +
+          'took a single full dump (the process is frozen for all of it)',
+        predictedDowntimeMs: null,
+      };
+    } else if (policy.maxPreDumps === 0) {
+      outcome = {
+        available: true,
+        count: 0,
+        warmLayers: baseLayers.length,
+        stopReason: 'disabled-by-policy',
+        detail: 'policy.maxPreDumps is 0',
+        predictedDowntimeMs: null,
+      };
+    } else {
+      progress.stage = 'pre-dumping';
+      const observations: PreDumpObservation[] = [];
+      for (;;) {
+        const decision = decide(policy, observations, { dumpNowRequested: progress.dumpNowRequested, pageSize: caps.pageSize });
+        if (decision.action === 'dump') {
+          outcome = {
+            available: true,
+            count: observations.length,
+            warmLayers: baseLayers.length,
+            stopReason: decision.reason,
+            detail: decision.detail,
+            predictedDowntimeMs: decision.predictedDowntimeMs,
+          };
+          break;
+        }
+        const dump: LayerDump = await acts.preDumpLayer({ checkpointId, index: dumps.length, pid, expectedIdentity: identity, parent });
+        dumps.push(dump);
+        progress.layers.push(summarize(dump));
+        observations.push({ pagesWritten: dump.stats.pagesWritten, memdumpTimeUs: dump.stats.memdumpTimeUs });
+        parent = { index: dump.index, kind: dump.kind, imagesDir: dump.imagesDir };
+        uploads.start(dump);
+        uploads.throwIfFailed();
+      }
+    }
+    progress.preDumps = outcome;
+
+    // Uploads of pre-dumps finish before the freeze: disk and network contention would otherwise
+    // stretch the frozen time, which is what the pre-dumps were for.
+    await uploads.drain();
+
+    progress.stage = 'final-dump';
+    const finalInput = { checkpointId, index: dumps.length, pid, expectedIdentity: identity, parent, leaveRunning };
+    if (leaveRunning) {
+      finalDump = await acts.dumpLayer(finalInput);
+    } else {
+      finalDump = await CancellationScope.nonCancellable(() => acts.dumpLayer(finalInput));
+    }
+    const fd: LayerDump = finalDump;
+    dumps.push(fd);
+    progress.layers.push(summarize(fd));
+
+    const store = async () => {
+      progress.stage = 'uploading';
+      const up = await acts.uploadLayer({ checkpointId, layer: fd });
+      recordUpload(up);
+      progress.stage = 'committing';
+      const layers = [...records].sort((a, b) => a.index - b.index);
+      const commit = await acts.commitCheckpoint({ checkpointId, layers, baseLayers });
+      progress.stage = 'cleaning';
+      if (!input.keepStaging) await acts.discardCheckpoint({ checkpointId, deleteStored: false });
+      return { uploadMs: up.durationMs, commitMs: commit.durationMs };
+    };
+    const stored = leaveRunning ? await store() : await CancellationScope.nonCancellable(store);
+
+    progress.stage = 'done';
+    return {
+      checkpointId,
+      workflowId: workflowInfo().workflowId,
+      host,
+      pid,
+      process: identity,
+      criuVersion: caps.criuVersion,
+      kernel: caps.kernel,
+      features: caps.features,
+      leftRunning: fd.leftRunning,
+      layers: progress.layers,
+      baseLayers,
+      preDumps: outcome,
+      finalDump: {
+        startedAtMs: fd.startedAtMs,
+        frozenMs: fd.stats.frozenTimeUs / 1000,
+        durationMs: fd.durationMs,
+        uploadMs: stored.uploadMs,
+        bytes: fd.bytes,
+      },
+      commitMs: stored.commitMs,
+      bytesUploaded: progress.bytesUploaded,
+      durationMs: Date.now() - startedAt,
+    };
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    await CancellationScope.nonCancellable(async () => {
+      await uploads.settle();
+      if (finalDump && !finalDump.leftRunning) {
+        // The process was stopped by the final dump and storing it failed: bring it back here.
+        progress.stage = 'rolling-back';
+        const back = await acts.restoreProcess({ imagesDir: finalDump.imagesDir });
+        await acts.discardCheckpoint({ checkpointId, deleteStored: true });
+        progress.stage = 'failed';
+        throw ApplicationFailure.create({
+          type: FAILURE_TYPES.checkpointFailed,
+          message:
+            `checkpoint ${checkpointId} of pid ${pid} on host ${host} failed after the final dump ` +
+            `(${innermostMessage(err)}); the process was restored on ${host} from the local images as pid ${back.pid}, ` +
+            'and the partial checkpoint was deleted',
+          nonRetryable: true,
+          cause: err instanceof Error ? err : undefined,
+          details: [{ checkpointId, host, restoredPid: back.pid }],
+        });
+      }
+      await acts.discardCheckpoint({ checkpointId, deleteStored: true });
+    });
+    progress.stage = cancelled ? 'cancelled' : 'failed';
+    throw err;
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Proxies to the activities of one host, with the timeouts and retries each kind of step needs.
+ * Everything runs on the host's own task queue: CRIU must run where the process is, and a layer
+ * must be uploaded from the disk it was dumped to.
+ */
+import { ActivityCancellationType, proxyActivities, type RetryPolicy } from '@temporalio/workflow';
+import type { FerryActivities } from '../activities';
+import { hostTaskQueue } from './names';
+
+const RETRY_QUICK: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5 };
+
+export function hostActivities(prefix: string, host: string) {
+  const taskQueue = hostTaskQueue(prefix, host);
+  // WAIT_CANCELLATION_COMPLETED: on cancel the workflow waits until the activity has stopped and
+  // cleaned up, so its own clean-up never races a CRIU call still writing into staging.
+  const cancellationType = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED;
+
+  // The first call to a host: a short schedule-to-start timeout turns "no worker polls this
+  // host's queue" into a clear failure instead of a workflow waiting forever.
+  const probe = proxyActivities<FerryActivities>({
+    taskQueue,
+    scheduleToStartTimeout: '60s',
+    startToCloseTimeout: '60s',
+    retry: RETRY_QUICK,
+  });
+  const quick = proxyActivities<FerryActivities>({
+    taskQueue,
+    startToCloseTimeout: '2m',
+    retry: RETRY_QUICK,
+    cancellationType,
+  });
+  // A dump is one CRIU call; the activity heartbeats while it runs so a dead worker is noticed.
+  const dump = proxyActivities<FerryActivities>({
+    taskQueue,
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: '30s',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3 },
+    cancellationType,
+  });
+  const transfer = proxyActivities<FerryActivities>({
+    taskQueue,
+    startToCloseTimeout: '2h',
+    heartbeatTimeout: '60s',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 10 },
+    cancellationType,
+  });
+  const restore = proxyActivities<FerryActivities>({
+    taskQueue,
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: '30s',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3 },
+    cancellationType,
+  });
+  return {
+    checkHost: probe.checkHost,
+    identifyProcess: quick.identifyProcess,
+    resolvePid: quick.resolvePid,
+    preDumpLayer: dump.preDumpLayer,
+    dumpLayer: dump.dumpLayer,
+    uploadLayer: transfer.uploadLayer,
+    commitCheckpoint: quick.commitCheckpoint,
+    downloadChain: transfer.downloadChain,
+    restoreProcess: restore.restoreProcess,
+    cleanStaging: quick.cleanStaging,
+    discardCheckpoint: quick.discardCheckpoint,
+    readWarmChain: quick.readWarmChain,
+    recordWarmChain: quick.recordWarmChain,
+  };
+}
+
+export type HostActivities = ReturnType<typeof hostActivities>;

@@ -1,0 +1,196 @@
+/**
+ * Inputs and results of ferry's workflows: plain JSON, documented in docs/workflows.md, so any
+ * Temporal client can start them (`temporal workflow start --type checkpoint --input '{...}'`).
+ * Nothing here is ever a credential.
+ */
+import type { CriuFeatures, DumpKind, DumpStats, ProcessIdentity } from '../criu/types';
+import type { ConvergencePolicy, StopReason } from './convergence-policy';
+
+export interface CheckpointInput {
+  /** Host name whose worker runs CRIU (task queue `<prefix>-host-<host>`). */
+  host: string;
+  pid: number;
+  /** Overrides of the convergence policy (defaults in DEFAULT_POLICY). */
+  policy?: Partial<ConvergencePolicy>;
+  /** Keep the process running after the final dump (default false: CRIU stops it once dumped). */
+  leaveRunning?: boolean;
+  /** Id to store the checkpoint under; generated (deterministically) when absent. */
+  checkpointId?: string;
+  /** Build on the process's warm chain (nightly pre-dumps) if it has one. */
+  fromWarm?: boolean;
+  /**
+   * Keep the host's local images after success (migrate uses them to bring the process back on
+   * the source host if the restore on the target fails). The caller must clean them.
+   */
+  keepStaging?: boolean;
+  /** Task-queue prefix of the ferry deployment (default "ferry"). */
+  taskQueuePrefix?: string;
+}
+
+export type CheckpointStage =
+  | 'starting'
+  | 'checking-host'
+  | 'pre-dumping'
+  | 'final-dump'
+  | 'uploading'
+  | 'committing'
+  | 'cleaning'
+  | 'rolling-back'
+  | 'done'
+  | 'cancelled'
+  | 'failed';
+
+export interface LayerSummary {
+  index: number;
+  kind: DumpKind;
+  parentIndex: number | null;
+  stats: DumpStats;
+  bytes: number;
+  dumpMs: number;
+  uploaded: boolean;
+  uploadMs: number | null;
+  /** Host-local images dir (only meaningful on the checkpoint's host, and only with keepStaging). */
+  imagesDir: string;
+}
+
+export interface PreDumpOutcome {
+  /** Whether this host's kernel can track dirty memory (soft-dirty), which pre-dumps need. */
+  available: boolean;
+  /** Pre-dumps taken (warm-chain layers reused are counted in warmLayers, not here). */
+  count: number;
+  warmLayers: number;
+  /** Why pre-dumping stopped, or why none were taken. */
+  stopReason: StopReason | 'kernel-cannot-track' | 'disabled-by-policy';
+  detail: string;
+  predictedDowntimeMs: number | null;
+}
+
+export interface CheckpointProgress {
+  stage: CheckpointStage;
+  checkpointId: string;
+  host: string;
+  pid: number;
+  layers: LayerSummary[];
+  bytesUploaded: number;
+  dumpNowRequested: boolean;
+  preDumps: PreDumpOutcome | null;
+}
+
+export interface CheckpointResult {
+  checkpointId: string;
+  workflowId: string;
+  host: string;
+  pid: number;
+  process: ProcessIdentity;
+  criuVersion: string;
+  kernel: string;
+  features: CriuFeatures;
+  leftRunning: boolean;
+  layers: LayerSummary[];
+  baseLayers: Array<{ checkpointId: string; index: number }>;
+  preDumps: PreDumpOutcome;
+  finalDump: {
+    /** Host wall clock just before the final dump (the process froze right after). */
+    startedAtMs: number;
+    frozenMs: number;
+    durationMs: number;
+    uploadMs: number;
+    bytes: number;
+  };
+  commitMs: number;
+  bytesUploaded: number;
+  /** Workflow time from start to result. */
+  durationMs: number;
+}
+
+export interface RestoreInput {
+  checkpointId: string;
+  /** Host name whose worker restores the process. */
+  host: string;
+  taskQueuePrefix?: string;
+}
+
+export interface RestoreResult {
+  checkpointId: string;
+  workflowId: string;
+  host: string;
+  pid: number;
+  layers: number;
+  bytesDownloaded: number;
+  downloadMs: number;
+  restoreMs: number;
+  restoreTimeUs: number | null;
+  /** Host wall clock when the restored process was running again. */
+  runningAtMs: number;
+  durationMs: number;
+}
+
+export interface MigrateInput {
+  pid: number;
+  from: string;
+  to: string;
+  policy?: Partial<ConvergencePolicy>;
+  fromWarm?: boolean;
+  checkpointId?: string;
+  taskQueuePrefix?: string;
+}
+
+export interface DowntimeBreakdown {
+  /** From the freeze on the source host to the process running on the target host. */
+  totalMs: number;
+  parts: {
+    /** CRIU's own frozen time during the final dump. */
+    frozenDumpMs: number;
+    /** The whole final-dump step (CRIU start to process gone on the source). */
+    finalDumpMs: number;
+    uploadMs: number;
+    commitMs: number;
+    downloadMs: number;
+    restoreMs: number;
+    /** Scheduling and bookkeeping between the steps (total minus the parts above). */
+    otherMs: number;
+  };
+}
+
+export interface MigrateResult {
+  workflowId: string;
+  checkpointId: string;
+  from: string;
+  to: string;
+  pid: number;
+  newPid: number;
+  downtime: DowntimeBreakdown;
+  checkpoint: CheckpointResult;
+  restore: RestoreResult;
+  durationMs: number;
+}
+
+export interface WarmPreDumpInput {
+  host: string;
+  /** Exactly one of pid and pidFile (read on the host at each run, so restarts are followed). */
+  pid?: number;
+  pidFile?: string;
+  /** Start a new chain once this many layers exist (default 7). */
+  maxChainLength?: number;
+  taskQueuePrefix?: string;
+}
+
+export interface WarmPreDumpResult {
+  host: string;
+  pid: number | null;
+  /** 'added' a layer, or 'skipped' cleanly (the reason says why). */
+  outcome: 'added' | 'skipped';
+  reason: string;
+  chainCheckpointId: string | null;
+  /** Layers in the chain after this run. */
+  chainLength: number;
+  newChain: boolean;
+  layer: LayerSummary | null;
+}
+
+export interface AddWarmLayerInput {
+  host: string;
+  pid: number;
+  maxChainLength: number;
+  taskQueuePrefix: string;
+}

@@ -1,0 +1,131 @@
+/**
+ * The tutorial's `ferry` commands against real CRIU: flags, --json documents, readable output and
+ * exit codes. Most run in-process through main(); restore also runs as the real `ferry` command,
+ * to show the restored process outlives the command (needs `npm run build`).
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { main } from '../../src/cli/main';
+import { checkCriu } from '../../src/criu';
+import { Workload } from '../fixtures/workload/workload';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+let tmp: string;
+let memTrack: boolean;
+const workloads: Workload[] = [];
+
+async function ferry(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout += chunk.toString();
+    return true;
+  });
+  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr += chunk.toString();
+    return true;
+  });
+  try {
+    const code = await main(['node', 'ferry', ...args]);
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+async function startWorkload(): Promise<Workload> {
+  const w = await Workload.start({ mib: 16, dirtyPermille: 10, intervalMs: 50, dir: fs.mkdtempSync(path.join(tmp, 'wl-')) });
+  workloads.push(w);
+  return w;
+}
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-cli-it-'));
+  memTrack = (await checkCriu()).features.memTrack;
+});
+afterAll(async () => {
+  for (const w of workloads) await w.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('ferry check', () => {
+  it('prints the CRIU version and features', async () => {
+    const json = await ferry('check', '--json');
+    expect(json.code).toBe(0);
+    const doc = JSON.parse(json.stdout) as { version: string; features: { memTrack: boolean }; criuCheck: { ok: boolean } };
+    expect(doc.version).toMatch(/^4\./);
+    expect(doc.features.memTrack).toBe(memTrack);
+    expect(doc.criuCheck.ok).toBe(true);
+    const human = await ferry('check');
+    expect(human.stdout).toMatch(memTrack ? /memory tracking \(soft-dirty\): +yes/ : /memory tracking \(soft-dirty\): +NO: pre-dumps are refused/);
+  });
+});
+
+describe('ferry dump / inspect / restore', () => {
+  it('dump --json prints the tutorial fields, inspect shows the layer, restore prints the pid', async () => {
+    const w = await startWorkload();
+    const dir = path.join(tmp, 'final-dump');
+    const dumped = await ferry('dump', '--pid', String(w.pid), '--images-dir', dir, '--json');
+    expect(dumped.stderr).toBe('');
+    expect(dumped.code).toBe(0);
+    const doc = JSON.parse(dumped.stdout) as Record<string, unknown> & { stats: Record<string, number> };
+    expect(doc).toMatchObject({ pid: w.pid, imagesDir: dir, parent: null });
+    expect(Object.keys(doc.stats).sort()).toEqual(['frozenTimeUs', 'memdumpTimeUs', 'pagesScanned', 'pagesSkippedParent', 'pagesWritten']);
+    expect(doc.stats.pagesWritten).toBeGreaterThanOrEqual(4096);
+
+    const inspected = await ferry('inspect', dir);
+    expect(inspected.code).toBe(0);
+    expect(inspected.stdout).toContain(`1. dump     ${dir}`);
+    expect(inspected.stdout).toContain(`pages written ${doc.stats.pagesWritten}, in parent 0`);
+    expect(inspected.stdout).toMatch(/^consistent/m);
+    const inspectedJson = JSON.parse((await ferry('inspect', dir, '--json')).stdout) as { consistent: boolean; layers: Array<{ pagesPresent: number }> };
+    expect(inspectedJson.consistent).toBe(true);
+    expect(inspectedJson.layers[0]!.pagesPresent).toBe(doc.stats.pagesWritten);
+
+    const deadline = Date.now() + 10000;
+    while (fs.existsSync(`/proc/${w.pid}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+
+    // The real command, as a user runs it: it exits, the restored process stays.
+    const entry = path.join(ROOT, 'dist', 'cli', 'main.js');
+    expect(fs.existsSync(entry)).toBe(true); // run `npm run build` first
+    const restored = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [path.join(ROOT, 'bin', 'ferry.js'), 'restore', '--images-dir', dir], (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(restored.stderr).toMatch(/restored from .*final-dump/);
+    expect(restored.code).toBe(0);
+    expect(restored.stdout.trim()).toBe(String(w.pid));
+    expect(['R', 'S']).toContain(w.state());
+    expect(await w.verify()).toMatchObject({ ok: true, bad: 0 });
+  });
+
+  it('pre-dump follows the kernel: refused with an explanation without soft-dirty', async () => {
+    const w = await startWorkload();
+    const r = await ferry('pre-dump', '--pid', String(w.pid), '--images-dir', path.join(tmp, 'predump-1'));
+    if (memTrack) {
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/pre-dump of pid \d+ \(workload\) written to/);
+      return;
+    }
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ferry: pre-dump refused: this kernel has no soft-dirty memory tracking \(CONFIG_MEM_SOFT_DIRTY/);
+    expect(r.stderr).toMatch(/ferry dump --pid PID --images-dir DIR/);
+    expect(w.maps().some((l) => l.includes('CRIUMFD'))).toBe(false);
+    expect(['R', 'S']).toContain(w.state());
+  });
+
+  it('tells usage errors (exit 2) from refused operations (exit 1)', async () => {
+    expect((await ferry('dump', '--pid', 'abc', '--images-dir', path.join(tmp, 'x'))).code).toBe(2);
+    expect((await ferry('dump', '--pid', '123')).code).toBe(2);
+    const init = await ferry('dump', '--pid', '1', '--images-dir', path.join(tmp, 'x'));
+    expect(init.code).toBe(1);
+    expect(init.stderr).toMatch(/refusing to checkpoint pid 1/);
+    const missing = await ferry('inspect', path.join(tmp, 'nope'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no such directory/);
+  });
+});

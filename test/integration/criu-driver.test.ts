@@ -1,0 +1,246 @@
+/**
+ * The CRIU driver against real CRIU on real processes (the workload fixture). Fails, not skips,
+ * when CRIU is missing: these tests are the proof that dumps and restores work on this host.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  checkCriu,
+  dump,
+  isImagesDirNotEmptyError,
+  isKernelFeatureMissingError,
+  isNoSuchProcessError,
+  isParentImagesInvalidError,
+  isPidInUseError,
+  isProcessChangedError,
+  isRefusedTargetError,
+  preDump,
+  readChain,
+  readLayer,
+  readProcessIdentity,
+  readRestoreStats,
+  restore,
+  type CriuCheckResult,
+  type DumpResult,
+} from '../../src/criu';
+import { locateCriu } from '../../src/criu/binary';
+import { Workload } from '../fixtures/workload/workload';
+
+const MIB = 16;
+const PAGES = (MIB * 1024 * 1024) / 4096;
+
+let tmp: string;
+let criu: CriuCheckResult;
+const workloads: Workload[] = [];
+
+async function startWorkload(): Promise<Workload> {
+  const w = await Workload.start({ mib: MIB, dirtyPermille: 10, intervalMs: 50, dir: fs.mkdtempSync(path.join(tmp, 'wl-')) });
+  workloads.push(w);
+  return w;
+}
+
+async function waitGone(pid: number, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (fs.existsSync(`/proc/${pid}`)) {
+    if (Date.now() > deadline) throw new Error(`pid ${pid} still exists after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function stateOf(pid: number): string | null {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[0]!;
+  } catch {
+    return null;
+  }
+}
+
+function ppidOf(pid: number): number {
+  const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** The target must come out of a failed step exactly as it went in: running, intact, no CRIU debris. */
+async function expectUnaltered(w: Workload, mapsBefore: string[]): Promise<void> {
+  expect(['R', 'S']).toContain(w.state());
+  const maps = w.maps();
+  expect(maps.filter((l) => l.includes('CRIUMFD'))).toEqual([]);
+  expect(maps.length).toBe(mapsBefore.length);
+  const v = await w.verify();
+  expect(v).toMatchObject({ ok: true, bad: 0, pages: PAGES });
+}
+
+async function expectError(promise: Promise<unknown>, guard: (e: unknown) => boolean, message: RegExp): Promise<Error> {
+  const err = await promise.then(
+    () => new Error('expected the step to fail, it succeeded'),
+    (e: unknown) => e as Error,
+  );
+  expect(err.message).toMatch(message);
+  expect(guard(err)).toBe(true);
+  return err;
+}
+
+/** What the images say must match what CRIU's stats say about the same dump. */
+function expectImagesMatchStats(result: DumpResult): void {
+  const layer = readLayer(result.imagesDir);
+  expect(layer.dumpStats).toMatchObject(result.stats);
+  expect(layer.pagesPresent).toBe(result.stats.pagesWritten);
+  expect(layer.pagesInParent).toBe(result.stats.pagesSkippedParent);
+  expect(layer.pagesBytes).toBe(result.stats.pagesWritten * 4096);
+  expect(layer.problems).toEqual([]);
+  expect(layer.rootPid).toBe(result.pid);
+  // The workload's area alone is PAGES pages, all of them present in a full dump.
+  expect(result.stats.pagesWritten).toBeGreaterThanOrEqual(PAGES);
+  expect(result.stats.pagesScanned).toBeGreaterThanOrEqual(result.stats.pagesWritten);
+}
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-criu-it-'));
+  criu = await checkCriu();
+});
+
+afterAll(async () => {
+  for (const w of workloads) await w.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('checkCriu', () => {
+  it('reports the version and the same soft-dirty verdict as `criu check --feature mem_dirty_track`', async () => {
+    expect(criu.version).toMatch(/^4\.\d+/);
+    const binary = await locateCriu('criu');
+    let cliSaysTracked = true;
+    try {
+      execFileSync(binary, ['check', '--feature', 'mem_dirty_track'], { stdio: 'ignore' });
+    } catch {
+      cliSaysTracked = false;
+    }
+    expect(criu.features.memTrack).toBe(cliSaysTracked);
+  });
+});
+
+describe('dump and restore', () => {
+  it('round-trips a process: dump stops it, restore brings it back detached with its memory intact', async () => {
+    const w = await startWorkload();
+    const before = await w.verify();
+    const id = await readProcessIdentity(w.pid);
+    const imagesDir = path.join(tmp, 'roundtrip');
+    const result = await dump({ pid: w.pid, imagesDir });
+    expect(result).toMatchObject({ kind: 'dump', pid: w.pid, imagesDir, parent: null, leftRunning: false, process: id });
+    expect(fs.statSync(imagesDir).mode & 0o777).toBe(0o700);
+    expectImagesMatchStats(result);
+    await waitGone(w.pid);
+
+    const restored = await restore({ imagesDir });
+    expect(restored.pid).toBe(w.pid);
+    expect(restored.restoreTimeUs).toBe(readRestoreStats(imagesDir).restoreTimeUs);
+    expect(['R', 'S']).toContain(stateOf(restored.pid));
+    // Detached: CRIU's intermediate shell exited, so the task was re-parented away from Node.
+    expect(ppidOf(restored.pid)).not.toBe(process.pid);
+    const after = await w.verify();
+    expect(after).toMatchObject({ ok: true, bad: 0, pages: PAGES, pid: w.pid });
+    expect(after.rounds).toBeGreaterThanOrEqual(before.rounds);
+  });
+
+  it('dump --leave-running keeps the process running and intact', async () => {
+    const w = await startWorkload();
+    const result = await dump({ pid: w.pid, imagesDir: path.join(tmp, 'snapshot'), leaveRunning: true });
+    expect(result.leftRunning).toBe(true);
+    expectImagesMatchStats(result);
+    expect(['R', 'S']).toContain(w.state());
+    const first = await w.verify();
+    expect(first).toMatchObject({ ok: true, bad: 0 });
+    // Still dirtying pages: it was thawed, not left frozen.
+    const deadline = Date.now() + 10000;
+    let later = await w.verify();
+    while (later.rounds <= first.rounds && Date.now() < deadline) later = await w.verify();
+    expect(later.rounds).toBeGreaterThan(first.rounds);
+  });
+
+  it('restore waits for a pid that is still held, and explains when it stays held', async () => {
+    const w = await startWorkload();
+    const imagesDir = path.join(tmp, 'held');
+    await dump({ pid: w.pid, imagesDir, leaveRunning: true });
+    const err = await expectError(restore({ imagesDir }, { pidWaitMs: 300 }), isPidInUseError, new RegExp(`cannot restore pid ${w.pid}: it is still held by process workload \\(state [RS]`));
+    expect(err.message).toMatch(/after waiting 300 ms/);
+    await expectUnaltered(w, w.maps());
+
+    // The holder exits while restore waits: restore then proceeds into the freed pid.
+    const pending = restore({ imagesDir }, { pidWaitMs: 15000 });
+    setTimeout(() => process.kill(w.pid, 'SIGKILL'), 200);
+    const restored = await pending;
+    expect(restored.pid).toBe(w.pid);
+    expect(await w.verify()).toMatchObject({ ok: true, bad: 0 });
+  });
+
+  it('refuses to restore a dir that is not a final dump', async () => {
+    await expectError(restore({ imagesDir: path.join(tmp, 'nothing-here') }), (e) => (e as Error).name === 'ImagesInvalidError', /no such directory/);
+  });
+});
+
+describe('refusals leave the target untouched', () => {
+  let w: Workload;
+  let maps: string[];
+  beforeAll(async () => {
+    w = await startWorkload();
+    maps = w.maps();
+  });
+  afterEach(async () => {
+    await expectUnaltered(w, maps);
+  });
+
+  it('no such pid', async () => {
+    const imagesDir = path.join(tmp, 'nopid');
+    await expectError(dump({ pid: 4194303, imagesDir }), isNoSuchProcessError, /no process with pid 4194303/);
+    expect(fs.existsSync(imagesDir)).toBe(false);
+  });
+
+  it('pid 1 and ferry\'s own tree', async () => {
+    await expectError(dump({ pid: 1, imagesDir: path.join(tmp, 'init') }), isRefusedTargetError, /pid 1 \(init\)/);
+    await expectError(dump({ pid: process.pid, imagesDir: path.join(tmp, 'self') }), isRefusedTargetError, /ferry itself/);
+    await expectError(preDump({ pid: process.ppid, imagesDir: path.join(tmp, 'parent') }), isRefusedTargetError, /ancestors/);
+  });
+
+  it('a non-empty images dir', async () => {
+    const imagesDir = path.join(tmp, 'busy');
+    fs.mkdirSync(imagesDir);
+    fs.writeFileSync(path.join(imagesDir, 'notes.txt'), 'mine');
+    await expectError(dump({ pid: w.pid, imagesDir }), isImagesDirNotEmptyError, /is not empty \(notes\.txt\)/);
+    expect(fs.readdirSync(imagesDir)).toEqual(['notes.txt']);
+  });
+
+  it('a bad --prev-images-dir', async () => {
+    await expectError(dump({ pid: w.pid, imagesDir: path.join(tmp, 'p1'), prevImagesDir: path.join(tmp, 'missing') }), isParentImagesInvalidError, /no such directory/);
+    const full = path.join(tmp, 'full-for-prev');
+    await dump({ pid: w.pid, imagesDir: full, leaveRunning: true });
+    maps = w.maps(); // a successful dump may change mappings no more than a failed one: re-baseline
+    await expectError(dump({ pid: w.pid, imagesDir: path.join(tmp, 'p2'), prevImagesDir: full }), isParentImagesInvalidError, /full dump, not a pre-dump/);
+    expect(fs.existsSync(path.join(tmp, 'p2'))).toBe(false);
+  });
+
+  it('a recycled pid (identity recorded at the first step no longer matches)', async () => {
+    const id = await readProcessIdentity(w.pid);
+    await expectError(
+      dump({ pid: w.pid, imagesDir: path.join(tmp, 'recycled'), expectedIdentity: { ...id, startTime: id.startTime - 100 } }),
+      isProcessChangedError,
+      /no longer the process this chain started with/,
+    );
+  });
+
+  it('pre-dump where the kernel has no soft-dirty tracking (or a real pre-dump where it has)', async () => {
+    const imagesDir = path.join(tmp, 'predump-1');
+    if (!criu.features.memTrack) {
+      await expectError(preDump({ pid: w.pid, imagesDir }), isKernelFeatureMissingError, /CONFIG_MEM_SOFT_DIRTY/);
+      expect(fs.existsSync(imagesDir)).toBe(false);
+      return;
+    }
+    const first = await preDump({ pid: w.pid, imagesDir });
+    const second = await preDump({ pid: w.pid, imagesDir: path.join(tmp, 'predump-2'), prevImagesDir: imagesDir, expectedIdentity: first.process });
+    expect(second.stats.pagesSkippedParent).toBeGreaterThan(0);
+    const chain = readChain(second.imagesDir);
+    expect(chain.consistent).toBe(true);
+    maps = w.maps();
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * Real-stack harness for the pipeline tests: the running dev stack's Temporal server and MinIO
+ * (`ferry dev up`), the real CRIU driver and layer store, and in-process ferry workers for
+ * simulated host names, each with its own staging dir. A task-queue prefix per test file keeps
+ * these workers apart from any `ferry worker` that runs on the same server. A missing component
+ * fails the tests (no skipping).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import type { ActivityDeps } from '../../src/activities/deps';
+import { FerryClient } from '../../src/client';
+import { loadConfig, type FerryConfig } from '../../src/config/config';
+import { LayerStore, createS3Client } from '../../src/storage';
+import { createFerryWorkers, createHostDependencies } from '../../src/worker';
+
+export interface Stack {
+  config: FerryConfig;
+  prefix: string;
+  stagingRoot: string;
+  nativeConnection: NativeConnection;
+  connection: Connection;
+  ferry: FerryClient;
+  store: LayerStore;
+  close(): Promise<void>;
+}
+
+let runtimeInstalled = false;
+
+/** Connects to the dev stack; throws (failing the test) when Temporal or MinIO is not there. */
+export async function connectStack(tag: string): Promise<Stack> {
+  if (!runtimeInstalled) {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    runtimeInstalled = true;
+  }
+  const stagingRoot = fs.mkdtempSync(path.join(os.tmpdir(), `ferry-it-${tag}-`));
+  const config: FerryConfig = { ...loadConfig(), stagingDir: stagingRoot };
+  const prefix = `it-${tag}-${process.pid}`;
+  config.temporal = { ...config.temporal, taskQueuePrefix: prefix };
+  const address = config.temporal.address;
+  const nativeConnection = await NativeConnection.connect({ address }).catch((err: unknown) => {
+    throw new Error(`the Temporal dev server is not reachable at ${address} (start it with \`ferry dev up\`): ${String(err)}`);
+  });
+  const connection = await Connection.connect({ address, connectTimeout: '5s' });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const ferry = new FerryClient({ client, taskQueuePrefix: prefix, webUrl: config.temporal.webUrl });
+  const store = new LayerStore({ client: createS3Client(config), bucket: config.s3.bucket, prefix: config.s3.prefix });
+  // Fails here, clearly, when MinIO or the bucket is missing.
+  await store.list();
+  return {
+    config,
+    prefix,
+    stagingRoot,
+    nativeConnection,
+    connection,
+    ferry,
+    store,
+    async close() {
+      await connection.close();
+      await nativeConnection.close();
+      fs.rmSync(stagingRoot, { recursive: true, force: true });
+    },
+  };
+}
+
+let bundle: Promise<WorkflowBundle> | null = null;
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
+  return bundle;
+}
+
+/** The real dependencies of one simulated host (its staging dir under the stack's root). */
+export function hostDeps(stack: Stack, host: string): ActivityDeps {
+  const deps = createHostDependencies(stack.config, host);
+  fs.mkdirSync(deps.stagingDir, { recursive: true });
+  return deps;
+}
+
+export interface RunningWorkers {
+  stop(): Promise<void>;
+}
+
+/** Starts the workflow worker and one activity worker per host; stop() shuts them all down. */
+export async function startWorkers(stack: Stack, hosts: Array<{ host: string; deps: ActivityDeps }>): Promise<RunningWorkers> {
+  const workflowBundleReady = await workflowBundle();
+  const common = { connection: stack.nativeConnection, namespace: stack.config.temporal.namespace, taskQueuePrefix: stack.prefix };
+  const workers: Worker[] = [...(await createFerryWorkers({ ...common, workflowBundle: workflowBundleReady }))];
+  for (const h of hosts) {
+    workers.push(...(await createFerryWorkers({ ...common, host: h.host, activities: createActivities(h.deps), workflows: false })));
+  }
+  const runs = workers.map((w) => w.run());
+  return {
+    async stop() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await Promise.allSettled(runs);
+    },
+  };
+}
+
+/**
+ * With FERRY_CAPTURE_HISTORIES=1, saves a finished workflow's history for the replay tests
+ * (test/replay/histories/<name>.json). Histories hold inputs and results only: no credentials.
+ */
+export async function captureHistory(handle: WorkflowHandle, name: string): Promise<void> {
+  if (process.env.FERRY_CAPTURE_HISTORIES !== '1') return;
+  const history = await handle.fetchHistory();
+  const dir = path.resolve(__dirname, '..', 'replay', 'histories');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${name}.json`), historyToJSON(history) + '\n');
+}
+
+export function stagingLeftovers(deps: ActivityDeps): string[] {
+  return ['checkpoints', 'downloads'].flatMap((d) => {
+    const dir = path.join(deps.stagingDir, d);
+    return fs.existsSync(dir) ? fs.readdirSync(dir).map((e) => `${d}/${e}`) : [];
+  });
+}
+
+export async function until<T>(what: string, check: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs = 30000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false && v !== null) return v as T;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

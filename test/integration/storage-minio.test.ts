@@ -1,0 +1,207 @@
+/**
+ * The layer store against a real MinIO (a private instance, see storage-minio.ts): round trips,
+ * resumption after MinIO is killed mid-upload, and one clear error per failure kind with nothing
+ * exposed from bad data.
+ */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  LayerStore,
+  isAccessDenied,
+  isBucketMissing,
+  isChecksumMismatch,
+  isObjectMissing,
+  isStorageUnreachable,
+  pushLocalChain,
+  storageErrorKind,
+  type LayerInput,
+} from '../../src/storage';
+import { expectFailure, makeChain, pseudoRandom, snapshotDir } from '../unit/storage-fixtures';
+import { PrivateMinio, freePort } from './storage-minio';
+
+jest.setTimeout(300_000);
+const MiB = 1024 * 1024;
+const BUCKET = 'ferry-test';
+
+let minio: PrivateMinio;
+const scratch: string[] = [];
+const tmp = (): string => {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'ferry-it-'));
+  scratch.push(d);
+  return d;
+};
+
+beforeAll(async () => {
+  minio = new PrivateMinio();
+  await minio.start();
+  await minio.createBucket(BUCKET);
+});
+
+afterAll(async () => {
+  await minio?.stop();
+  for (const d of scratch) rmSync(d, { recursive: true, force: true });
+});
+
+/** Counts S3 commands by name as they are sent (middleware, so SDK retries count too). */
+function countCommands(client: S3Client): Map<string, number> {
+  const counts = new Map<string, number>();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = (context as { commandName?: string }).commandName ?? '?';
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'ferryTestCounter' },
+  );
+  return counts;
+}
+
+function store(client: S3Client, over: Partial<{ partSize: number; concurrency: number; bucket: string }> = {}): LayerStore {
+  return new LayerStore({ client, bucket: over.bucket ?? BUCKET, prefix: 'it', partSize: over.partSize ?? 5 * MiB, concurrency: over.concurrency ?? 3 });
+}
+
+const input = (index: number): LayerInput => ({
+  index,
+  kind: 'pre-dump',
+  parentIndex: index === 0 ? null : index - 1,
+  criuVersion: '4.1.1',
+  kernel: os.release(),
+  host: 'it-host',
+  process: { pid: 1, startTime: 1, bootId: 'b', comm: 'c' },
+  stats: { frozenTimeUs: 0, memdumpTimeUs: 0, pagesScanned: 0, pagesWritten: 0, pagesSkippedParent: 0 },
+});
+
+describe('layer store on MinIO', () => {
+  it('round-trips a multi-layer chain byte-identical, multipart included, and a second push sends nothing', async () => {
+    const client = minio.client();
+    const counts = countCommands(client);
+    const s = store(client);
+    const chain = makeChain(3, [17 * MiB, 2 * MiB, 11 * MiB], 21, tmp());
+    const pushed = await pushLocalChain(s, 'rt-1', chain.dirs[2], { criuVersion: '4.1.1' });
+    expect(pushed.manifest.complete).toBe(true);
+    expect(counts.get('UploadPartCommand')).toBe(4 + 3); // 17 MiB and 11 MiB in 5 MiB parts
+    expect(pushed.report.bytesSent).toBe(pushed.report.bytesTotal);
+
+    const again = await pushLocalChain(s, 'rt-1', chain.dirs[2]);
+    expect(again.report.bytesSent).toBe(0);
+    expect(counts.get('UploadPartCommand')).toBe(7);
+
+    const into = path.join(tmp(), 'pulled');
+    const pulled = await s.pullChain('rt-1', into);
+    for (let i = 0; i < 3; i++) {
+      const got = snapshotDir(pulled.layerDirs[i]);
+      expect(got.files).toEqual(snapshotDir(chain.dirs[i]).files);
+      expect(got.parent).toBe(i === 0 ? null : `../layer-${i - 1}`);
+    }
+    const list = await s.list();
+    expect(list.find((c) => c.checkpointId === 'rt-1')).toMatchObject({ complete: true, layers: 3, bytes: pushed.report.bytesTotal });
+  });
+
+  it('resumes after MinIO is killed mid-upload without resending stored parts', async () => {
+    const client = minio.client({ maxAttempts: 1 });
+    const dir = tmp();
+    const bytes = pseudoRandom(48 * MiB, 33);
+    writeFileSync(path.join(dir, 'pages-1.img'), bytes);
+    const partsTotal = Math.ceil(48 / 5);
+    let stored = 0;
+    let killing: Promise<void> | null = null;
+    // Kill MinIO (SIGKILL) once 4 parts are stored, while others are in flight.
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        if ((context as { commandName?: string }).commandName === 'UploadPartCommand' && ++stored === 4) killing = minio.kill();
+        return out;
+      },
+      { step: 'initialize', name: 'ferryKillAfterParts' },
+    );
+    const s = store(client, { concurrency: 2 });
+    const err = await expectFailure(s.putLayer('kill-1', input(0), dir), isStorageUnreachable);
+    expect(err.message).toContain(minio.endpoint);
+    expect(storageErrorKind(err)).toBe('storage-unreachable');
+    await killing;
+    const storedBeforeKill = stored;
+
+    await minio.start(); // same data dir, same port
+    const client2 = minio.client();
+    const counts = countCommands(client2);
+    const s2 = store(client2, { concurrency: 2 });
+    const { record, report } = await s2.putLayerReport('kill-1', input(0), dir);
+    expect(report.partsReused).toBeGreaterThanOrEqual(storedBeforeKill);
+    expect(report.partsReused + report.partsSent).toBe(partsTotal);
+    expect(counts.get('UploadPartCommand')).toBe(partsTotal - report.partsReused);
+    expect(counts.get('CreateMultipartUploadCommand')).toBeUndefined();
+
+    const obj = await client2.send(new GetObjectCommand({ Bucket: BUCKET, Key: s2.keys.blob(record.files[0].sha256) }));
+    const back = Buffer.from(await obj.Body!.transformToByteArray());
+    expect(back.equals(bytes)).toBe(true);
+  });
+
+  describe('failures: each its own error, nothing exposed', () => {
+    let s: LayerStore;
+    let client: S3Client;
+    beforeAll(async () => {
+      client = minio.client();
+      s = store(client);
+      const chain = makeChain(2, [6 * MiB, 3000], 44, tmp());
+      await pushLocalChain(s, 'bad-1', chain.dirs[1]);
+    });
+
+    it('a corrupted object fails the pull naming it, and its file never appears', async () => {
+      const m = await s.readManifest('bad-1');
+      const f = m.layers[1].files.find((x) => x.name === 'pages-1.img')!;
+      const key = s.keys.blob(f.sha256);
+      const original = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToByteArray());
+      const damaged = Buffer.from(original);
+      damaged[damaged.length - 1] ^= 0x01;
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: damaged }));
+      const into = path.join(tmp(), 'corrupt');
+      const err = await expectFailure(s.pullChain('bad-1', into), isChecksumMismatch);
+      expect(err.message).toContain(key);
+      expect(readdirSync(into)).toEqual(['layer-0']);
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: original, Metadata: { 'ferry-sha256': f.sha256 } }));
+    });
+
+    it('a missing object fails the pull naming it', async () => {
+      const m = await s.readManifest('bad-1');
+      const f = m.layers[0].files[0];
+      const key = s.keys.blob(f.sha256);
+      await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
+      const into = path.join(tmp(), 'missing');
+      const err = await expectFailure(s.pullChain('bad-1', into), isObjectMissing);
+      expect(err.message).toContain(key);
+      expect(readdirSync(into)).toEqual([]);
+      // And the manifest can no longer be committed as complete.
+      await expectFailure(s.writeManifest(m), isObjectMissing);
+    });
+
+    it('a wrong secret is AccessDenied and the secret appears nowhere', async () => {
+      const wrong = `wrong-${minio.secretKey}`;
+      const bad = store(minio.client({ secretKey: wrong }));
+      const err = await expectFailure(bad.readManifest('bad-1'), isAccessDenied);
+      expect(err.message).toContain(BUCKET);
+      expect(JSON.stringify({ message: err.message, stack: err.stack })).not.toContain(wrong);
+      expect(err.message).not.toContain(minio.secretKey);
+      const dir = makeChain(1, [100], 45, tmp()).dirs[0];
+      await expectFailure(bad.putLayer('x', input(0), dir), isAccessDenied);
+    });
+
+    it('an absent bucket is BucketMissing, on read and on upload', async () => {
+      const nob = store(client, { bucket: 'no-such-bucket-here' });
+      const err = await expectFailure(nob.readManifest('bad-1'), isBucketMissing);
+      expect(err.message).toContain('no-such-bucket-here');
+      const dir = makeChain(1, [100], 46, tmp()).dirs[0];
+      await expectFailure(nob.putLayer('x', input(0), dir), isBucketMissing);
+    });
+
+    it('an unreachable endpoint is StorageUnreachable naming it', async () => {
+      const port = await freePort();
+      const down = store(minio.client({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }));
+      const err = await expectFailure(down.list(), isStorageUnreachable);
+      expect(err.message).toContain(`127.0.0.1:${port}`);
+      const into = path.join(tmp(), 'down');
+      await expectFailure(down.pullChain('bad-1', into), isStorageUnreachable);
+    });
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * The activities alone, in MockActivityEnvironment: retry decisions by error kind, heartbeated
+ * upload progress, idempotent dumps, cancellation clean-up, and the staging-dir guard.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../src/activities';
+import type { LayerDump, UploadResult } from '../../src/activities/types';
+import { failureTypeOfKind, toActivityFailure } from '../../src/activities/failures';
+import { NoSuchProcessError, CriuFailedError } from '../../src/criu/errors';
+import { ChecksumMismatch, StorageUnreachable } from '../../src/storage/errors';
+import { FakeStore, fakeHost, tempRoot } from './workflow-harness';
+
+const PID = 2222;
+
+function setup() {
+  const store = new FakeStore();
+  const host = fakeHost('acthost', store, tempRoot('act'));
+  host.criu.alive.add(PID);
+  return { store, host, acts: createActivities(host.deps) };
+}
+
+const identity = { pid: PID, startTime: 1000 + PID, bootId: 'boot-1', comm: 'workload' };
+
+describe('activity failure mapping', () => {
+  test('permanent CRIU kinds become non-retryable failures with stable types', () => {
+    const f = toActivityFailure(new NoSuchProcessError(PID)) as ApplicationFailure;
+    expect(f).toBeInstanceOf(ApplicationFailure);
+    expect(f.type).toBe('NoSuchProcess');
+    expect(f.nonRetryable).toBe(true);
+    expect(f.message).toMatch(/no process with pid 2222/);
+  });
+
+  test('transient kinds keep their type but stay retryable', () => {
+    const criu = toActivityFailure(new CriuFailedError('DUMP', 5, ['Error (criu/x.c:1): boom'], null, 'try again')) as ApplicationFailure;
+    expect(criu.type).toBe('CriuFailed');
+    expect(criu.nonRetryable).toBe(false);
+    const net = toActivityFailure(new StorageUnreachable('http://127.0.0.1:9000', 'ECONNREFUSED')) as ApplicationFailure;
+    expect(net.type).toBe('StorageUnreachable');
+    expect(net.nonRetryable).toBe(false);
+    const sum = toActivityFailure(new ChecksumMismatch('k', 'a', 'b')) as ApplicationFailure;
+    expect(sum.nonRetryable).toBe(true);
+  });
+
+  test('unknown errors pass through for Temporal to retry', () => {
+    const e = new Error('EIO');
+    expect(toActivityFailure(e)).toBe(e);
+    expect(failureTypeOfKind('parent-images-invalid')).toBe('ParentImagesInvalid');
+  });
+});
+
+describe('activities', () => {
+  test('upload heartbeats its progress and returns the stored record', async () => {
+    const { host, acts } = setup();
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const dump: LayerDump = await env.run(acts.preDumpLayer, { checkpointId: 'ck-1', index: 0, pid: PID, expectedIdentity: identity, parent: null });
+    // The fake store reports no progress itself: wrap it so it does, as the real one does.
+    const put = host.deps.store.putLayer.bind(host.deps.store);
+    host.deps.store.putLayer = async (id, layer, dir, opts) => {
+      opts.onProgress?.({ bytesDone: 10, bytesTotal: 20 });
+      opts.onProgress?.({ bytesDone: 20, bytesTotal: 20 });
+      return put(id, layer, dir, opts);
+    };
+    const up: UploadResult = await env.run(acts.uploadLayer, { checkpointId: 'ck-1', layer: dump });
+    expect(up.record.files.map((f) => f.name).sort()).toEqual(['inventory.img', 'pages-1.img']);
+    expect(beats).toContainEqual({ index: 0, bytesDone: 20, bytesTotal: 20 });
+  });
+
+  test('a retried dump reuses the finished layer instead of dumping twice', async () => {
+    const { host, acts } = setup();
+    const env = new MockActivityEnvironment();
+    const input = { checkpointId: 'ck-2', index: 0, pid: PID, expectedIdentity: identity, parent: null, leaveRunning: false };
+    const first = await env.run(acts.dumpLayer, input);
+    const again = await env.run(acts.dumpLayer, input);
+    expect(again).toEqual(first);
+    expect(host.criu.calls.filter((c) => c.startsWith('dump:'))).toHaveLength(1);
+  });
+
+  test('a pre-dump cancelled while CRIU runs removes its images once CRIU is done', async () => {
+    const { host, acts } = setup();
+    const env = new MockActivityEnvironment();
+    host.criu.onPreDump = async () => {
+      env.cancel();
+      await new Promise((r) => setTimeout(r, 20));
+    };
+    const err = await env.run(acts.preDumpLayer, { checkpointId: 'ck-3', index: 0, pid: PID, expectedIdentity: identity, parent: null }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CancelledFailure);
+    expect(fs.existsSync(path.join(host.deps.stagingDir, 'checkpoints', 'ck-3', 'layer-0'))).toBe(false);
+    expect(host.criu.alive.has(PID)).toBe(true);
+  });
+
+  test('nothing outside the host staging dir can be restored or removed', async () => {
+    const { acts } = setup();
+    const env = new MockActivityEnvironment();
+    const victim = tempRoot('victim');
+    const err = await env.run(acts.cleanStaging, { dir: victim }).catch((e: unknown) => e);
+    expect((err as ApplicationFailure).type).toBe('OutsideStaging');
+    expect(fs.existsSync(victim)).toBe(true);
+    const err2 = await env.run(acts.restoreProcess, { imagesDir: '/etc' }).catch((e: unknown) => e);
+    expect((err2 as ApplicationFailure).type).toBe('OutsideStaging');
+  });
+
+  test('a bad pid file is a permanent failure that names the file', async () => {
+    const { host, acts } = setup();
+    const env = new MockActivityEnvironment();
+    const file = path.join(host.deps.stagingDir, 'bad.pid');
+    fs.writeFileSync(file, 'not-a-pid');
+    const err = await env.run(acts.resolvePid, { pidFile: file }).catch((e: unknown) => e);
+    expect((err as ApplicationFailure).type).toBe('PidFileUnreadable');
+    expect((err as ApplicationFailure).nonRetryable).toBe(true);
+    expect((err as Error).message).toContain(file);
+  });
+});

@@ -1,0 +1,212 @@
+import { mkdtempSync, readdirSync, existsSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  LayerStore,
+  isCheckpointIncomplete,
+  isCheckpointInUse,
+  isChecksumMismatch,
+  isCheckpointNotFound,
+  isObjectMissing,
+  isTransferAborted,
+  isStorageUnreachable,
+  isLocalLayerInvalid,
+  pushLocalChain,
+  type LayerInput,
+} from '../../src/storage';
+import { FakeS3 } from './storage-fake-s3';
+import { expectFailure, makeChain, pseudoRandom, snapshotDir } from './storage-fixtures';
+
+const MiB = 1024 * 1024;
+const tmp = (): string => mkdtempSync(path.join(os.tmpdir(), 'ferry-store-'));
+
+function store(fake: FakeS3, over: Partial<{ partSize: number; concurrency: number }> = {}): LayerStore {
+  return new LayerStore({ client: fake.asClient(), bucket: 'ferry', prefix: 'ferry', host: 'test-host', partSize: 5 * MiB, concurrency: 3, ...over });
+}
+
+const layerInput = (index: number): LayerInput => ({
+  index,
+  kind: 'pre-dump',
+  parentIndex: index === 0 ? null : index - 1,
+  criuVersion: '4.1.1',
+  kernel: 'k',
+  host: '',
+  process: { pid: 1, startTime: 1, bootId: 'b', comm: 'c' },
+  stats: { frozenTimeUs: 0, memdumpTimeUs: 0, pagesScanned: 0, pagesWritten: 0, pagesSkippedParent: 0 },
+});
+
+describe('LayerStore (in-memory S3)', () => {
+  it('pushes a chain following parent links and pulls it back byte-identical with relative parent links', async () => {
+    const fake = new FakeS3();
+    const s = store(fake);
+    const chain = makeChain(3, [12 * MiB, 3000, 7 * MiB]);
+    const progress: number[] = [];
+    const pushed = await pushLocalChain(s, 'cp-a', chain.dirs[2], { criuVersion: '4.1.1', onProgress: (p) => progress.push(p.bytesDone) });
+    expect(pushed.dirs).toEqual(chain.dirs);
+    expect(pushed.manifest.complete).toBe(true);
+    expect(pushed.manifest.layers.map((l) => l.kind)).toEqual(['pre-dump', 'pre-dump', 'dump']);
+    expect(pushed.manifest.layers[2].process.pid).toBe(4242);
+    expect(pushed.manifest.layers[1].stats.pagesSkippedParent).toBe(50);
+    expect(progress[progress.length - 1]).toBe(pushed.report.bytesTotal);
+    expect(fake.count('UploadPart')).toBeGreaterThanOrEqual(3 + 2);
+
+    const into = path.join(tmp(), 'pulled');
+    const pulled = await s.pullChain('cp-a', into);
+    expect(pulled.layerDirs.map((d) => path.basename(d))).toEqual(['layer-0', 'layer-1', 'layer-2']);
+    for (let i = 0; i < 3; i++) {
+      const got = snapshotDir(pulled.layerDirs[i]);
+      expect(got.files).toEqual(snapshotDir(chain.dirs[i]).files);
+      expect(got.parent).toBe(i === 0 ? null : `../layer-${i - 1}`);
+    }
+    expect(readdirSync(into).sort()).toEqual(['layer-0', 'layer-1', 'layer-2']);
+  });
+
+  it('sends nothing again for a layer already stored', async () => {
+    const fake = new FakeS3();
+    const s = store(fake);
+    const chain = makeChain(1, [6 * MiB]);
+    const first = await s.putLayerReport('cp-b', layerInput(0), chain.dirs[0]);
+    expect(first.report.bytesSent).toBe(first.record.bytes);
+    const puts = fake.count('PutObject') + fake.count('UploadPart');
+    const second = await s.putLayerReport('cp-b', layerInput(0), chain.dirs[0]);
+    expect(second.report.bytesSent).toBe(0);
+    expect(second.report.filesSkipped).toBe(second.record.files.length);
+    expect(fake.count('PutObject') + fake.count('UploadPart')).toBe(puts);
+    expect(second.record.files).toEqual(first.record.files);
+  });
+
+  it('resumes an interrupted multipart upload without resending stored parts', async () => {
+    const fake = new FakeS3();
+    const s = store(fake, { concurrency: 1 });
+    const dir = tmp();
+    writeFileSync(path.join(dir, 'pages-1.img'), pseudoRandom(26 * MiB, 7)); // 6 parts of 5 MiB
+    let uploaded = 0;
+    fake.failHook = (cmd) => {
+      if (cmd !== 'UploadPart') return undefined;
+      if (++uploaded === 4) return Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      return undefined;
+    };
+    await expectFailure(s.putLayer('cp-c', layerInput(0), dir), isStorageUnreachable);
+    expect(fake.uploads.size).toBe(1); // left in place on purpose, for the retry
+    fake.failHook = undefined;
+    const before = fake.count('UploadPart');
+    const again = await s.putLayerReport('cp-c', layerInput(0), dir);
+    expect(again.report.partsReused).toBe(3);
+    expect(again.report.partsSent).toBe(3);
+    expect(fake.count('UploadPart') - before).toBe(3);
+    expect(fake.uploads.size).toBe(0);
+    const key = s.keys.blob(again.record.files[0].sha256);
+    expect(fake.objects.get(key)!.body.equals(pseudoRandom(26 * MiB, 7))).toBe(true);
+  });
+
+  it('stops on an AbortSignal after in-flight parts settle', async () => {
+    const fake = new FakeS3();
+    const s = store(fake, { concurrency: 2 });
+    const dir = tmp();
+    writeFileSync(path.join(dir, 'pages-1.img'), pseudoRandom(30 * MiB, 8));
+    const controller = new AbortController();
+    fake.failHook = (cmd) => {
+      if (cmd === 'UploadPart' && fake.count('UploadPart') === 2) controller.abort();
+      return undefined;
+    };
+    await expectFailure(s.putLayer('cp-d', layerInput(0), dir, { signal: controller.signal }), isTransferAborted);
+    const sent = fake.count('UploadPart');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(fake.count('UploadPart')).toBe(sent);
+  });
+
+  it('refuses to mark complete a manifest whose objects are not all stored', async () => {
+    const fake = new FakeS3();
+    const s = store(fake);
+    const chain = makeChain(2, [1000, 2000]);
+    await pushLocalChain(s, 'cp-e', chain.dirs[1]);
+    const m = await s.readManifest('cp-e');
+    const victim = s.keys.blob(m.layers[0].files[0].sha256);
+    fake.objects.delete(victim);
+    await expectFailure(s.writeManifest(m), (e: unknown) => isObjectMissing(e) && (e as Error).message.includes(victim));
+  });
+
+  it('never exposes a corrupted file and refuses incomplete checkpoints unless asked', async () => {
+    const fake = new FakeS3();
+    const s = store(fake);
+    const chain = makeChain(2, [1000, 9 * MiB]);
+    await pushLocalChain(s, 'cp-f', chain.dirs[1]);
+    const m = await s.readManifest('cp-f');
+    const pages = m.layers[1].files.find((f) => f.name === 'pages-1.img')!;
+    const obj = fake.objects.get(s.keys.blob(pages.sha256))!;
+    obj.body[123] ^= 0xff;
+    const into = path.join(tmp(), 'p');
+    await expectFailure(s.pullChain('cp-f', into), (e: unknown) => isChecksumMismatch(e) && (e as Error).message.includes(pages.sha256));
+    expect(readdirSync(into)).toEqual(['layer-0']); // verified layer kept, bad one never appeared
+    obj.body[123] ^= 0xff;
+    const retry = await s.pullChain('cp-f', into); // resumes: layer-0 re-verified, layer-1 fetched
+    expect(snapshotDir(retry.finalDir).files).toEqual(snapshotDir(chain.dirs[1]).files);
+
+    await s.writeManifest({ ...m, checkpointId: 'cp-g', complete: false, completedAt: null });
+    await expectFailure(s.pullChain('cp-g', path.join(tmp(), 'q')), isCheckpointIncomplete);
+    const partial = await s.pullChain('cp-g', path.join(tmp(), 'q2'), { allowIncomplete: true });
+    expect(partial.layerDirs).toHaveLength(2);
+  });
+
+  it('resolves base layers of another checkpoint, and gc/delete never remove what a kept checkpoint needs', async () => {
+    const fake = new FakeS3();
+    const s = store(fake);
+    // warm: two nightly pre-dumps; cp-h builds a final dump on them.
+    const warmChain = makeChain(3, [3000, 2000, 1000], 11);
+    rmSync(path.join(warmChain.dirs[2], 'pstree.img'));
+    const warm = await pushLocalChain(s, 'warm', warmChain.dirs[1]);
+    const rec = await s.putLayer('cp-h', { ...layerInput(2), kind: 'dump' }, warmChain.dirs[2]);
+    await s.writeManifest({
+      formatVersion: 1,
+      checkpointId: 'cp-h',
+      complete: true,
+      createdAt: new Date(Date.now() + 1000).toISOString(),
+      completedAt: new Date(Date.now() + 1000).toISOString(),
+      baseLayers: [{ checkpointId: 'warm', index: 0 }, { checkpointId: 'warm', index: 1 }],
+      layers: [rec],
+    });
+    const other = makeChain(1, [500], 12);
+    await pushLocalChain(s, 'old', other.dirs[0]);
+    fake.objects.get(s.keys.manifest('old'))!.body = Buffer.from(
+      JSON.stringify({ ...(await s.readManifest('old')), createdAt: '2020-01-01T00:00:00.000Z', completedAt: '2020-01-01T00:00:00.000Z' }),
+    );
+
+    const d = await s.describe('cp-h');
+    expect(d.chain.map((e) => `${e.checkpointId}:${e.position}`)).toEqual(['warm:0', 'warm:1', 'cp-h:2']);
+    expect((await s.describe('warm')).usedBy).toEqual(['cp-h']);
+    const pulled = await s.pullChain('cp-h', path.join(tmp(), 'h'));
+    expect(snapshotDir(pulled.layerDirs[1]).files).toEqual(snapshotDir(warmChain.dirs[1]).files);
+
+    await expectFailure(s.delete('warm'), isCheckpointInUse);
+    const dry = await s.gc({ keepLast: 1, dryRun: true, graceMs: 0 });
+    expect(dry.deleted).toEqual(['old']);
+    expect(await s.readManifest('old')).toBeTruthy();
+    // Age the blobs past the grace period, then collect for real.
+    for (const o of fake.objects.values()) o.lastModified = new Date(0);
+    const r = await s.gc({ keepLast: 1, graceMs: 1000 });
+    expect(r.kept).toEqual(['cp-h']);
+    expect(r.keptAsBase).toEqual(['warm']);
+    expect(r.deleted).toEqual(['old']);
+    // 'old' has 5 files; its stats-dump.img has the same bytes as warm's layer 0, so that blob stays.
+    expect(r.blobsDeleted).toBe(4);
+    await expectFailure(s.readManifest('old'), isCheckpointNotFound);
+    await s.writeManifest({ ...(await s.readManifest('cp-h')) }); // still verifies: nothing it needs was swept
+    expect(warm.manifest.layers).toHaveLength(2);
+
+    const del = await s.delete('cp-h');
+    expect(del.blobsDeleted).toBe(rec.files.length);
+    expect((await s.list()).map((x) => x.checkpointId)).toEqual(['warm']);
+  });
+
+  it('rejects a directory that is not an images dir and a broken parent link, uploading nothing', async () => {
+    const fake = new FakeS3();
+    const s = store(fake);
+    const dir = tmp();
+    await expectFailure(pushLocalChain(s, 'x', path.join(dir, 'absent')), isLocalLayerInvalid);
+    const chain = makeChain(2, [100, 100]);
+    rmSync(chain.dirs[0], { recursive: true });
+    await expectFailure(pushLocalChain(s, 'x', chain.dirs[1]), (e: unknown) => isLocalLayerInvalid(e) && /parent link/.test((e as Error).message));
+    expect(fake.objects.size).toBe(0);
+    expect(existsSync(chain.dirs[1])).toBe(true);
+  });
+});

@@ -1,0 +1,189 @@
+/**
+ * The checkpoint workflow on a real Temporal dev server with the real activities and scripted
+ * CRIU / store fakes: every stop rule, the no-soft-dirty path, cancel and failure handling.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { isAlreadyRunningError, isWorkflowRunFailedError, type FerryClient } from '../../src/client';
+import type { CheckpointProgress, CheckpointResult } from '../../src/workflows/types';
+import { FakeStore, fakeHost, startEnv, tempRoot, uniquePrefix, until, withWorkers, workflowBundle } from './workflow-harness';
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  [env] = await Promise.all([startEnv(), workflowBundle()]);
+}, 180000);
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const PID = 4242;
+
+function setup(tag: string) {
+  const store = new FakeStore();
+  const root = tempRoot(tag);
+  const host = fakeHost('hosta', store, root);
+  host.criu.alive.add(PID);
+  return { store, root, host, prefix: uniquePrefix() };
+}
+
+function stagingEntries(dir: string): string[] {
+  const ck = path.join(dir, 'checkpoints');
+  return fs.existsSync(ck) ? fs.readdirSync(ck) : [];
+}
+
+async function checkpoint(ferry: FerryClient, input: Partial<Parameters<FerryClient['checkpoint']>[0]> = {}): Promise<CheckpointResult> {
+  return ferry.checkpoint({ host: 'hosta', pid: PID, ...input });
+}
+
+describe('checkpoint workflow', () => {
+  test('max-pre-dumps: chains pre-dump -> pre-dump -> dump, stores and commits every layer', async () => {
+    const { store, host, prefix } = setup('max');
+    host.criu.preDumpPages = [50000, 20000, 8000];
+    const r = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 2, minPagesWritten: 10 } }));
+    expect(r.preDumps).toMatchObject({ available: true, count: 2, stopReason: 'max-pre-dumps' });
+    expect(r.layers.map((l) => [l.index, l.kind, l.parentIndex, l.uploaded])).toEqual([
+      [0, 'pre-dump', null, true],
+      [1, 'pre-dump', 0, true],
+      [2, 'dump', 1, true],
+    ]);
+    expect(host.criu.calls).toEqual(['pre-dump:layer-0:parent=-', 'pre-dump:layer-1:parent=layer-0', 'dump:layer-2:parent=layer-1']);
+    const man = store.manifests.get(r.checkpointId)!;
+    expect(man.complete).toBe(true);
+    expect(man.layers.map((l) => l.index)).toEqual([0, 1, 2]);
+    expect(r.leftRunning).toBe(false);
+    expect(host.criu.alive.has(PID)).toBe(false);
+    expect(r.bytesUploaded).toBe(r.layers.reduce((a, l) => a + l.bytes, 0));
+    expect(r.workflowId).toBe(`ferry-process-hosta-${PID}`);
+    expect(stagingEntries(host.deps.stagingDir)).toEqual([]);
+  });
+
+  test('pages-under-threshold stops after the pre-dump that wrote too little', async () => {
+    const { host, prefix } = setup('thr');
+    host.criu.preDumpPages = [50000, 500, 400];
+    const r = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 5, minPagesWritten: 1000 }, leaveRunning: true }));
+    expect(r.preDumps).toMatchObject({ count: 2, stopReason: 'pages-under-threshold' });
+    expect(r.leftRunning).toBe(true);
+    expect(host.criu.alive.has(PID)).toBe(true);
+  });
+
+  test('not-shrinking stops once the dirty set stops getting smaller', async () => {
+    const { host, prefix } = setup('shr');
+    host.criu.preDumpPages = [50000, 20000, 19500, 100];
+    const r = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 6, minPagesWritten: 10 } }));
+    expect(r.preDumps).toMatchObject({ count: 3, stopReason: 'not-shrinking' });
+  });
+
+  test('downtime-under-target stops when the predicted freeze fits the target', async () => {
+    const { host, prefix } = setup('dt');
+    // 1 us per page at 4 KiB pages: 40000 pages -> 40 ms, 20000 -> 20 ms.
+    host.criu.preDumpPages = [100000, 40000, 20000, 10000];
+    const r = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 6, minPagesWritten: 10, maxDowntimeMs: 25 } }));
+    expect(r.preDumps).toMatchObject({ count: 3, stopReason: 'downtime-under-target' });
+    expect(r.preDumps.predictedDowntimeMs).toBeCloseTo(20, 3);
+  });
+
+  test('dumpNow signal: the running pre-dump finishes, then the final dump follows', async () => {
+    const { host, prefix } = setup('now');
+    host.criu.preDumpPages = [50000, 20000, 8000, 4000];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    host.criu.onPreDump = async (n) => {
+      if (n === 1) await gate;
+    };
+    const r = await withWorkers(env, prefix, [host], async (ferry) => {
+      const handle = await ferry.startCheckpoint({ host: 'hosta', pid: PID, policy: { maxPreDumps: 10, minPagesWritten: 10 } });
+      await until('pre-dump 1 to start', () => host.criu.calls.length === 2);
+      const p = await ferry.progress<CheckpointProgress>(handle.workflowId);
+      expect(p.stage).toBe('pre-dumping');
+      expect(p.layers).toHaveLength(1);
+      await ferry.dumpNow(handle.workflowId);
+      release();
+      return ferry.result<CheckpointResult>(handle.workflowId);
+    });
+    expect(r.preDumps).toMatchObject({ count: 2, stopReason: 'dump-now-requested' });
+  });
+
+  test('no soft-dirty: skips pre-dumps, takes one full dump, and says why', async () => {
+    const { store, host, prefix } = setup('nosd');
+    host.criu.memTrack = false;
+    const r = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 3 } }));
+    expect(r.preDumps).toMatchObject({ available: false, count: 0, stopReason: 'kernel-cannot-track' });
+    expect(r.preDumps.detail).toMatch(/soft-dirty/);
+    expect(host.criu.calls).toEqual(['dump:layer-0:parent=-']);
+    expect(store.manifests.get(r.checkpointId)?.complete).toBe(true);
+  });
+
+  test('no soft-dirty with requirePreDumps: fails PreDumpsUnavailable and leaves the process alone', async () => {
+    const { store, host, prefix } = setup('req');
+    host.criu.memTrack = false;
+    const err = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { requirePreDumps: true } }).catch((e: unknown) => e));
+    expect(isWorkflowRunFailedError(err)).toBe(true);
+    expect((err as { failureType: string }).failureType).toBe('PreDumpsUnavailable');
+    expect(host.criu.calls).toEqual([]);
+    expect(host.criu.alive.has(PID)).toBe(true);
+    expect(store.manifests.size).toBe(0);
+  });
+
+  test('cancel mid-pipeline: process keeps running, staging cleaned, nothing committed', async () => {
+    const { store, host, prefix } = setup('cancel');
+    host.criu.preDumpPages = [50000, 20000];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    host.criu.onPreDump = async (n) => {
+      if (n === 1) await gate;
+    };
+    const outcome = await withWorkers(env, prefix, [host], async (ferry) => {
+      const handle = await ferry.startCheckpoint({ host: 'hosta', pid: PID, policy: { maxPreDumps: 3, minPagesWritten: 10 } });
+      await until('pre-dump 1 to start', () => host.criu.calls.length === 2);
+      await ferry.cancel(handle.workflowId);
+      // The CRIU call is never torn down mid-way: it finishes, then the activity honours the cancel.
+      release();
+      const err = await handle.result().catch((e: unknown) => e);
+      const desc = await handle.describe();
+      return { err, status: desc.status.name };
+    });
+    expect(outcome.status).toBe('CANCELLED');
+    expect(host.criu.alive.has(PID)).toBe(true);
+    expect(host.criu.calls.some((c) => c.startsWith('dump:'))).toBe(false);
+    expect(stagingEntries(host.deps.stagingDir)).toEqual([]);
+    expect(store.manifests.size).toBe(0);
+  });
+
+  test('storing fails after the final dump stopped the process: restored on the host, CheckpointFailed', async () => {
+    const { store, host, prefix } = setup('rb');
+    host.criu.memTrack = false;
+    host.criu.restoredPid = 5151;
+    store.failPut = () => Object.assign(new Error('bucket gone'), { name: 'BucketMissing' });
+    const err = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry).catch((e: unknown) => e));
+    expect((err as { failureType: string }).failureType).toBe('CheckpointFailed');
+    expect((err as Error).message).toMatch(/restored on hosta .* as pid 5151/);
+    expect(host.criu.calls[host.criu.calls.length - 1]).toMatch(/^restore:.*layer-0$/);
+    expect(host.criu.alive.has(5151)).toBe(true);
+    expect(store.manifests.size).toBe(0);
+    expect(stagingEntries(host.deps.stagingDir)).toEqual([]);
+  });
+
+  test('a second checkpoint of the same process while one runs is refused', async () => {
+    const { host, prefix } = setup('dup');
+    host.criu.preDumpPages = [50000, 20000];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    host.criu.onPreDump = () => gate;
+    await withWorkers(env, prefix, [host], async (ferry) => {
+      const first = await ferry.startCheckpoint({ host: 'hosta', pid: PID, policy: { maxPreDumps: 1 } });
+      const err = await ferry.startCheckpoint({ host: 'hosta', pid: PID }).catch((e: unknown) => e);
+      expect(isAlreadyRunningError(err)).toBe(true);
+      release();
+      await first.result();
+    });
+  });
+
+  test('bad input fails InvalidInput without touching the host', async () => {
+    const { host, prefix } = setup('bad');
+    const err = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: -3 } }).catch((e: unknown) => e));
+    expect((err as { failureType: string }).failureType).toBe('InvalidInput');
+    expect((err as Error).message).toMatch(/maxPreDumps/);
+    expect(host.criu.calls).toEqual([]);
+  });
+});

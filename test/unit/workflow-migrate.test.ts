@@ -1,0 +1,97 @@
+/**
+ * restore and migrate workflows on a real Temporal dev server with the real activities and fake
+ * CRIU / store ports: the chain moves between two host queues, downtime is reported with its
+ * parts, and a failed restore on the target brings the process back on the source.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { isWorkflowRunFailedError } from '../../src/client';
+import { downtimeOf } from '../../src/workflows/migrate';
+import type { CheckpointResult } from '../../src/workflows/types';
+import { FakeStore, fakeHost, startEnv, tempRoot, uniquePrefix, withWorkers, workflowBundle } from './workflow-harness';
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  [env] = await Promise.all([startEnv(), workflowBundle()]);
+}, 180000);
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const PID = 7777;
+
+function twoHosts(tag: string) {
+  const store = new FakeStore();
+  const root = tempRoot(tag);
+  const a = fakeHost('node-a', store, root);
+  const b = fakeHost('node-b', store, root);
+  a.criu.alive.add(PID);
+  return { store, a, b, prefix: uniquePrefix() };
+}
+
+const leftovers = (dir: string) => ['checkpoints', 'downloads'].flatMap((d) => (fs.existsSync(path.join(dir, d)) ? fs.readdirSync(path.join(dir, d)) : []));
+
+describe('restore and migrate workflows', () => {
+  test('checkpoint on one host, restore-checkpoint on another', async () => {
+    const { a, b, prefix } = twoHosts('rst');
+    a.criu.memTrack = false;
+    b.criu.restoredPid = 9001;
+    const r = await withWorkers(env, prefix, [a, b], async (ferry) => {
+      const ck = await ferry.checkpoint({ host: 'node-a', pid: PID });
+      return ferry.restore({ host: 'node-b', checkpointId: ck.checkpointId });
+    });
+    expect(r).toMatchObject({ host: 'node-b', pid: 9001, layers: 1 });
+    expect(b.criu.calls).toEqual([expect.stringMatching(/^restore:.*downloads.*layer-0$/)]);
+    expect(leftovers(b.deps.stagingDir)).toEqual([]);
+  });
+
+  test('migrate: pre-dumps on A, final dump, restore on B, downtime and its parts', async () => {
+    const { store, a, b, prefix } = twoHosts('mig');
+    a.criu.preDumpPages = [50000, 20000];
+    b.criu.restoredPid = 9002;
+    const r = await withWorkers(env, prefix, [a, b], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', policy: { maxPreDumps: 2, minPagesWritten: 10 } }));
+    expect(r.newPid).toBe(9002);
+    expect(r.checkpoint.layers.map((l) => l.kind)).toEqual(['pre-dump', 'pre-dump', 'dump']);
+    expect(r.checkpoint.workflowId).toBe(`ferry-process-node-a-${PID}`);
+    expect(store.manifests.get(r.checkpointId)?.complete).toBe(true);
+    const parts = r.downtime.parts;
+    const sum = parts.finalDumpMs + parts.uploadMs + parts.commitMs + parts.downloadMs + parts.restoreMs + parts.otherMs;
+    expect(Math.abs(sum - r.downtime.totalMs)).toBeLessThanOrEqual(1);
+    expect(r.downtime.totalMs).toBeGreaterThanOrEqual(parts.restoreMs);
+    expect(a.criu.alive.has(PID)).toBe(false);
+    expect(b.criu.alive.has(9002)).toBe(true);
+    expect(leftovers(a.deps.stagingDir)).toEqual([]);
+    expect(leftovers(b.deps.stagingDir)).toEqual([]);
+  });
+
+  test('migrate: restore on B fails -> the process is restored on A, MigrationFailed', async () => {
+    const { store, a, b, prefix } = twoHosts('migfail');
+    a.criu.memTrack = false;
+    a.criu.restoredPid = PID;
+    b.criu.failRestore = Object.assign(new Error('restore refused'), { name: 'NotPermittedError' });
+    const err = await withWorkers(env, prefix, [a, b], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b' }).catch((e: unknown) => e));
+    expect(isWorkflowRunFailedError(err)).toBe(true);
+    expect((err as { failureType: string }).failureType).toBe('MigrationFailed');
+    expect((err as Error).message).toMatch(new RegExp(`restored on node-a as pid ${PID}`));
+    expect(a.criu.alive.has(PID)).toBe(true);
+    expect(a.criu.calls[a.criu.calls.length - 1]).toMatch(/^restore:.*checkpoints.*layer-0$/);
+    // The checkpoint stays stored so it can be restored once B is fixed.
+    expect([...store.manifests.values()].some((m) => m.complete)).toBe(true);
+    expect(leftovers(b.deps.stagingDir)).toEqual([]);
+  });
+
+  test('migrate refuses the same host twice before touching anything', async () => {
+    const { a, prefix } = twoHosts('same');
+    const err = await withWorkers(env, prefix, [a], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-a' }).catch((e: unknown) => e));
+    expect((err as { failureType: string }).failureType).toBe('InvalidInput');
+    expect(a.criu.calls).toEqual([]);
+  });
+
+  test('downtimeOf: the parts and the remainder add up to the total', () => {
+    const ck = { finalDump: { startedAtMs: 1000, frozenMs: 40, durationMs: 60, uploadMs: 100, bytes: 0 }, commitMs: 10 } as unknown as CheckpointResult;
+    const d = downtimeOf(ck, 80, 50, 1400);
+    expect(d.totalMs).toBe(400);
+    expect(d.parts).toEqual({ frozenDumpMs: 40, finalDumpMs: 60, uploadMs: 100, commitMs: 10, downloadMs: 80, restoreMs: 50, otherMs: 100 });
+  });
+});

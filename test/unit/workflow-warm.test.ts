@@ -1,0 +1,79 @@
+/**
+ * Warm pre-dumps (what nightly schedules run) and checkpoints built on the warm chain, on a real
+ * Temporal dev server with the real activities and fake CRIU / store ports.
+ */
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WarmPreDumpResult } from '../../src/workflows/types';
+import { FakeStore, fakeHost, startEnv, tempRoot, uniquePrefix, withWorkers, workflowBundle } from './workflow-harness';
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  [env] = await Promise.all([startEnv(), workflowBundle()]);
+}, 180000);
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const PID = 3333;
+
+function setup(tag: string) {
+  const store = new FakeStore();
+  const host = fakeHost('warmhost', store, tempRoot(tag));
+  host.criu.alive.add(PID);
+  return { store, host, prefix: uniquePrefix() };
+}
+
+async function warmRun(ferry: import('../../src/client').FerryClient, prefix: string, input: Record<string, unknown>): Promise<WarmPreDumpResult> {
+  return ferry.client.workflow.execute('warmPreDump', {
+    taskQueue: `${prefix}-workflows`,
+    workflowId: `warm-test-${prefix}-${Math.random().toString(16).slice(2)}`,
+    args: [{ host: 'warmhost', taskQueuePrefix: prefix, ...input }],
+  }) as Promise<WarmPreDumpResult>;
+}
+
+describe('warm pre-dumps', () => {
+  test('kernel without soft-dirty: the run ends cleanly and says why, nothing dumped', async () => {
+    const { host, prefix, store } = setup('nosd');
+    host.criu.memTrack = false;
+    const r = await withWorkers(env, prefix, [host], (ferry) => warmRun(ferry, prefix, { pid: PID }));
+    expect(r).toMatchObject({ outcome: 'skipped', chainCheckpointId: null, layer: null });
+    expect(r.reason).toMatch(/soft-dirty/);
+    expect(host.criu.calls).toEqual([]);
+    expect(store.manifests.size).toBe(0);
+  });
+
+  test('runs grow one chain, start a new one when it is too long, and a checkpoint builds on it', async () => {
+    const { host, prefix, store } = setup('chain');
+    host.criu.preDumpPages = [50000, 3000, 2000, 1500];
+    const out = await withWorkers(env, prefix, [host], async (ferry) => {
+      const r1 = await warmRun(ferry, prefix, { pid: PID, maxChainLength: 2 });
+      const r2 = await warmRun(ferry, prefix, { pid: PID, maxChainLength: 2 });
+      const ck = await ferry.checkpoint({ host: 'warmhost', pid: PID, fromWarm: true, policy: { maxPreDumps: 0 }, leaveRunning: true });
+      const r3 = await warmRun(ferry, prefix, { pid: PID, maxChainLength: 2 });
+      return { r1, r2, r3, ck };
+    });
+    expect(out.r1).toMatchObject({ outcome: 'added', newChain: true, chainLength: 1 });
+    expect(out.r2).toMatchObject({ outcome: 'added', newChain: false, chainLength: 2, chainCheckpointId: out.r1.chainCheckpointId });
+    expect(out.r3).toMatchObject({ outcome: 'added', newChain: true, chainLength: 1 });
+    expect(out.r3.reason).toMatch(/reached 2 layers/);
+    // The checkpoint's final dump is incremental to the warm chain's last layer.
+    expect(host.criu.calls[2]).toBe('dump:layer-0:parent=layer-1');
+    expect(out.ck.baseLayers).toEqual([
+      { checkpointId: out.r1.chainCheckpointId, index: 0 },
+      { checkpointId: out.r1.chainCheckpointId, index: 1 },
+    ]);
+    expect(out.ck.preDumps.warmLayers).toBe(2);
+    expect(store.manifests.get(out.ck.checkpointId)?.baseLayers).toHaveLength(2);
+    expect(store.manifests.get(out.r1.chainCheckpointId!)?.complete).toBe(false);
+  });
+
+  test('a pid file is read on the host at each run', async () => {
+    const { host, prefix } = setup('pidfile');
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const pidFile = path.join(host.deps.stagingDir, 'app.pid');
+    fs.writeFileSync(pidFile, `${PID}\n`);
+    const r = await withWorkers(env, prefix, [host], (ferry) => warmRun(ferry, prefix, { pidFile }));
+    expect(r).toMatchObject({ outcome: 'added', pid: PID });
+  });
+});
