@@ -81,6 +81,9 @@ async function runWorker(variant: string): Promise<void> {
     case 'ferry-down':
       await store.pullChain('bench', env.into);
       break;
+    case 'ferry-down-ranged':
+      await new LayerStore({ client: c, bucket: BUCKET, prefix: env.prefix, rangedDownloads: true }).pullChain('bench', env.into);
+      break;
     case 'sdk-up': {
       const size = (await import('node:fs')).statSync(env.file).size;
       await c.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${env.prefix}/plain`, Body: createReadStream(env.file), ContentLength: size }));
@@ -151,7 +154,7 @@ async function runBench(sizeMiB: number, rounds: number): Promise<void> {
     const file = path.join(dir, 'pages-1.img');
     await writeRandomFile(file, sizeMiB);
     const hasAws = spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0;
-    const variants = ['ferry-up', 'sdk-up', ...(hasAws ? ['aws-up'] : []), 'ferry-down', 'sdk-down', ...(hasAws ? ['aws-down'] : [])];
+    const variants = ['ferry-up', 'sdk-up', ...(hasAws ? ['aws-up'] : []), 'ferry-down', 'ferry-down-ranged', 'sdk-down', ...(hasAws ? ['aws-down'] : [])];
     const samples = new Map<string, Sample[]>(variants.map((v) => [v, []]));
     const register = path.join(__dirname, 'storage-ts-register.js');
     const c = minio.client();
@@ -202,7 +205,8 @@ async function runBench(sizeMiB: number, rounds: number): Promise<void> {
       `${sizeMiB} MiB layer (one incompressible file), private MinIO on loopback, ${rounds} rounds, medians.`,
       `Machine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, load average at start ${os.loadavg()[0].toFixed(1)}; ${new Date().toISOString()}.`,
       'ferry: SHA-256 of every file, then 16 MiB parts x 4 in flight, each part checksummed by the server (x-amz-checksum-sha256);',
-      'download: 4 parallel ranged GETs, hashed in order, verified before the file is renamed into place.',
+      'ferry-down: one GET stream per file (the default on a loopback endpoint), hashed on the way, verified before the file is renamed into place;',
+      'ferry-down-ranged: 4 parallel 16 MiB ranged GETs per large file, hashed in order (the default for remote endpoints).',
       'sdk-single: one PutObject with a streamed body / one GetObject piped to a file (no checksums, no verification).',
       'aws-cli: `aws s3 cp` (AWS CLI v1, default 8 MiB parts x 10 threads).',
       'Node variants run under a TypeScript require hook, which adds about 70 MiB to every Node process\'s peak RSS alike;',

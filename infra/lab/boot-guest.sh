@@ -33,7 +33,7 @@ qemu=(
   qemu-system-x86_64 -accel tcg -cpu qemu64,+rdrand -m "$mem" -smp "$smp"
   -nographic -no-reboot -net none -serial mon:stdio
   -kernel "$guest/vmlinux" -initrd "$guest/initrd.cpio.gz"
-  -append "console=ttyS0 panic=-1 quiet loglevel=3 mitigations=off"
+  -append "console=ttyS0 panic=-1 quiet loglevel=4 mitigations=off"
   -drive "file=$guest/system.sqfs,if=virtio,format=raw,readonly=on"
   -virtfs "local,path=$LAB_REPO,mount_tag=ferry,security_model=none,readonly=on"
   -virtfs "local,path=$share,mount_tag=lab,security_model=none"

@@ -52,10 +52,11 @@ t0=$(lab_now_ms)
 guest=$(bash "$LAB_DIR/build-guest.sh")
 t1=$(lab_now_ms)
 lab_log "guest ready in $((t1 - t0)) ms: $guest"
-bash "$LAB_REPO/test/fixtures/workload/build.sh" --static >/dev/null
+workload=$(bash "$LAB_REPO/test/fixtures/workload/build.sh" --static)
 
 # boot 1: check + chain
 mkdir -p "$work/boot1"
+cp "$workload" "$work/boot1/workload"
 cat >"$work/boot1/job.json" <<EOF
 {"tasks":[
   {"kind":"check"},
@@ -71,6 +72,7 @@ chain="$work/boot1/out/chain"
 ferry inspect "$chain/final" >"$work/inspect.txt"
 cat "$work/inspect.txt" >&2
 mkdir -p "$work/boot2"
+cp "$work/boot1/workload" "$work/boot2/workload"
 cp -a "$chain" "$work/boot2/good"
 cp -a "$chain" "$work/boot2/wrong"
 ln -sfn ../pre1 "$work/boot2/wrong/final/parent"

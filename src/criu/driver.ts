@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { locateCriu, compareVersions, MIN_CRIU_VERSION, isCriuNotFoundError } from './binary';
-import { readChain } from './chain';
+import { readChain, type ChainInfo } from './chain';
 import { mainCause, readLogTail } from './criu-log';
 import {
   CriuFailedError,
@@ -182,7 +182,6 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
     const prev = req.prevImagesDir ? checkPrevImagesDir(req.prevImagesDir, prepared.dir, identity) : null;
     const trackMem = kind === 'pre-dump' || prev !== null;
     const { client, version } = await startClient(binaryName(opts));
-    let response;
     const logName = kind === 'pre-dump' ? 'pre-dump.log' : 'dump.log';
     const logFile = path.join(prepared.dir, logName);
     const stateBefore = readProcStat(req.pid)?.state ?? '?';
@@ -209,9 +208,8 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
       };
       reachedCriu = true;
       try {
-        response = kind === 'pre-dump'
-          ? await client.singlePreDump(criuOpts, { hooks: opts.hooks, signal: opts.signal })
-          : await client.dump(criuOpts, { hooks: opts.hooks, signal: opts.signal });
+        if (kind === 'pre-dump') await client.singlePreDump(criuOpts, { hooks: opts.hooks, signal: opts.signal });
+        else await client.dump(criuOpts, { hooks: opts.hooks, signal: opts.signal });
       } finally {
         fs.closeSync(dirFd);
       }
@@ -227,7 +225,6 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
     } finally {
       await client.close();
     }
-    void response;
     const stats = readDumpStats(prepared.dir);
     return {
       kind,
@@ -274,8 +271,7 @@ export function dump(req: DumpRequest, opts?: DriverOptions): Promise<DumpResult
  */
 export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Promise<RestoreResult> {
   throwIfAborted(opts.signal);
-  const chain = readChainForRestore(req.imagesDir);
-  const dir = chain.dir;
+  const dir = assertRestorableChain(req.imagesDir).layers.at(-1)!.dir;
   const rootPid = readRootPid(dir);
   const waitMs = opts.pidWaitMs ?? 5000;
   const holder = await waitForPidFree(rootPid, waitMs);
@@ -316,8 +312,12 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
   return { pid, imagesDir: dir, restoreTimeUs };
 }
 
-/** Refuses to restore from anything but a consistent chain ending in a full dump. */
-function readChainForRestore(dirArg: string): { dir: string } {
+/**
+ * The chain ending at `dirArg`, if it can be restored: a consistent chain (see chain.ts) whose
+ * newest layer is a full dump. Throws ParentImagesInvalidError listing every problem otherwise,
+ * or ImagesInvalidError when `dirArg` is not an images dir at all.
+ */
+export function assertRestorableChain(dirArg: string): ChainInfo {
   const dir = path.resolve(dirArg);
   const chain = readChain(dir);
   const newest = chain.layers[chain.layers.length - 1]!;
@@ -327,7 +327,7 @@ function readChainForRestore(dirArg: string): { dir: string } {
   if (!chain.consistent) {
     throw new ParentImagesInvalidError(dir, `the chain would not restore correctly:\n  ${chain.problems.join('\n  ')}`);
   }
-  return { dir };
+  return chain;
 }
 
 export { readProcessIdentity } from './process';

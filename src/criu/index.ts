@@ -2,7 +2,7 @@
  * ferry's CRIU layer: the steps (check, pre-dump, dump, restore), process identity, image readers
  * and typed errors. Knows nothing of Temporal or S3.
  */
-export { checkCriu, preDump, dump, restore, readProcessIdentity, type DriverOptions } from './driver';
+export { checkCriu, preDump, dump, restore, readProcessIdentity, assertRestorableChain, type DriverOptions } from './driver';
 export type { CriuHooks, NotificationInfo, CriuNotification } from './rpc-client';
 export { readLayer, readDumpStats, readRestoreStats, readInventory, readRootPid, PAGE_SIZE } from './images';
 export type { LayerInfo, PagemapInfo, PagemapEntryInfo, InventoryInfo, DumpStatsInfo, RestoreStatsInfo, PstreeEntryInfo } from './images';

@@ -145,8 +145,7 @@ export function checkTarget(pid: number, expected?: ProcessIdentity): ProcessIde
     throw new RefusedTargetError(pid, 'kernel-thread');
   }
   if (ownProcessTree().has(pid)) throw new RefusedTargetError(pid, 'own-tree');
-  if (expected) checkIdentity({ ...expected, pid: expected.pid }, identity);
-  if (expected && expected.pid !== pid) throw new ProcessChangedError(pid, expected, identity);
+  if (expected) checkIdentity(expected, identity);
   return identity;
 }
 

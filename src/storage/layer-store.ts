@@ -66,6 +66,12 @@ export interface LayerStoreOptions {
   partSize?: number;
   /** Parts (and buffers) in flight at once; memory use is about concurrency x partSize (default 4). */
   concurrency?: number;
+  /**
+   * Fetch blobs larger than one part as parallel ranged GETs (default: yes, except for a loopback
+   * endpoint, where one stream per file is as fast and parallel requests only cost CPU; measured
+   * in bench/results/storage.md).
+   */
+  rangedDownloads?: boolean;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -104,6 +110,7 @@ export class LayerStore {
   readonly partSize: number;
   readonly concurrency: number;
   private endpointLabel: Promise<string> | undefined;
+  private readonly rangedDownloads: boolean | undefined;
 
   constructor(opts: LayerStoreOptions) {
     this.client = opts.client;
@@ -112,6 +119,13 @@ export class LayerStore {
     this.host = opts.host ?? os.hostname();
     this.partSize = opts.partSize ?? DEFAULT_PART_SIZE;
     this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
+    this.rangedDownloads = opts.rangedDownloads;
+  }
+
+  private async useRangedDownloads(): Promise<boolean> {
+    if (this.rangedDownloads !== undefined) return this.rangedDownloads;
+    const host = new URL((await this.endpoint()).replace(/^AWS S3.*$/, 'https://s3.amazonaws.com')).hostname;
+    return !['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host);
   }
 
   /** scheme://host:port of the store, for messages (never credentials). */
@@ -361,7 +375,7 @@ export class LayerStore {
     const endpoint = await this.endpoint();
     const layerDirs = chain.map((e) => path.join(target, `layer-${e.position}`));
 
-    const pool = new BufferPool(this.concurrency, this.partSize);
+    const pool = (await this.useRangedDownloads()) ? new BufferPool(this.concurrency, this.partSize) : undefined;
     for (const entry of todo) {
       const staging = path.join(target, `.ferry-pull-${entry.position}-${randomBytes(4).toString('hex')}`);
       await mkdir(staging, { mode: 0o700 });
@@ -369,7 +383,7 @@ export class LayerStore {
         if (entry.position > 0) await symlink(`../layer-${entry.position - 1}`, path.join(staging, 'parent'));
         await mapLimit(entry.layer.files, this.concurrency, (f) =>
           downloadBlob(
-            { client: this.client, bucket: this.bucket, endpoint, signal: controller.signal, onBytes, pool },
+            { client: this.client, bucket: this.bucket, endpoint, signal: controller.signal, onBytes, ...(pool ? { pool } : {}) },
             { key: this.keys.blob(f.sha256), dest: path.join(staging, f.name), size: f.size, sha256: f.sha256 },
           ),
         );

@@ -21,6 +21,8 @@ import {
   readLayer,
   readProcessIdentity,
   readRestoreStats,
+  readRootPid,
+  isCriuFailedError,
   restore,
   type CriuCheckResult,
   type DumpResult,
@@ -39,14 +41,6 @@ async function startWorkload(): Promise<Workload> {
   const w = await Workload.start({ mib: MIB, dirtyPermille: 10, intervalMs: 50, dir: fs.mkdtempSync(path.join(tmp, 'wl-')) });
   workloads.push(w);
   return w;
-}
-
-async function waitGone(pid: number, timeoutMs = 10000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (fs.existsSync(`/proc/${pid}`)) {
-    if (Date.now() > deadline) throw new Error(`pid ${pid} still exists after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 function stateOf(pid: number): string | null {
@@ -131,10 +125,10 @@ describe('dump and restore', () => {
     expect(result).toMatchObject({ kind: 'dump', pid: w.pid, imagesDir, parent: null, leftRunning: false, process: id });
     expect(fs.statSync(imagesDir).mode & 0o777).toBe(0o700);
     expectImagesMatchStats(result);
-    await waitGone(w.pid);
-
+    // No waiting here: the killed task may still be a zombie until init reaps it; restore waits.
     const restored = await restore({ imagesDir });
     expect(restored.pid).toBe(w.pid);
+    expect(readRootPid(imagesDir)).toBe(restored.pid);
     expect(restored.restoreTimeUs).toBe(readRestoreStats(imagesDir).restoreTimeUs);
     expect(['R', 'S']).toContain(stateOf(restored.pid));
     // Detached: CRIU's intermediate shell exited, so the task was re-parented away from Node.
@@ -144,9 +138,26 @@ describe('dump and restore', () => {
     expect(after.rounds).toBeGreaterThanOrEqual(before.rounds);
   });
 
-  it('dump --leave-running keeps the process running and intact', async () => {
+  it('dump --leave-running keeps the process running and intact, and reports the freeze through hooks', async () => {
     const w = await startWorkload();
-    const result = await dump({ pid: w.pid, imagesDir: path.join(tmp, 'snapshot'), leaveRunning: true });
+    const seen: string[] = [];
+    const at: Record<string, number> = {};
+    const result = await dump(
+      { pid: w.pid, imagesDir: path.join(tmp, 'snapshot'), leaveRunning: true },
+      {
+        hooks: {
+          any: (n) => {
+            seen.push(n.name);
+            at[n.name] = n.at;
+          },
+        },
+      },
+    );
+    expect(seen[0]).toBe('pre-dump');
+    expect(seen).toContain('post-dump');
+    expect(seen.indexOf('post-dump')).toBeGreaterThan(0);
+    // CRIU's frozen time lies inside the window the hooks saw (pre-dump comes before the freeze).
+    expect(at['post-dump']! - at['pre-dump']!).toBeGreaterThanOrEqual(result.stats.memdumpTimeUs / 1000 - 1);
     expect(result.leftRunning).toBe(true);
     expectImagesMatchStats(result);
     expect(['R', 'S']).toContain(w.state());
@@ -177,6 +188,48 @@ describe('dump and restore', () => {
 
   it('refuses to restore a dir that is not a final dump', async () => {
     await expectError(restore({ imagesDir: path.join(tmp, 'nothing-here') }), (e) => (e as Error).name === 'ImagesInvalidError', /no such directory/);
+  });
+});
+
+describe('failures inside CRIU leave the target running', () => {
+  it('a hook that refuses the freeze: CRIU rolls back, images are discarded, the log stays', async () => {
+    const w = await startWorkload();
+    const maps = w.maps();
+    const imagesDir = path.join(tmp, 'hook-refused');
+    await expect(
+      dump({ pid: w.pid, imagesDir }, { hooks: { preDump: () => { throw new Error('maintenance window closed'); } } }),
+    ).rejects.toThrow('maintenance window closed');
+    expect(fs.readdirSync(imagesDir)).toEqual(['dump.log']);
+    await expectUnaltered(w, maps);
+  });
+
+  it('an abort during the step is delivered to CRIU as a refusal', async () => {
+    const w = await startWorkload();
+    const maps = w.maps();
+    const controller = new AbortController();
+    const imagesDir = path.join(tmp, 'aborted');
+    await expect(
+      dump({ pid: w.pid, imagesDir }, { signal: controller.signal, hooks: { preDump: () => controller.abort(new Error('workflow cancelled')) } }),
+    ).rejects.toThrow('workflow cancelled');
+    await expectUnaltered(w, maps);
+    // The same dir can be used by the retry.
+    const retried = await dump({ pid: w.pid, imagesDir, leaveRunning: true });
+    expect(retried.stats.pagesWritten).toBeGreaterThanOrEqual(PAGES);
+  });
+
+  it('a process CRIU cannot dump (not leading its session): the error says why and the target runs on', async () => {
+    // setsid-less background job: its session leader is this test's session, outside the dump.
+    const pid = Number(execFileSync('sh', ['-c', 'sleep 120 >/dev/null 2>&1 & echo $!']).toString().trim());
+    try {
+      const imagesDir = path.join(tmp, 'not-leader');
+      const err = await expectError(dump({ pid, imagesDir }), isCriuFailedError, /CRIU DUMP failed: Error \(criu\/pstree\.c:\d+\): The root process \d+ is not a session leader/);
+      expect(err.message).toMatch(/setsid PROGRAM/);
+      expect(err.message).toContain(path.join(imagesDir, 'dump.log'));
+      expect(fs.readdirSync(imagesDir)).toEqual(['dump.log']);
+      expect(['R', 'S']).toContain(stateOf(pid));
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
   });
 });
 

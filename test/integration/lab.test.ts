@@ -125,9 +125,11 @@ describe('soft-dirty lab: the pre-dump chain on a kernel that tracks dirty pages
   beforeAll(() => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-lab-test-'));
     guest = mustRun('bash', [path.join(labDir, 'build-guest.sh')]).trim().split('\n').pop()!;
-    mustRun('bash', [path.join(repo, 'test', 'fixtures', 'workload', 'build.sh'), '--static']);
+    const workload = mustRun('bash', [path.join(repo, 'test', 'fixtures', 'workload', 'build.sh'), '--static']).trim();
     boot1 = path.join(work, 'boot1');
     fs.mkdirSync(boot1);
+    // Both boots run this very file: a restore needs the executable it dumped, byte for byte.
+    fs.copyFileSync(workload, path.join(boot1, 'workload'));
     const job = {
       tasks: [
         { kind: 'check' },
@@ -209,6 +211,7 @@ describe('soft-dirty lab: the pre-dump chain on a kernel that tracks dirty pages
 
     const boot2 = path.join(work, 'boot2');
     fs.mkdirSync(boot2);
+    fs.copyFileSync(path.join(boot1, 'workload'), path.join(boot2, 'workload'));
     const pulled = ferryJson<{ layerDirs: string[]; finalDir: string }>(['pull', checkpoint, '--into', path.join(boot2, 'pulled')]);
     expect(pulled.layerDirs).toHaveLength(3);
     ['pre1', 'pre2', 'final'].forEach((name, i) => {

@@ -44,7 +44,8 @@ afterAll(async () => {
 
 it('round-trips a real CRIU dump byte-identical', async () => {
   const criu = findCriu();
-  const child = spawn('setsid', ['sleep', '600'], { stdio: 'ignore', detached: true });
+  // detached: Node makes the child a session leader (setsid), as CRIU wants for a plain dump.
+  const child = spawn('sleep', ['600'], { stdio: 'ignore', detached: true });
   const pid = await new Promise<number>((resolve, reject) => {
     child.once('error', reject);
     child.once('spawn', () => resolve(child.pid!));
@@ -54,7 +55,7 @@ it('round-trips a real CRIU dump byte-identical', async () => {
   try {
     await promisify(execFile)(criu, ['dump', '--leave-running', '-t', String(pid), '-D', dir, '-o', 'dump.log', '-v4']);
   } finally {
-    process.kill(pid, 'SIGKILL');
+    child.kill('SIGKILL');
   }
   const store = new LayerStore({ client: minio.client(), bucket: 'criu', prefix: 'criu' });
   const pushed = await pushLocalChain(store, 'real-1', dir, { criuVersion: 'test' });

@@ -63,7 +63,6 @@ it(`uploads and downloads a ${FILE_MiB} MiB file with bounded memory`, async () 
     },
   );
   const r = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, number>;
-  // eslint-disable-next-line no-console
   console.log(`memory (KiB): ${JSON.stringify(r)}`);
   expect(r.bytes).toBe(FILE_MiB * MiB);
   expect(r.parts).toBe(FILE_MiB / 16); // multipart, 16 MiB parts

@@ -25,9 +25,11 @@ const outDir = path.join(labDir, 'out');
 const criu = process.env.FERRY_CRIU || 'criu';
 // ferry's CLI: bin/ferry.js itself with fullCli in the job, else ferry-lab.js (see there why).
 let ferryArgv = [path.join(__dirname, 'ferry-lab.js'), repoDir];
-const workloadSource = path.join(repoDir, 'build', 'workload-static');
-// CRIU restores the executable from the same path with the same size: the binary is copied
-// to the same place in every boot.
+// The host puts the static workload (test/fixtures/workload) into the share, the same file for
+// every boot: CRIU restores a process's executable from the same path with the same size, so
+// the binary is copied to the same place in every boot, and a rebuild in the checkout between
+// two boots cannot break a restore.
+const workloadSource = path.join(labDir, 'workload');
 const workloadBin = '/tmp/wl/workload';
 const pidFile = '/tmp/wl/workload.pid';
 const resultFile = '/tmp/wl/verify.json';
@@ -92,7 +94,7 @@ function waitUntil(what, deadlineMs, fn) {
 
 function ensureWorkloadBinary() {
   if (!fs.existsSync(workloadSource)) {
-    throw new TaskError(`${workloadSource} is missing: build it on the host with test/fixtures/workload/build.sh --static`);
+    throw new TaskError(`${workloadSource} is missing: copy build/workload-static (test/fixtures/workload/build.sh --static) into the share`);
   }
   fs.mkdirSync(path.dirname(workloadBin), { recursive: true });
   fs.copyFileSync(workloadSource, workloadBin);
@@ -138,14 +140,16 @@ function readVerify() {
   }
 }
 
-/** Asks the workload to check every page (SIGUSR1) and waits for its new report. */
+/**
+ * Asks the workload to check every page (SIGUSR1) and waits for its report. The old report goes
+ * first: a process restored from an older state counts its checks from that state.
+ */
 function verify(pid) {
-  const before = readVerify();
-  const prevCheck = before && before.pid === pid ? before.check : 0;
+  fs.rmSync(resultFile, { force: true });
   process.kill(pid, 'SIGUSR1');
   return waitUntil(`pid ${pid} to report its page check`, 120000, () => {
     const v = readVerify();
-    return v && v.pid === pid && v.check > prevCheck ? v : null;
+    return v && v.pid === pid ? v : null;
   });
 }
 
@@ -268,12 +272,22 @@ function reservePid(pid) {
 }
 
 function restoreTask(task) {
+  const out = { pid: task.pid };
+  try {
+    return runRestore(task, out);
+  } catch (err) {
+    keepForDiagnosis('/tmp/in', 'failed-restore');
+    if (err instanceof TaskError) err.detail = { ...out, failure: err.detail };
+    throw err;
+  }
+}
+
+function runRestore(task, out) {
   reservePid(task.pid);
   ensureWorkloadBinary();
   const good = path.join('/tmp/in', 'good');
   copyTree(path.join(labDir, task.goodChain), good);
   const goodFinal = path.join(good, task.goodFinal);
-  const out = { pid: task.pid };
   if (task.wrongChain) {
     const wrong = path.join('/tmp/in', 'wrong');
     copyTree(path.join(labDir, task.wrongChain), wrong);
@@ -289,6 +303,7 @@ function restoreTask(task) {
       // Without ferry's check, CRIU restores it happily: count what comes back wrong.
       const c = run(criu, ['restore', '--images-dir', wrongFinal, '--restore-detached', '--log-file', 'restore-direct.log', '-v2']);
       out.directCriuRestore = { exit: c.exit, stderr: c.stderr.slice(-2000) };
+      log(`CRIU restore of the wrong chain, bypassing ferry: exit ${c.exit}`);
       if (c.exit === 0) {
         out.directCriuRestore.verify = verify(task.pid);
         log(`CRIU restore of the wrong chain, bypassing ferry: ${JSON.stringify(out.directCriuRestore.verify)}`);
@@ -308,6 +323,7 @@ function restoreTask(task) {
 }
 
 function benchTask(task) {
+  const thp = setThp(task.thp);
   const runs = [];
   const root = '/tmp/bench';
   for (const mib of task.sizesMiB) {
@@ -317,22 +333,31 @@ function benchTask(task) {
         fs.mkdirSync(root, { recursive: true });
         const w = { mib, dirtyPermille: permille, intervalMs: task.intervalMs };
         const { pid } = startWorkload(w);
+        const t0 = Date.now();
+        const at = () => Date.now() - t0;
         sleepMs(task.gapMs);
         // A full dump that leaves the task running does not touch the soft-dirty bits.
         const full = ferry(['dump', '--pid', String(pid), '--images-dir', `${root}/full`, '--leave-running']);
         fs.rmSync(`${root}/full`, { recursive: true, force: true });
         sleepMs(task.gapMs);
+        const pre1Start = at();
         const pre1 = ferry(['pre-dump', '--pid', String(pid), '--images-dir', `${root}/pre1`]);
         sleepMs(task.gapMs);
+        const pre2Start = at();
         const pre2 = ferry(['pre-dump', '--pid', String(pid), '--images-dir', `${root}/pre2`, '--prev-images-dir', `${root}/pre1`]);
         sleepMs(task.gapMs);
+        const finalStart = at();
         const final = ferry(['dump', '--pid', String(pid), '--images-dir', `${root}/final`, '--prev-images-dir', `${root}/pre2`]);
-        waitUntil(`dumped pid ${pid} to exit`, 15000, () => !pidAlive(pid));
+        waitUntil(`dumped pid ${pid} to be reaped`, 15000, () => !fs.existsSync(`/proc/${pid}`));
         const row = {
           mib,
           dirtyPermille: permille,
           intervalMs: task.intervalMs,
+          thp,
           rep,
+          // Milliseconds from the workload's start to the start of each ferry call (its Node start
+          // under TCG included): the time the workload had to dirty pages between layers.
+          startedAtMs: { preDump1: pre1Start, preDump2: pre2Start, final: finalStart },
           full: full.doc.stats,
           preDump1: pre1.doc.stats,
           preDump2: pre2.doc.stats,
@@ -345,7 +370,7 @@ function benchTask(task) {
     }
   }
   fs.rmSync(root, { recursive: true, force: true });
-  return { gapMs: task.gapMs, runs };
+  return { gapMs: task.gapMs, thp, runs };
 }
 
 /** Diagnostics: runs each command of task.commands ([cmd, ...args]) and records output and time. */
