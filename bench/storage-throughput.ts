@@ -6,8 +6,8 @@
  *   - sdk-single   one plain PutObject (streamed body) / one GetObject piped to a file, AWS SDK v3
  *   - aws-cli      `aws s3 cp` (if the AWS CLI is installed)
  * Each transfer runs in its own child process under /usr/bin/time, so the peak RSS is that
- * transfer's alone. Medians of N rounds (default 3), rounds interleaved so that machine noise
- * hits every variant alike. Results go to bench/results/storage.md (and stdout).
+ * transfer's alone. Medians of N rounds (default 3); rounds interleave the variants, rotating
+ * their order, with a `sync` before each transfer, so that noise and writeback hit all alike. Results go to bench/results/storage.md (and stdout).
  *
  * Run: node -r ./bench/storage-ts-register.js bench/storage-throughput.ts [--size-mib 1024] [--rounds 3]
  * Uses a private MinIO (the minio binary the dev stack uses) on a free loopback port.
@@ -162,7 +162,14 @@ async function runBench(sizeMiB: number, rounds: number): Promise<void> {
       await emptyBucket(c);
       const prefix = `r${round}`;
       const into = (v: string): string => path.join(work, `into-${v}-${round}`);
-      for (const v of variants) {
+      // Uploads before downloads (they need the objects), each group rotated per round so that no
+      // variant always runs first or right after another's writes.
+      const ups = variants.filter((v) => v.endsWith('-up'));
+      const downs = variants.filter((v) => !v.endsWith('-up'));
+      const rotate = (xs: string[]): string[] => xs.map((_, i) => xs[(i + round) % xs.length]);
+      for (const v of [...rotate(ups), ...rotate(downs)]) {
+        // Flush dirty pages first: a transfer should not pay for the previous one's writeback.
+        spawnSync('sync');
         const env: WorkerEnv = { endpoint: minio.endpoint, accessKey: minio.accessKey, secretKey: minio.secretKey, file, dir, into: into(v), prefix };
         const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, FERRY_BENCH_ENV: JSON.stringify(env) };
         let s: Sample;

@@ -35,11 +35,17 @@ import type {
 
 type WarmRecordFile = { formatVersion: 1; chains: Record<string, WarmChain> };
 
-/** Runs an activity body and maps its failure to the retry decision (failures.ts). */
+/**
+ * Runs an activity body and maps its failure to the retry decision (failures.ts). A failure
+ * caused by our own cancellation (an aborted transfer) is reported as the cancellation it is.
+ */
 async function mapped<T>(body: () => Promise<T>): Promise<T> {
   try {
     return await body();
   } catch (err) {
+    if (cancellationSignal().aborted && !(err instanceof CancelledFailure)) {
+      throw new CancelledFailure(`cancelled: ${(err as Error)?.message ?? String(err)}`, undefined, err instanceof Error ? err : undefined);
+    }
     throw toActivityFailure(err);
   }
 }

@@ -190,7 +190,7 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
         const features = await client.featureCheck();
         if (!features.memTrack) {
           // Never attempt it: a failed pre-dump leaves memfd debris inside the target.
-          throw new KernelFeatureMissingError('mem_track');
+          throw new KernelFeatureMissingError('mem_track', kind === 'pre-dump' ? 'pre-dump' : 'incremental dump');
         }
       }
       throwIfAborted(opts.signal);

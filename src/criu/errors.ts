@@ -79,10 +79,12 @@ export class KernelFeatureMissingError extends CriuError {
   readonly kind = 'kernel-feature-missing';
   constructor(
     readonly feature: 'mem_track',
+    /** The step that needed it: a pre-dump, or a dump on top of a pre-dump. */
+    readonly step: 'pre-dump' | 'incremental dump' = 'pre-dump',
     options?: ErrorOptions,
   ) {
     super(
-      'pre-dump refused: this kernel has no soft-dirty memory tracking (CONFIG_MEM_SOFT_DIRTY is ' +
+      `${step} refused: this kernel has no soft-dirty memory tracking (CONFIG_MEM_SOFT_DIRTY is ` +
         'not set; CRIU feature check reports mem_track=false), so incremental pre-dumps cannot ' +
         'work here. The process was not touched. Use a single full dump instead ' +
         '(`ferry dump --pid PID --images-dir DIR`, optionally --leave-running), or run on a ' +

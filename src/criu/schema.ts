@@ -1,16 +1,24 @@
 /**
  * The protobuf schema ferry uses to talk to CRIU and read its images: only the messages and fields
  * ferry needs, with CRIU's own names and field numbers (criu/images/rpc.proto, inventory.proto,
- * pagemap.proto, stats.proto, pstree.proto of CRIU 4.1.x).
+ * pagemap.proto, stats.proto, pstree.proto of CRIU 4.1.x). All proto2, as in CRIU.
  *
- * Written as a protobufjs JSON descriptor rather than .proto text: loading it needs only
- * protobufjs/light (no .proto parser, no files to find at run time), which keeps `ferry` startup
- * short where every millisecond counts (the soft-dirty lab runs Node under qemu TCG).
+ * Written as data in the shape of a protobufjs JSON descriptor rather than as .proto text: codec.ts
+ * walks it with protobufjs/minimal's Reader and Writer, so no .proto parser, reflection or code
+ * generation is loaded at run time. That keeps `ferry` startup short where every millisecond
+ * counts (the soft-dirty lab runs Node under qemu TCG, ~10x slower than native).
  * Unknown fields in CRIU's messages are skipped by the decoder, so newer CRIUs stay readable.
  */
-import type { INamespace } from 'protobufjs/light';
 
-type Fields = Record<string, { type: string; id: number; rule?: 'required' | 'repeated'; options?: Record<string, unknown> }>;
+export type ScalarType = 'int32' | 'uint32' | 'uint64' | 'bool' | 'string';
+export interface FieldSpec {
+  /** A scalar type or the name of another message. */
+  type: string;
+  id: number;
+  rule?: 'required' | 'repeated';
+  options?: Record<string, unknown>;
+}
+type Fields = Record<string, FieldSpec>;
 
 const req = (type: string, id: number) => ({ type, id, rule: 'required' as const });
 const opt = (type: string, id: number) => ({ type, id });
@@ -140,15 +148,8 @@ const imageMessages: Record<string, { fields: Fields }> = {
   stats_entry: { fields: { dump: opt('dump_stats_entry', 1), restore: opt('restore_stats_entry', 2) } },
 };
 
-/**
- * Every message is proto2, as in CRIU. Without the edition, protobufjs treats JSON descriptors as
- * proto3 and silently drops fields equal to their default (e.g. notify_success: false).
- */
-export const CRIU_SCHEMA: INamespace = {
-  nested: Object.fromEntries(
-    Object.entries({ ...rpcMessages, ...imageMessages }).map(([name, type]) => [name, { edition: 'proto2', ...type }]),
-  ),
-};
+/** Every message ferry encodes or decodes, by CRIU's message name. */
+export const CRIU_MESSAGES: Readonly<Record<string, { fields: Fields }>> = { ...rpcMessages, ...imageMessages };
 
 /** criu_req_type values. */
 export const ReqType = {

@@ -102,6 +102,18 @@ function progressReporter(total: number, opts?: TransferOptions): (n: number) =>
   };
 }
 
+/** The first failing transfer stops its siblings at once (they see the abort and settle). */
+function stopOthersOnFailure<T, R>(controller: AbortController, fn: (item: T) => Promise<R>): (item: T) => Promise<R> {
+  return async (item: T) => {
+    try {
+      return await fn(item);
+    } catch (err) {
+      if (!controller.signal.aborted) controller.abort(err);
+      throw err;
+    }
+  };
+}
+
 export class LayerStore {
   readonly client: S3Client;
   readonly bucket: string;
@@ -161,13 +173,13 @@ export class LayerStore {
     if (!Number.isSafeInteger(layer.index) || layer.index < 0) throw new LocalLayerInvalid(dir, `layer index ${layer.index} is not a position`);
     const local = await listLayerFiles(dir);
     const controller = linkedController(opts?.signal);
-    const hashed: Array<LayerFile & { path: string; partSha256: string[] }> = [];
+    const hashed: Array<LayerFile & { path: string; partSize: number; partCrc32: string[] }> = [];
     for (const f of local) {
       const h = await hashForUpload(f.path, f.size, this.partSize, controller.signal).catch((err: unknown) => {
         throw new LocalLayerInvalid(dir, `${f.name} cannot be read (${(err as Error).message})`, { cause: err });
       });
       if (h.size !== f.size) throw new LocalLayerInvalid(dir, `${f.name} changed size while it was being read; do not modify images dirs during a push`);
-      hashed.push({ name: f.name, size: h.size, sha256: h.sha256, path: f.path, partSha256: h.partSha256 });
+      hashed.push({ name: f.name, size: h.size, sha256: h.sha256, path: f.path, partSize: h.partSize, partCrc32: h.partCrc32 });
     }
     const files: LayerFile[] = hashed.map(({ name, size, sha256 }) => ({ name, size, sha256 }));
     const bytes = files.reduce((a, f) => a + f.size, 0);
@@ -191,21 +203,22 @@ export class LayerStore {
   }
 
   private async uploadFiles(
-    files: Array<LayerFile & { path: string; partSha256: string[] }>,
+    files: Array<LayerFile & { path: string; partSize: number; partCrc32: string[] }>,
     controller: AbortController,
     onBytes: (n: number) => void,
     report: TransferReport,
   ): Promise<void> {
     // Two files with the same bytes are one blob: send it once, count it for both.
-    const unique = new Map<string, LayerFile & { path: string; partSha256: string[] }>();
+    const unique = new Map<string, LayerFile & { path: string; partSize: number; partCrc32: string[] }>();
     for (const f of files) {
       if (unique.has(f.sha256)) onBytes(f.size);
       else unique.set(f.sha256, f);
     }
-    const pool = new BufferPool(this.concurrency, this.partSize);
+    // Files too big for 10,000 parts of partSize get larger parts; the buffers must hold them.
+    const pool = new BufferPool(this.concurrency, Math.max(this.partSize, ...files.map((f) => f.partSize)));
     const endpoint = await this.endpoint();
     try {
-      await mapLimit([...unique.values()], this.concurrency, async (f) => {
+      await mapLimit([...unique.values()], this.concurrency, stopOthersOnFailure(controller, async (f) => {
         const key = this.keys.blob(f.sha256);
         const state = await this.headBlob(key, controller.signal);
         if (state && state.size === f.size && state.sha256 === f.sha256) {
@@ -215,14 +228,13 @@ export class LayerStore {
         }
         const out = await uploadBlob(
           { client: this.client, bucket: this.bucket, endpoint, pool, signal: controller.signal, onBytes },
-          { key, path: f.path, size: f.size, sha256: f.sha256, partSha256: f.partSha256 },
+          { key, path: f.path, size: f.size, sha256: f.sha256, partSize: f.partSize, partCrc32: f.partCrc32 },
         );
         report.bytesSent += out.bytesSent;
         report.partsSent += out.partsSent;
         report.partsReused += out.partsReused;
-      });
+      }));
     } catch (err) {
-      // Stop the other files' transfers too; mapLimit has already waited for them to settle.
       controller.abort(err);
       throw err;
     }
@@ -381,12 +393,12 @@ export class LayerStore {
       await mkdir(staging, { mode: 0o700 });
       try {
         if (entry.position > 0) await symlink(`../layer-${entry.position - 1}`, path.join(staging, 'parent'));
-        await mapLimit(entry.layer.files, this.concurrency, (f) =>
+        await mapLimit(entry.layer.files, this.concurrency, stopOthersOnFailure(controller, (f: LayerFile) =>
           downloadBlob(
             { client: this.client, bucket: this.bucket, endpoint, signal: controller.signal, onBytes, ...(pool ? { pool } : {}) },
             { key: this.keys.blob(f.sha256), dest: path.join(staging, f.name), size: f.size, sha256: f.sha256 },
           ),
-        );
+        ));
         await rename(staging, layerDirs[entry.position]);
       } catch (err) {
         controller.abort(err);

@@ -12,6 +12,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   defineQuery,
   defineSignal,
   isCancellation,
@@ -300,7 +301,8 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
       durationMs: Date.now() - startedAt,
     };
   } catch (err) {
-    const cancelled = isCancellation(err);
+    // A step may fail for its own reasons while a cancel is under way: the cancel is the outcome.
+    const cancelled = isCancellation(err) || CancellationScope.current().consideredCancelled;
     await CancellationScope.nonCancellable(async () => {
       await uploads.settle();
       if (finalDump && !finalDump.leftRunning) {
@@ -323,6 +325,7 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
       await acts.discardCheckpoint({ checkpointId, deleteStored: true });
     });
     progress.stage = cancelled ? 'cancelled' : 'failed';
+    if (cancelled && !isCancellation(err)) throw new CancelledFailure(`checkpoint ${checkpointId} cancelled; the process keeps running`);
     throw err;
   }
 }

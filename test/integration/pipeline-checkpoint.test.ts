@@ -7,7 +7,8 @@
  * - a checkpoint started by the Temporal CLI with plain JSON input;
  * - cancel mid-pipeline: the process keeps running, staging is cleaned, nothing is committed.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { isCheckpointNotFound } from '../../src/storage';
 import type { ActivityDeps } from '../../src/activities/deps';
 import type { CheckpointProgress, CheckpointResult, MigrateResult } from '../../src/workflows/types';
@@ -15,6 +16,7 @@ import { temporalBinary } from '../unit/workflow-harness';
 import { Workload } from '../fixtures/workload/workload';
 import { captureHistory, connectStack, hostDeps, stagingLeftovers, startWorkers, until, workflowBundle, type RunningWorkers, type Stack } from './pipeline-harness';
 
+const run = promisify(execFile);
 const MIB = Number(process.env.FERRY_IT_WORKLOAD_MIB ?? 64);
 
 let stack: Stack;
@@ -105,17 +107,19 @@ describe('pipeline on the real stack', () => {
     const w = await startWorkload();
     const workflowId = `it-cli-${process.pid}`;
     const input = { host: HOST_A, pid: w.pid, leaveRunning: true, checkpointId: `it-cli-${process.pid}-${Date.now()}`, taskQueuePrefix: stack.prefix };
-    execFileSync(temporalBinary(), [
+    // Async on purpose: the workers run in this process, a blocking child would starve them.
+    await run(temporalBinary(), [
       'workflow', 'start',
       '--address', stack.config.temporal.address,
       '--type', 'checkpoint',
       '--task-queue', `${stack.prefix}-workflows`,
       '--workflow-id', workflowId,
       '--input', JSON.stringify(input),
-    ], { stdio: 'pipe' });
-    const out = execFileSync(temporalBinary(), ['workflow', 'result', '--address', stack.config.temporal.address, '--workflow-id', workflowId, '--output', 'json'], { encoding: 'utf8' });
-    const parsed = JSON.parse(out) as { result?: CheckpointResult; status?: string };
-    const result = parsed.result!;
+    ]);
+    const { stdout: out } = await run(temporalBinary(), ['workflow', 'result', '--address', stack.config.temporal.address, '--workflow-id', workflowId, '--output', 'json']);
+    const parsed = JSON.parse(out) as { status: string; closeEvent: { workflowExecutionCompletedEventAttributes: { result: CheckpointResult[] } } };
+    expect(parsed.status).toBe('COMPLETED');
+    const result = parsed.closeEvent.workflowExecutionCompletedEventAttributes.result[0];
     expect(result.checkpointId).toBe(input.checkpointId);
     expect(result.leftRunning).toBe(true);
     expect((await stack.store.readManifest(input.checkpointId)).complete).toBe(true);

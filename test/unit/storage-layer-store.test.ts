@@ -18,7 +18,15 @@ import { FakeS3 } from './storage-fake-s3';
 import { expectFailure, makeChain, pseudoRandom, snapshotDir } from './storage-fixtures';
 
 const MiB = 1024 * 1024;
-const tmp = (): string => mkdtempSync(path.join(os.tmpdir(), 'ferry-store-'));
+const scratch: string[] = [];
+const tmp = (): string => {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'ferry-store-'));
+  scratch.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of scratch) rmSync(d, { recursive: true, force: true });
+});
 
 function store(fake: FakeS3, over: Partial<{ partSize: number; concurrency: number }> = {}): LayerStore {
   return new LayerStore({ client: fake.asClient(), bucket: 'ferry', prefix: 'ferry', host: 'test-host', partSize: 5 * MiB, concurrency: 3, ...over });
@@ -39,7 +47,7 @@ describe('LayerStore (in-memory S3)', () => {
   it('pushes a chain following parent links and pulls it back byte-identical with relative parent links', async () => {
     const fake = new FakeS3();
     const s = store(fake);
-    const chain = makeChain(3, [12 * MiB, 3000, 7 * MiB]);
+    const chain = makeChain(3, [12 * MiB, 3000, 7 * MiB], 1, tmp());
     const progress: number[] = [];
     const pushed = await pushLocalChain(s, 'cp-a', chain.dirs[2], { criuVersion: '4.1.1', onProgress: (p) => progress.push(p.bytesDone) });
     expect(pushed.dirs).toEqual(chain.dirs);
@@ -64,7 +72,7 @@ describe('LayerStore (in-memory S3)', () => {
   it('sends nothing again for a layer already stored', async () => {
     const fake = new FakeS3();
     const s = store(fake);
-    const chain = makeChain(1, [6 * MiB]);
+    const chain = makeChain(1, [6 * MiB], 1, tmp());
     const first = await s.putLayerReport('cp-b', layerInput(0), chain.dirs[0]);
     expect(first.report.bytesSent).toBe(first.record.bytes);
     const puts = fake.count('PutObject') + fake.count('UploadPart');
@@ -118,7 +126,7 @@ describe('LayerStore (in-memory S3)', () => {
   it('refuses to mark complete a manifest whose objects are not all stored', async () => {
     const fake = new FakeS3();
     const s = store(fake);
-    const chain = makeChain(2, [1000, 2000]);
+    const chain = makeChain(2, [1000, 2000], 1, tmp());
     await pushLocalChain(s, 'cp-e', chain.dirs[1]);
     const m = await s.readManifest('cp-e');
     const victim = s.keys.blob(m.layers[0].files[0].sha256);
@@ -129,7 +137,7 @@ describe('LayerStore (in-memory S3)', () => {
   it('never exposes a corrupted file and refuses incomplete checkpoints unless asked', async () => {
     const fake = new FakeS3();
     const s = store(fake);
-    const chain = makeChain(2, [1000, 9 * MiB]);
+    const chain = makeChain(2, [1000, 9 * MiB], 1, tmp());
     await pushLocalChain(s, 'cp-f', chain.dirs[1]);
     const m = await s.readManifest('cp-f');
     const pages = m.layers[1].files.find((f) => f.name === 'pages-1.img')!;
@@ -152,7 +160,7 @@ describe('LayerStore (in-memory S3)', () => {
     const fake = new FakeS3();
     const s = store(fake);
     // warm: two nightly pre-dumps; cp-h builds a final dump on them.
-    const warmChain = makeChain(3, [3000, 2000, 1000], 11);
+    const warmChain = makeChain(3, [3000, 2000, 1000], 11, tmp());
     const warm = await pushLocalChain(s, 'warm', warmChain.dirs[1]);
     const rec = await s.putLayer('cp-h', { ...layerInput(2), kind: 'dump' }, warmChain.dirs[2]);
     await s.writeManifest({
@@ -164,7 +172,7 @@ describe('LayerStore (in-memory S3)', () => {
       baseLayers: [{ checkpointId: 'warm', index: 0 }, { checkpointId: 'warm', index: 1 }],
       layers: [rec],
     });
-    const other = makeChain(1, [500], 12);
+    const other = makeChain(1, [500], 12, tmp());
     await pushLocalChain(s, 'old', other.dirs[0]);
     fake.objects.get(s.keys.manifest('old'))!.body = Buffer.from(
       JSON.stringify({ ...(await s.readManifest('old')), createdAt: '2020-01-01T00:00:00.000Z', completedAt: '2020-01-01T00:00:00.000Z' }),
@@ -208,7 +216,7 @@ describe('LayerStore (in-memory S3)', () => {
     const s = store(fake);
     const dir = tmp();
     await expectFailure(pushLocalChain(s, 'x', path.join(dir, 'absent')), isLocalLayerInvalid);
-    const chain = makeChain(2, [100, 100]);
+    const chain = makeChain(2, [100, 100], 1, tmp());
     rmSync(chain.dirs[0], { recursive: true });
     await expectFailure(pushLocalChain(s, 'x', chain.dirs[1]), (e: unknown) => isLocalLayerInvalid(e) && /parent link/.test((e as Error).message));
     expect(fake.objects.size).toBe(0);
