@@ -2,7 +2,8 @@
  * Layer-store throughput: a 1 GiB layer up to and down from MinIO on loopback, side by side in
  * one run with baselines that move the same bytes:
  *   - ferry        LayerStore.putLayer / pullChain (SHA-256 of the file, parallel multipart with
- *                  per-part server-verified checksums / parallel ranged GETs, verify, rename)
+ *                  per-part server-verified CRC32 / one GET stream or parallel ranged GETs,
+ *                  SHA-256 verified, then renamed into place)
  *   - sdk-single   one plain PutObject (streamed body) / one GetObject piped to a file, AWS SDK v3
  *   - aws-cli      `aws s3 cp` (if the AWS CLI is installed)
  * Each transfer runs in its own child process under /usr/bin/time, so the peak RSS is that
@@ -211,7 +212,8 @@ async function runBench(sizeMiB: number, rounds: number): Promise<void> {
       '',
       `${sizeMiB} MiB layer (one incompressible file), private MinIO on loopback, ${rounds} rounds, medians.`,
       `Machine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, load average at start ${os.loadavg()[0].toFixed(1)}; ${new Date().toISOString()}.`,
-      'ferry: SHA-256 of every file, then 16 MiB parts x 4 in flight, each part checksummed by the server (x-amz-checksum-sha256);',
+      'ferry-up: SHA-256 of the file (its content address) plus a CRC32 per part in one read, then 16 MiB parts x 4 in flight,',
+      'each part checked by the server against its x-amz-checksum-crc32;',
       'ferry-down: one GET stream per file (the default on a loopback endpoint), hashed on the way, verified before the file is renamed into place;',
       'ferry-down-ranged: 4 parallel 16 MiB ranged GETs per large file, hashed in order (the default for remote endpoints).',
       'sdk-single: one PutObject with a streamed body / one GetObject piped to a file (no checksums, no verification).',

@@ -4,8 +4,12 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config';
-import { devDown, devEnv, devStatus, devUp, DEFAULT_UP_TIMEOUT_MS, formatExports, type StackStatus } from '../devstack/stack';
+import type { StackStatus } from '../devstack/stack';
 import { emit, note, parsePositiveInt, type OutputOptions } from './output';
+
+// The dev stack pulls in the AWS SDK and Temporal's client (about a second to load): only the
+// dev commands pay for it, not every `ferry` invocation.
+const loadStack = () => import('../devstack/stack');
 
 /** `ferry dev status` exit code when something is not running or not answering. */
 export const EXIT_STACK_DOWN = 3;
@@ -35,11 +39,12 @@ export function registerDevCommands(program: Command): void {
   dev
     .command('up')
     .description('Start the dev stack (what is not running yet), wait until it answers, create the bucket')
-    .option('--timeout <seconds>', `how long to wait for the components to answer (default ${DEFAULT_UP_TIMEOUT_MS / 1000})`)
+    .option('--timeout <seconds>', `how long to wait for the components to answer (default 90)`)
     .option('--json', 'print the result as JSON')
     .action(async (opts: OutputOptions & { timeout?: string }) => {
       const timeoutMs = opts.timeout === undefined ? undefined : parsePositiveInt('--timeout', opts.timeout) * 1000;
       const config = loadConfig();
+      const { devUp } = await loadStack();
       const result = await devUp(config, { ...(timeoutMs ? { timeoutMs } : {}), progress: (line) => note(opts, line) });
       emit(opts, result, (r) =>
         [
@@ -56,6 +61,7 @@ export function registerDevCommands(program: Command): void {
     .description('Stop exactly the processes `ferry dev up` started (data is kept)')
     .option('--json', 'print the result as JSON')
     .action(async (opts: OutputOptions) => {
+      const { devDown } = await loadStack();
       const result = await devDown(loadConfig());
       emit(opts, result, (r) =>
         r.components.length === 0
@@ -71,6 +77,7 @@ export function registerDevCommands(program: Command): void {
     .description(`Show what runs where; exit 0 when everything runs and answers, ${EXIT_STACK_DOWN} otherwise`)
     .option('--json', 'print the result as JSON')
     .action(async (opts: OutputOptions) => {
+      const { devStatus } = await loadStack();
       const status = await devStatus(loadConfig());
       emit(opts, status, formatStatus);
       if (!status.up) await exitWith(EXIT_STACK_DOWN);
@@ -80,7 +87,8 @@ export function registerDevCommands(program: Command): void {
     .command('env')
     .description('Print the shell settings that point ferry and AWS tools at the dev stack (eval "$(ferry dev env)")')
     .option('--json', 'print the settings as a JSON object')
-    .action((opts: OutputOptions) => {
+    .action(async (opts: OutputOptions) => {
+      const { devEnv, formatExports } = await loadStack();
       const vars = devEnv(loadConfig());
       if (opts.json) {
         emit(opts, Object.fromEntries(vars.map((v) => [v.name, v.value])), () => '');

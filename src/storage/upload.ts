@@ -3,15 +3,14 @@
  * buffers so that memory stays at (concurrency x partSize) whatever the file size.
  *
  * - The caller hashes the file first (hashForUpload): the whole-file SHA-256 names the blob, and
- *   one SHA-256 per part is what each part is sent with. Nothing is hashed again while sending.
- * - Files up to one part go up in a single PutObject; larger ones as a multipart upload whose
- *   parts are sent in parallel. Every request carries x-amz-checksum-sha256 of its bytes, which
- *   the server checks before storing (MinIO and S3 refuse a mismatch), and the same digest as the
- *   signed payload hash, so the SDK does not hash the body again for SigV4.
- * - A part refused for its checksum is re-hashed: if the local bytes changed since the hashing
- *   pass, the push fails as LocalLayerInvalid (do not touch images dirs during a push); otherwise
- *   it was damaged in transit (ChecksumMismatch). Either way nothing wrong is ever stored under
- *   the blob's name.
+ *   one CRC32 per part is what each part is sent with. Nothing is hashed again while sending.
+ * - Files up to one part go up in a single PutObject carrying x-amz-checksum-sha256 of the whole
+ *   file; larger ones as a multipart upload whose parts are sent in parallel, each carrying
+ *   x-amz-checksum-crc32. The server checks every checksum before storing (MinIO and S3 refuse a
+ *   mismatch). The SHA-256 of the whole file is checked again on every download.
+ * - A part refused for its checksum is re-checked locally: if the local bytes changed since the
+ *   hashing pass, the push fails as LocalLayerInvalid (do not touch images dirs during a push);
+ *   otherwise it was damaged in transit (ChecksumMismatch).
  * - Resumable: an unfinished multipart upload for the same key is found with
  *   ListMultipartUploads, and a stored part is reused when its size and stored checksum equal the
  *   local part's (without even reading it); everything else is sent again.

@@ -78,11 +78,12 @@ describe('ferry CLI on the real stack', () => {
     expect((await workload.verify()).ok).toBe(true);
 
     expect((await ferry(['schedule', 'pause', SCHEDULE, '--note', 'test'])).code).toBe(0);
-    const listed = JSON.parse((await ferry(['schedule', 'ls', '--json'])).stdout) as Array<{ scheduleId: string; paused: boolean }>;
-    expect(listed.find((s) => s.scheduleId === SCHEDULE)).toMatchObject({ paused: true });
+    expect(JSON.parse((await ferry(['schedule', 'show', SCHEDULE, '--json'])).stdout)).toMatchObject({ paused: true, note: 'test' });
+    // The list comes from the visibility store, which lags behind by design: poll it.
+    const ls = async () => JSON.parse((await ferry(['schedule', 'ls', '--json'])).stdout) as Array<{ scheduleId: string; paused: boolean }>;
+    await until('the paused schedule in `schedule ls`', async () => (await ls()).find((s) => s.scheduleId === SCHEDULE && s.paused));
     expect((await ferry(['schedule', 'delete', SCHEDULE])).code).toBe(0);
-    const after = JSON.parse((await ferry(['schedule', 'ls', '--json'])).stdout) as Array<{ scheduleId: string }>;
-    expect(after.some((s) => s.scheduleId === SCHEDULE)).toBe(false);
+    await until('the schedule to leave `schedule ls`', async () => !(await ls()).some((s) => s.scheduleId === SCHEDULE));
   });
 
   test('checkpoint --wait --json prints the result; status finds it by checkpoint id', async () => {

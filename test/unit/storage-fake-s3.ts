@@ -5,6 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 interface StoredObject {
@@ -16,7 +17,7 @@ interface StoredObject {
 interface Upload {
   key: string;
   metadata: Record<string, string>;
-  parts: Map<number, { body: Buffer; etag: string; sha: string }>;
+  parts: Map<number, { body: Buffer; etag: string; sha: string; crc: string }>;
   initiated: Date;
 }
 
@@ -122,10 +123,14 @@ export class FakeS3 {
         if (!u) throw s3Error('NoSuchUpload', 404);
         const body = toBuffer(input.Body);
         const sha = sha64(body);
+        const crcBuf = Buffer.alloc(4);
+        crcBuf.writeUInt32BE(crc32(body) >>> 0);
+        const crc = crcBuf.toString('base64');
         if (input.ChecksumSHA256 && input.ChecksumSHA256 !== sha) throw s3Error('BadDigest', 400);
+        if (input.ChecksumCRC32 && input.ChecksumCRC32 !== crc) throw s3Error('BadDigest', 400);
         const etag = `"${createHash('md5').update(body).digest('hex')}"`;
-        u.parts.set(input.PartNumber as number, { body, etag, sha });
-        return { ETag: etag, ChecksumSHA256: sha };
+        u.parts.set(input.PartNumber as number, { body, etag, sha, crc });
+        return { ETag: etag, ChecksumCRC32: crc };
       }
       case 'ListMultipartUploads': {
         const prefix = (input.Prefix as string) ?? '';
@@ -136,7 +141,7 @@ export class FakeS3 {
         const u = this.uploads.get(input.UploadId as string);
         if (!u) throw s3Error('NoSuchUpload', 404);
         return {
-          Parts: [...u.parts.entries()].map(([n, p]) => ({ PartNumber: n, ETag: p.etag, Size: p.body.length, ChecksumSHA256: p.sha })),
+          Parts: [...u.parts.entries()].map(([n, p]) => ({ PartNumber: n, ETag: p.etag, Size: p.body.length, ChecksumCRC32: p.crc })),
           IsTruncated: false,
         };
       }

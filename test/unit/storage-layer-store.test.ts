@@ -107,6 +107,23 @@ describe('LayerStore (in-memory S3)', () => {
     expect(fake.objects.get(key)!.body.equals(pseudoRandom(26 * MiB, 7))).toBe(true);
   });
 
+  it('refuses a file that changes while it is uploaded, storing nothing under its name', async () => {
+    const fake = new FakeS3();
+    const s = store(fake);
+    const dir = tmp();
+    const file = path.join(dir, 'pages-1.img');
+    writeFileSync(file, pseudoRandom(12 * MiB, 9));
+    // Rewrite the file (same size) after it was hashed, just before the parts are read.
+    fake.failHook = (cmd) => {
+      if (cmd === 'CreateMultipartUpload') writeFileSync(file, pseudoRandom(12 * MiB, 10));
+      return undefined;
+    };
+    const err = await expectFailure(s.putLayer('cp-x', layerInput(0), dir), isLocalLayerInvalid);
+    expect(err.message).toMatch(/changed while it was being uploaded/);
+    expect([...fake.objects.keys()].filter((k) => k.includes('/blobs/'))).toEqual([]);
+    expect(fake.uploads.size).toBe(0); // aborted: its parts are useless
+  });
+
   it('stops on an AbortSignal after in-flight parts settle', async () => {
     const fake = new FakeS3();
     const s = store(fake, { concurrency: 2 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { isAlreadyRunningError, isWorkflowRunFailedError, type FerryClient } from '../../src/client';
 import type { CheckpointProgress, CheckpointResult } from '../../src/workflows/types';
-import { FakeStore, fakeHost, startEnv, tempRoot, uniquePrefix, until, withWorkers, workflowBundle } from './workflow-harness';
+import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, uniquePrefix, until, withWorkers, workflowBundle } from './workflow-harness';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -40,7 +40,11 @@ describe('checkpoint workflow', () => {
   test('max-pre-dumps: chains pre-dump -> pre-dump -> dump, stores and commits every layer', async () => {
     const { store, host, prefix } = setup('max');
     host.criu.preDumpPages = [50000, 20000, 8000];
-    const r = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 2, minPagesWritten: 10 } }));
+    const r = await withWorkers(env, prefix, [host], async (ferry) => {
+      const res = await checkpoint(ferry, { policy: { maxPreDumps: 2, minPagesWritten: 10 } });
+      await captureHistory(ferry, res.workflowId, 'checkpoint-pre-dumps-scripted');
+      return res;
+    });
     expect(r.preDumps).toMatchObject({ available: true, count: 2, stopReason: 'max-pre-dumps' });
     expect(r.layers.map((l) => [l.index, l.kind, l.parentIndex, l.uploaded])).toEqual([
       [0, 'pre-dump', null, true],
@@ -99,7 +103,9 @@ describe('checkpoint workflow', () => {
       expect(p.layers).toHaveLength(1);
       await ferry.dumpNow(handle.workflowId);
       release();
-      return ferry.result<CheckpointResult>(handle.workflowId);
+      const res = await ferry.result<CheckpointResult>(handle.workflowId);
+      await captureHistory(ferry, handle.workflowId, 'checkpoint-dump-now-scripted');
+      return res;
     });
     expect(r.preDumps).toMatchObject({ count: 2, stopReason: 'dump-now-requested' });
   });

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle, type Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
@@ -197,6 +198,18 @@ export async function withWorkers<T>(
     for (const w of workers) w.shutdown();
     await Promise.allSettled(runs);
   }
+}
+
+/**
+ * With FERRY_CAPTURE_HISTORIES=1, saves a finished workflow's history for the replay tests
+ * (test/replay/histories/<name>.json): real workflow code on a real server, scripted CRIU.
+ */
+export async function captureHistory(ferry: FerryClient, workflowId: string, name: string): Promise<void> {
+  if (process.env.FERRY_CAPTURE_HISTORIES !== '1') return;
+  const history = await ferry.client.workflow.getHandle(workflowId).fetchHistory();
+  const dir = path.resolve(__dirname, '..', 'replay', 'histories');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${name}.json`), historyToJSON(history) + '\n');
 }
 
 export function tempRoot(tag: string): string {

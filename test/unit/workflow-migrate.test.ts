@@ -9,7 +9,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { isWorkflowRunFailedError } from '../../src/client';
 import { downtimeOf } from '../../src/workflows/migrate';
 import type { CheckpointResult } from '../../src/workflows/types';
-import { FakeStore, fakeHost, startEnv, tempRoot, uniquePrefix, withWorkers, workflowBundle } from './workflow-harness';
+import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, uniquePrefix, withWorkers, workflowBundle } from './workflow-harness';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -50,7 +50,11 @@ describe('restore and migrate workflows', () => {
     const { store, a, b, prefix } = twoHosts('mig');
     a.criu.preDumpPages = [50000, 20000];
     b.criu.restoredPid = 9002;
-    const r = await withWorkers(env, prefix, [a, b], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', policy: { maxPreDumps: 2, minPagesWritten: 10 } }));
+    const r = await withWorkers(env, prefix, [a, b], async (ferry) => {
+      const res = await ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', policy: { maxPreDumps: 2, minPagesWritten: 10 } });
+      await captureHistory(ferry, res.workflowId, 'migrate-pre-dumps-scripted');
+      return res;
+    });
     expect(r.newPid).toBe(9002);
     expect(r.checkpoint.layers.map((l) => l.kind)).toEqual(['pre-dump', 'pre-dump', 'dump']);
     expect(r.checkpoint.workflowId).toBe(`ferry-process-node-a-${PID}`);
@@ -70,7 +74,11 @@ describe('restore and migrate workflows', () => {
     a.criu.memTrack = false;
     a.criu.restoredPid = PID;
     b.criu.failRestore = Object.assign(new Error('restore refused'), { name: 'NotPermittedError' });
-    const err = await withWorkers(env, prefix, [a, b], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b' }).catch((e: unknown) => e));
+    const err = await withWorkers(env, prefix, [a, b], async (ferry) => {
+      const e = await ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b' }).catch((x: unknown) => x);
+      await captureHistory(ferry, `ferry-migrate-node-a-${PID}`, 'migrate-rolled-back-scripted');
+      return e;
+    });
     expect(isWorkflowRunFailedError(err)).toBe(true);
     expect((err as { failureType: string }).failureType).toBe('MigrationFailed');
     expect((err as Error).message).toMatch(new RegExp(`restored on node-a as pid ${PID}`));

@@ -4,7 +4,7 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WarmPreDumpResult } from '../../src/workflows/types';
-import { FakeStore, fakeHost, startEnv, tempRoot, uniquePrefix, withWorkers, workflowBundle } from './workflow-harness';
+import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, uniquePrefix, withWorkers, workflowBundle } from './workflow-harness';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -49,6 +49,7 @@ describe('warm pre-dumps', () => {
       const r1 = await warmRun(ferry, prefix, { pid: PID, maxChainLength: 2 });
       const r2 = await warmRun(ferry, prefix, { pid: PID, maxChainLength: 2 });
       const ck = await ferry.checkpoint({ host: 'warmhost', pid: PID, fromWarm: true, policy: { maxPreDumps: 0 }, leaveRunning: true });
+      await captureHistory(ferry, ck.workflowId, 'checkpoint-from-warm-scripted');
       const r3 = await warmRun(ferry, prefix, { pid: PID, maxChainLength: 2 });
       return { r1, r2, r3, ck };
     });
