@@ -25,7 +25,8 @@ if (!check || !check.ok || benches.length === 0 || failed.length > 0) {
 const groups = new Map();
 for (const b of benches) {
   for (const r of b.value.runs) {
-    const key = `${r.thp}|${r.mib}|${r.dirtyPermille}`;
+    r.driver = r.driver || 'cli';
+    const key = `${r.driver}|${r.thp}|${r.mib}|${r.dirtyPermille}`;
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(r);
   }
@@ -37,9 +38,9 @@ for (const runs of groups.values()) {
   const full = median(runs.map((r) => r.full.frozenTimeUs));
   const final = median(runs.map((r) => r.final.frozenTimeUs));
   rows.push(
-    `| ${r0.mib} | ${(r0.dirtyPermille / 10).toFixed(1)}% / ${r0.intervalMs} ms | ${r0.thp} | ${runs.length} | ` +
-      `${msOf(full)} | ${msOf(final)} | ${(full / final).toFixed(1)}x (${median(runs.map((r) => r.full.frozenTimeUs / r.final.frozenTimeUs)).toFixed(1)}x) | ` +
-      `${pct(median(runs.map((r) => r.final.pagesWritten / r.full.pagesWritten)))} | ` +
+    `| ${r0.driver} | ${r0.mib} | ${(r0.dirtyPermille / 10).toFixed(1)}% / ${r0.intervalMs} ms | ${r0.thp} | ${runs.length} | ` +
+      `${msOf(full)} | ${msOf(final)} | ${median(runs.map((r) => r.full.frozenTimeUs / r.final.frozenTimeUs)).toFixed(2)} | ` +
+      `${median(runs.map((r) => r.final.pagesWritten))} (${pct(median(runs.map((r) => r.final.pagesWritten / r.full.pagesWritten)))}) | ` +
       `${msOf(median(runs.map((r) => r.preDump1.frozenTimeUs)))} / ${msOf(median(runs.map((r) => r.preDump2.frozenTimeUs)))} | ` +
       `${(median(runs.map((r) => r.startedAtMs.final - r.startedAtMs.preDump2)) / 1000).toFixed(1)} s |`,
   );
@@ -64,8 +65,8 @@ const lines = [
   '`ferry dump --prev-images-dir` on the same running process. "Frozen" is CRIU\'s own frozen time',
   '(stats-dump), i.e. the downtime of the step. Medians over the repetitions.',
   '',
-  '| size (MiB) | dirty rate | THP | runs | full dump frozen (ms) | final dump frozen (ms) | full / final (median of ratios) | final dump writes | pre-dump 1 / 2 frozen (ms) | pre-dump 2 to final |',
-  '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  '| driver | size (MiB) | dirty rate | THP | runs | full dump frozen (ms) | final dump frozen (ms) | full / final (median of per-run ratios) | final dump pages written (share of full) | pre-dump 1 / 2 frozen (ms) | pre-dump 2 to final dump |',
+  '| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows,
   '',
   'Reading it:',

@@ -6,7 +6,9 @@
 #
 # Options (defaults in brackets): --sizes "64 128 256" (MiB), --permille "5 20 50" (pages dirtied
 # per interval, per mille), --interval-ms 200, --repeats 3, --gap-ms 1000 (pause between steps),
-# --thp-row "128 5" (one extra size/rate run with transparent huge pages "always"; "" to skip).
+# --thp-row "128 5" (one extra size/rate run with transparent huge pages "always"; "" to skip),
+# --drivers "library" (how each step runs: "library" calls ferry's CRIU driver from one Node
+# process, "cli" runs the `ferry` command per step; "library cli" runs both).
 # Environment: FERRY_LAB_MEM (default 2G here), FERRY_LAB_TIMEOUT (default 3600 here).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,6 +21,7 @@ interval=200
 repeats=3
 gap=1000
 thp_row="128 5"
+drivers="library"
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) sizes=$2; shift ;;
@@ -27,6 +30,7 @@ while [ $# -gt 0 ]; do
     --repeats) repeats=$2; shift ;;
     --gap-ms) gap=$2; shift ;;
     --thp-row) thp_row=$2; shift ;;
+    --drivers) drivers=$2; shift ;;
     *) lab_die "unknown option $1 (see the header of $0)" ;;
   esac
   shift
@@ -40,17 +44,16 @@ share=$(mktemp -d /tmp/ferry-lab-bench-XXXXXX)
 trap 'rm -rf "$share"' EXIT
 cp "$workload" "$share/workload"
 
-thp_task=
+tasks='{"kind":"check"}'
+for d in $drivers; do
+  tasks+=",{\"kind\":\"bench\",\"driver\":\"$d\",\"thp\":\"madvise\",\"sizesMiB\":[$(list "$sizes")],\"dirtyPermille\":[$(list "$permille")],\"intervalMs\":$interval,\"repeats\":$repeats,\"gapMs\":$gap}"
+done
 if [ -n "$thp_row" ]; then
   read -r thp_mib thp_permille <<<"$thp_row"
-  thp_task=",{\"kind\":\"bench\",\"thp\":\"always\",\"sizesMiB\":[$thp_mib],\"dirtyPermille\":[$thp_permille],\"intervalMs\":$interval,\"repeats\":$repeats,\"gapMs\":$gap}"
+  first_driver=${drivers%% *}
+  tasks+=",{\"kind\":\"bench\",\"driver\":\"$first_driver\",\"thp\":\"always\",\"sizesMiB\":[$thp_mib],\"dirtyPermille\":[$thp_permille],\"intervalMs\":$interval,\"repeats\":$repeats,\"gapMs\":$gap}"
 fi
-cat >"$share/job.json" <<EOF
-{"tasks":[
-  {"kind":"check"},
-  {"kind":"bench","thp":"madvise","sizesMiB":[$(list "$sizes")],"dirtyPermille":[$(list "$permille")],"intervalMs":$interval,"repeats":$repeats,"gapMs":$gap}$thp_task
-]}
-EOF
+echo "{\"tasks\":[$tasks]}" >"$share/job.json"
 
 t0=$(lab_now_ms)
 FERRY_LAB_MEM=${FERRY_LAB_MEM:-2G} FERRY_LAB_TIMEOUT=${FERRY_LAB_TIMEOUT:-3600} bash "$repo/infra/lab/boot-guest.sh" "$guest" "$share"

@@ -27,6 +27,21 @@ function criuBinary(): string {
   return loadConfig().criuBinary;
 }
 
+/**
+ * The driver options of a local step: the CRIU binary and, when FERRY_HOST_POLICY is set, the
+ * host policy (images anywhere unless the file names roots). Without the setting the local CLI
+ * keeps only the built-in refusals: it runs with the caller's own privileges.
+ */
+function driverOptions(): import('../criu/driver').DriverOptions {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { loadConfig } = require('../config/config') as typeof import('../config/config');
+  const config = loadConfig();
+  if (config.hostPolicyFile === undefined) return { criuBinary: config.criuBinary };
+  const { loadHostPolicy } = require('../policy/host-policy') as typeof import('../policy/host-policy');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return { criuBinary: config.criuBinary, policy: loadHostPolicy(config.hostPolicyFile, { imageRoots: null }) };
+}
+
 /** The chain `ferry inspect` looked at does not restore correctly. */
 export class ChainInconsistentError extends Error {
   override readonly name = 'ChainInconsistentError';
@@ -145,7 +160,7 @@ kernel's soft-dirty bits, so skipping one would restore stale pages (ferry refus
 Needs a kernel with CONFIG_MEM_SOFT_DIRTY (see \`ferry check\`).`)
     .action(async (opts: DumpFlags) => {
       const req = dumpRequest(opts);
-      const result = await criu().preDump(req, { criuBinary: criuBinary() });
+      const result = await criu().preDump(req, driverOptions());
       emit(opts, dumpJson(result), () => formatDump(result));
     });
 
@@ -164,7 +179,7 @@ Examples:
   $ ferry restore --images-dir ./final-dump`)
     .action(async (opts: DumpFlags) => {
       const req = { ...dumpRequest(opts), leaveRunning: opts.leaveRunning === true };
-      const result = await criu().dump(req, { criuBinary: criuBinary() });
+      const result = await criu().dump(req, driverOptions());
       emit(opts, dumpJson(result), () => formatDump(result));
     });
 
@@ -184,7 +199,7 @@ The chain is checked first (\`ferry inspect\`); a pre-dump alone cannot be resto
       const pidWaitMs = opts.pidWait === undefined ? undefined : parsePositiveInt('--pid-wait', opts.pidWait) * 1000;
       const result: RestoreResult = await criu().restore(
         { imagesDir: opts.imagesDir },
-        { criuBinary: criuBinary(), ...(pidWaitMs ? { pidWaitMs } : {}) },
+        { ...driverOptions(), ...(pidWaitMs ? { pidWaitMs } : {}) },
       );
       if (!opts.json) note(opts, `restored from ${result.imagesDir}${result.restoreTimeUs !== null ? ` in ${ms(result.restoreTimeUs)}` : ''}; pid:`);
       emit(opts, result, (r) => String(r.pid));

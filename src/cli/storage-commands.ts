@@ -4,22 +4,21 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config';
-import {
-  CHECKPOINT_ID_RULE,
+import { CHECKPOINT_ID_RULE, isValidCheckpointId } from '../storage/keys';
+import type {
   LayerStore,
-  createS3Client,
-  isValidCheckpointId,
-  pushLocalChain,
-  type CheckpointDescription,
-  type CheckpointSummary,
-  type GcResult,
-  type TransferProgress,
+  CheckpointDescription,
+  CheckpointSummary,
+  GcResult,
+  TransferProgress,
 } from '../storage';
 import { emit, formatBytes, parsePositiveInt, type OutputOptions } from './output';
 import { UsageError } from './usage-error';
 
-function openStore(): LayerStore {
+// The AWS SDK takes about a second to load: only the storage commands pay for it.
+async function openStore(): Promise<LayerStore> {
   const config = loadConfig();
+  const { LayerStore, createS3Client } = await import('../storage');
   return new LayerStore({ client: createS3Client(config), bucket: config.s3.bucket, prefix: config.s3.prefix });
 }
 
@@ -82,10 +81,12 @@ async function withTransfer<T>(options: OutputOptions, label: string, run: (t: {
   }
 }
 
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 function summaryLine(s: CheckpointSummary): string {
   const state = s.problem ? 'INVALID' : s.complete ? 'complete' : 'incomplete';
   const base = s.baseCheckpoints.length ? ` base=${s.baseCheckpoints.join(',')}` : '';
-  return `${s.checkpointId.padEnd(32)} ${state.padEnd(10)} ${String(s.layers).padStart(3)} layers ${formatBytes(s.bytes).padStart(10)}  ${s.createdAt}${base}`;
+  return `${s.checkpointId.padEnd(32)} ${state.padEnd(10)} ${plural(s.layers, 'layer').padStart(10)} ${formatBytes(s.bytes).padStart(10)}  ${s.createdAt}${base}`;
 }
 
 function describeText(d: CheckpointDescription): string {
@@ -93,13 +94,13 @@ function describeText(d: CheckpointDescription): string {
   const lines = [
     `checkpoint ${m.checkpointId}: ${m.complete ? 'complete' : 'INCOMPLETE'}`,
     `  created ${m.createdAt}${m.completedAt ? `, completed ${m.completedAt}` : ''}`,
-    `  chain: ${d.chain.length} layers, ${formatBytes(d.chainBytes)} to download`,
+    `  chain: ${plural(d.chain.length, 'layer')}, ${formatBytes(d.chainBytes)} to download`,
   ];
   for (const e of d.chain) {
     const l = e.layer;
     const from = e.checkpointId === m.checkpointId ? '' : ` (from ${e.checkpointId})`;
     lines.push(
-      `  layer ${e.position} ${l.kind.padEnd(8)} ${formatBytes(l.bytes).padStart(10)} ${String(l.files.length).padStart(3)} files` +
+      `  layer ${e.position} ${l.kind.padEnd(8)} ${formatBytes(l.bytes).padStart(10)} ${plural(l.files.length, 'file').padStart(9)}` +
         ` pages written ${l.stats.pagesWritten}, from parent ${l.stats.pagesSkippedParent}, frozen ${(l.stats.frozenTimeUs / 1000).toFixed(1)} ms` +
         ` host ${l.host} pid ${l.process.pid}${from}`,
     );
@@ -127,7 +128,8 @@ export function registerStorageCommands(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(async (dir: string, options: { checkpoint: string; criuVersion?: string; json?: boolean }) => {
       const id = checkpointId(options.checkpoint);
-      const store = openStore();
+      const store = await openStore();
+      const { pushLocalChain } = await import('../storage');
       const started = Date.now();
       const result = await withTransfer(options, `push ${id}`, (t) =>
         pushLocalChain(store, id, dir, { ...t, ...(options.criuVersion ? { criuVersion: options.criuVersion } : {}) }),
@@ -148,7 +150,7 @@ export function registerStorageCommands(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(async (rawId: string, options: { into: string; allowIncomplete?: boolean; json?: boolean }) => {
       const id = checkpointId(rawId);
-      const store = openStore();
+      const store = await openStore();
       const started = Date.now();
       const result = await withTransfer(options, `pull ${id}`, (t) => store.pullChain(id, options.into, { ...t, allowIncomplete: Boolean(options.allowIncomplete) }));
       const seconds = (Date.now() - started) / 1000;
@@ -161,7 +163,7 @@ export function registerStorageCommands(program: Command): void {
     .description('list stored checkpoints, oldest first')
     .option('--json', 'print one JSON document')
     .action(async (options: { json?: boolean }) => {
-      const list = await openStore().list();
+      const list = await (await openStore()).list();
       emit(options, list, (v) => (v.length ? v.map(summaryLine).join('\n') : 'no checkpoints stored'));
     });
   checkpoints
@@ -170,7 +172,7 @@ export function registerStorageCommands(program: Command): void {
     .argument('<id>', 'checkpoint id')
     .option('--json', 'print one JSON document')
     .action(async (rawId: string, options: { json?: boolean }) => {
-      emit(options, await openStore().describe(checkpointId(rawId)), describeText);
+      emit(options, await (await openStore()).describe(checkpointId(rawId)), describeText);
     });
   checkpoints
     .command('rm')
@@ -178,7 +180,7 @@ export function registerStorageCommands(program: Command): void {
     .argument('<id>', 'checkpoint id')
     .option('--json', 'print one JSON document')
     .action(async (rawId: string, options: { json?: boolean }) => {
-      const r = await openStore().delete(checkpointId(rawId));
+      const r = await (await openStore()).delete(checkpointId(rawId));
       emit(options, r, (v) => `deleted ${v.checkpointId}: ${v.blobsDeleted} object(s), ${formatBytes(v.bytesFreed)} freed`);
     });
 
@@ -193,7 +195,7 @@ export function registerStorageCommands(program: Command): void {
       const keepLast = options.keepLast.trim() === '0' ? 0 : parsePositiveInt('--keep-last', options.keepLast);
       const grace = Number(options.graceHours);
       if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--grace-hours must be a number >= 0, got ${JSON.stringify(options.graceHours)}`);
-      const r = await openStore().gc({ keepLast, dryRun: Boolean(options.dryRun), graceMs: grace * 3600 * 1000 });
+      const r = await (await openStore()).gc({ keepLast, dryRun: Boolean(options.dryRun), graceMs: grace * 3600 * 1000 });
       emit(options, r, gcText);
     });
 }

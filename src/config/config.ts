@@ -58,6 +58,11 @@ export interface FerryConfig {
   stateDir: string;
   /** Where images are written before upload and after download. */
   stagingDir: string;
+  /**
+   * The host policy file (FERRY_HOST_POLICY, absolute path), or undefined for the default policy.
+   * Read and validated by src/policy/host-policy.ts (loadHostPolicy).
+   */
+  hostPolicyFile?: string;
   dev: DevStackSettings;
 }
 
@@ -160,6 +165,13 @@ function validateAbsoluteDir(name: string, value: string): string {
   return path.normalize(value);
 }
 
+function validatePolicyFile(name: string, value: string): string {
+  if (!path.isAbsolute(value) || value.endsWith('/')) {
+    throw new ConfigError(name, `must be the absolute path of a JSON policy file, got ${JSON.stringify(value.length > 200 ? value.slice(0, 200) + '...' : value)}`);
+  }
+  return path.normalize(value);
+}
+
 function validateQueuePrefix(name: string, value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value)) {
     throw new ConfigError(name, `must be 1-64 chars of letters, digits, . _ -, got ${JSON.stringify(value)}`);
@@ -210,9 +222,14 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     useDevCredentials: pointsAtDevStack && !userCredentials,
   };
 
+  const hostPolicy = env.FERRY_HOST_POLICY;
+  const hostPolicyFile =
+    hostPolicy === undefined ? undefined : validatePolicyFile('FERRY_HOST_POLICY', readString(env, 'FERRY_HOST_POLICY', ''));
+
   return {
     temporal,
     s3,
+    ...(hostPolicyFile !== undefined ? { hostPolicyFile } : {}),
     criuBinary: readString(env, 'FERRY_CRIU', 'criu'),
     stateDir,
     stagingDir: validateAbsoluteDir('FERRY_STAGING_DIR', readString(env, 'FERRY_STAGING_DIR', path.join(stateDir, 'staging'))),
@@ -235,5 +252,6 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_CRIU', 'CRIU binary (default "criu" on PATH; needs >= 4.1)'],
   ['FERRY_STATE_DIR', 'ferry state: dev stack data, logs (default $XDG_STATE_HOME/ferry or ~/.local/state/ferry)'],
   ['FERRY_STAGING_DIR', 'where images are staged before upload / after download (default <state>/staging)'],
+  ['FERRY_HOST_POLICY', 'absolute path of the host policy (JSON): which processes may be dumped, where images may go (default: own uid, root any; images in staging for the worker)'],
   ['AWS_ACCESS_KEY_ID, AWS_PROFILE, ...', 'S3 credentials, through the AWS SDK provider chain only'],
 ];

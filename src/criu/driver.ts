@@ -27,9 +27,10 @@ import {
   ProcessChangedError,
   type CriuRequestName,
 } from './errors';
-import { checkPrevImagesDir, discardPartialImages, prepareImagesDir, releaseImagesDir } from './images-dir';
+import { checkPrevImagesDir, discardPartialImages, prepareImagesDir, releaseImagesDir, tightenImagesDir } from './images-dir';
 import { readDumpStats, readRestoreStats, readRootPid } from './images';
 import { checkIdentity, checkTarget, readIdentitySync, readProcStat, waitForPidFree } from './process';
+import { checkImagesDirAllowed, checkProcessAllowed, type HostPolicy } from '../policy/host-policy';
 import { CriuRequestFailed, CriuRpcClient, type CriuHooks, type CriuOpts, type CriuVersionInfo } from './rpc-client';
 import type {
   CriuCheckResult,
@@ -53,6 +54,12 @@ export interface DriverOptions {
   logLevel?: number;
   /** Restore only: how long to wait for a dying or zombie process to release the pid (default 5000 ms). */
   pidWaitMs?: number;
+  /**
+   * The host policy (src/policy/host-policy.ts): which processes may be dumped and where images
+   * may be written and read. Checked before anything is touched; a refusal is PolicyRefused and
+   * is logged on stderr. Absent: only the built-in refusals (pid 1, kernel threads, ferry itself).
+   */
+  policy?: HostPolicy;
 }
 
 const ESRCH = 3;
@@ -175,7 +182,13 @@ function ensureNotLeftStopped(pid: number, stateBefore: string): string | null {
 async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions = {}): Promise<DumpResult> {
   throwIfAborted(opts.signal);
   const request: CriuRequestName = kind === 'pre-dump' ? 'SINGLE_PRE_DUMP' : 'DUMP';
-  const identity = checkTarget(req.pid, req.expectedIdentity);
+  const identity = opts.policy
+    ? checkProcessAllowed(opts.policy, kind, req.pid, req.expectedIdentity)
+    : checkTarget(req.pid, req.expectedIdentity);
+  if (opts.policy) {
+    checkImagesDirAllowed(opts.policy, kind, req.imagesDir);
+    if (req.prevImagesDir) checkImagesDirAllowed(opts.policy, kind, req.prevImagesDir, 'parent images dir');
+  }
   const prepared = prepareImagesDir(req.imagesDir);
   let reachedCriu = false;
   try {
@@ -225,6 +238,7 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
     } finally {
       await client.close();
     }
+    tightenImagesDir(prepared.dir);
     const stats = readDumpStats(prepared.dir);
     return {
       kind,
@@ -271,7 +285,11 @@ export function dump(req: DumpRequest, opts?: DriverOptions): Promise<DumpResult
  */
 export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Promise<RestoreResult> {
   throwIfAborted(opts.signal);
-  const dir = assertRestorableChain(req.imagesDir).layers.at(-1)!.dir;
+  if (opts.policy) checkImagesDirAllowed(opts.policy, 'restore', req.imagesDir);
+  const chain = assertRestorableChain(req.imagesDir);
+  // CRIU reads every layer of the chain; parent links must not lead out of the allowed roots.
+  if (opts.policy) for (const layer of chain.layers.slice(0, -1)) checkImagesDirAllowed(opts.policy, 'restore', layer.dir, 'parent layer');
+  const dir = chain.layers.at(-1)!.dir;
   const rootPid = readRootPid(dir);
   const waitMs = opts.pidWaitMs ?? 5000;
   const holder = await waitForPidFree(rootPid, waitMs);
@@ -303,6 +321,7 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
     await client.close();
   }
   const pid = response.restore?.pid ?? rootPid;
+  tightenImagesDir(dir);
   let restoreTimeUs: number | null = null;
   try {
     restoreTimeUs = readRestoreStats(dir).restoreTimeUs;

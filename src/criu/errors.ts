@@ -27,7 +27,9 @@ export type CriuErrorKind =
   | 'process-changed'
   | 'refused-target'
   | 'pid-in-use'
-  | 'criu-failed';
+  | 'criu-failed'
+  /** The host policy (src/policy) refused the request; the class is PolicyRefused in policy/errors.ts. */
+  | 'policy-refused';
 
 interface ErrorOptions {
   cause?: unknown;
@@ -288,6 +290,7 @@ const KIND_BY_NAME: Record<string, CriuErrorKind> = {
   RefusedTargetError: 'refused-target',
   PidInUseError: 'pid-in-use',
   CriuFailedError: 'criu-failed',
+  PolicyRefused: 'policy-refused',
 };
 
 /**
@@ -316,4 +319,5 @@ export const PERMANENT_CRIU_ERROR_KINDS: ReadonlySet<CriuErrorKind> = new Set<Cr
   'criu-unavailable',
   'process-changed',
   'refused-target',
+  'policy-refused',
 ]);

@@ -66,11 +66,40 @@ export function decodeAs<T>(file: string, typeName: string, msg: Uint8Array, ind
   }
 }
 
+/** No CRIU image ferry parses (pagemap, pstree, inventory, stats) comes close; pages-*.img are never read whole. */
+const MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Reads one image file whole. Only a regular file is read, and only up to its size at open time:
+ * CRIU never writes an image as a symlink, FIFO or device, and reading `/dev/zero` or a FIFO
+ * planted under an image's name would never end (or exhaust memory).
+ */
 export function readImageFile(file: string): Buffer {
+  let fd: number;
   try {
-    return fs.readFileSync(file);
+    // O_NOFOLLOW: a symlink is refused (ELOOP); O_NONBLOCK: opening a FIFO does not wait for a writer.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ImagesInvalidError(file, code === 'ENOENT' ? 'no such file' : (err as Error).message, { cause: err });
+    const problem = code === 'ENOENT' ? 'no such file' : code === 'ELOOP' ? 'it is a symlink, not a regular file' : (err as Error).message;
+    throw new ImagesInvalidError(file, problem, { cause: err });
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new ImagesInvalidError(file, `it is not a regular file (${st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'a special file'})`);
+    if (st.size > MAX_IMAGE_FILE_BYTES) throw new ImagesInvalidError(file, `it is ${st.size} bytes, far more than any such image holds (${MAX_IMAGE_FILE_BYTES})`);
+    const buf = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const n = fs.readSync(fd, buf, got, st.size - got, got);
+      if (n === 0) break; // shrank while we read: parse what is there
+      got += n;
+    }
+    return got === st.size ? buf : buf.subarray(0, got);
+  } catch (err) {
+    if (err instanceof ImagesInvalidError) throw err;
+    throw new ImagesInvalidError(file, (err as Error).message, { cause: err });
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -17,7 +17,13 @@ export interface PreparedDir {
   dir: string;
   /** ferry created it (and removes it again if the step never reached CRIU). */
   created: boolean;
+  /** The mode an existing empty dir had before ferry made it 0700 (restored if the step never reached CRIU). */
+  previousMode?: number;
 }
+
+/** Images hold a process's whole memory: dirs are 0700, files 0600, whatever the umask. */
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
 
 /** Makes sure `dirArg` is a new or empty directory (creating it 0700) and returns its absolute path. */
 export function prepareImagesDir(dirArg: string): PreparedDir {
@@ -28,8 +34,9 @@ export function prepareImagesDir(dirArg: string): PreparedDir {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      fs.mkdirSync(path.dirname(dir), { recursive: true });
-      fs.mkdirSync(dir, { mode: 0o700 });
+      fs.mkdirSync(path.dirname(dir), { recursive: true, mode: DIR_MODE });
+      fs.mkdirSync(dir, { mode: DIR_MODE });
+      fs.chmodSync(dir, DIR_MODE);
       return { dir, created: true };
     }
     if (code === 'ENOTDIR') throw new ImagesDirNotEmptyError(dir, ['(it is a file, not a directory)'], { cause: err });
@@ -38,12 +45,43 @@ export function prepareImagesDir(dirArg: string): PreparedDir {
   const real = entries.filter((name) => !LEFTOVER_LOG.test(name));
   if (real.length > 0) throw new ImagesDirNotEmptyError(dir, real.sort());
   for (const name of entries) fs.rmSync(path.join(dir, name), { force: true });
-  return { dir, created: false };
+  const mode = fs.statSync(dir).mode & 0o7777;
+  if (mode !== DIR_MODE) fs.chmodSync(dir, DIR_MODE);
+  return { dir, created: false, ...(mode !== DIR_MODE ? { previousMode: mode } : {}) };
+}
+
+/**
+ * After CRIU wrote a layer: the dir 0700 and every file in it 0600. CRIU already creates them so
+ * under ferry (its worker runs with umask 077, see transport.ts); this holds even for files
+ * another tool or an older CRIU put there.
+ */
+export function tightenImagesDir(dir: string): void {
+  // Never throws: after a final dump these images are the only copy of the process, and a step
+  // that reports failure here would have it treated as lost. A failure is said on stderr.
+  try {
+    fs.chmodSync(dir, DIR_MODE);
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (!entry.isFile()) continue; // the `parent` symlink has no mode of its own
+      const file = path.join(dir, entry.name);
+      if ((fs.lstatSync(file).mode & 0o077) !== 0) fs.chmodSync(file, FILE_MODE);
+    }
+  } catch (err) {
+    process.stderr.write(`ferry: warning: could not make images in ${dir} private (0700/0600): ${(err as Error).message}\n`);
+  }
 }
 
 /** Undoes prepareImagesDir when the step stopped before CRIU wrote anything. */
 export function releaseImagesDir(prepared: PreparedDir): void {
-  if (!prepared.created) return;
+  if (!prepared.created) {
+    if (prepared.previousMode !== undefined) {
+      try {
+        fs.chmodSync(prepared.dir, prepared.previousMode);
+      } catch {
+        // gone or not ours any more: nothing to give back
+      }
+    }
+    return;
+  }
   try {
     fs.rmdirSync(prepared.dir);
   } catch {

@@ -260,7 +260,7 @@ function readParentLink(dir: string): { link: string | null; target: string | nu
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { link: null, target: null };
     if (code === 'EINVAL') return { link: null, target: path.join(dir, 'parent') }; // a real dir named parent
-    throw err;
+    throw new ImagesInvalidError(path.join(dir, 'parent'), `its parent link cannot be read (${code ?? (err as Error).message})`, { cause: err });
   }
   return { link, target: path.resolve(dir, link) };
 }

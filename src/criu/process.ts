@@ -132,6 +132,24 @@ export function ownProcessTree(self: number = process.pid): Set<number> {
   return tree;
 }
 
+/** Every live descendant of `pid` (children, grandchildren, ...): the tree CRIU dumps with it. */
+export function descendantsOf(pid: number): number[] {
+  const parents = parentMap();
+  const found = new Set<number>([pid]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [child, ppid] of parents) {
+      if (!found.has(child) && found.has(ppid)) {
+        found.add(child);
+        grew = true;
+      }
+    }
+  }
+  found.delete(pid);
+  return [...found].sort((a, b) => a - b);
+}
+
 /**
  * Checks that `pid` is a process ferry may checkpoint and returns its identity. Refuses pid 1,
  * kernel threads and ferry's own tree; with `expected`, refuses a recycled pid.

@@ -84,7 +84,10 @@ export class CriuWorker {
     try {
       // The shell forks CRIU (a command followed by another is never exec'd in place), waits
       // for it and exits with its status: restored tasks become the shell's children, not ours.
-      child = spawn('/bin/sh', ['-c', '"$0" "$@"; exit $?', binary, 'swrk', '3'], {
+      // umask 077: CRIU creates images and logs with mode 0666 & ~umask, and images hold a
+      // process's whole memory (secrets included), so none may be readable by other users.
+      // Restored tasks get their own umask back from fs-*.img, so this does not leak into them.
+      child = spawn('/bin/sh', ['-c', 'umask 077; "$0" "$@"; exit $?', binary, 'swrk', '3'], {
         stdio: ['ignore', 'ignore', 'pipe', childFd],
       });
     } catch (err) {

@@ -175,6 +175,7 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
     const identity: ProcessIdentity = await acts.identifyProcess({ pid });
     const dumps: LayerDump[] = [];
     let parent: LayerRef | null = null;
+    // Positions in the chain are global: a checkpoint on a warm chain of N layers starts at N.
     let baseLayers: Array<{ checkpointId: string; index: number }> = [];
     let warm: WarmChain | null = null;
 
@@ -236,7 +237,7 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
           };
           break;
         }
-        const dump: LayerDump = await acts.preDumpLayer({ checkpointId, index: dumps.length, pid, expectedIdentity: identity, parent });
+        const dump: LayerDump = await acts.preDumpLayer({ checkpointId, index: baseLayers.length + dumps.length, pid, expectedIdentity: identity, parent });
         dumps.push(dump);
         progress.layers.push(summarize(dump));
         observations.push({ pagesWritten: dump.stats.pagesWritten, memdumpTimeUs: dump.stats.memdumpTimeUs });
@@ -252,7 +253,7 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
     await uploads.drain();
 
     progress.stage = 'final-dump';
-    const finalInput = { checkpointId, index: dumps.length, pid, expectedIdentity: identity, parent, leaveRunning };
+    const finalInput = { checkpointId, index: baseLayers.length + dumps.length, pid, expectedIdentity: identity, parent, leaveRunning };
     if (leaveRunning) {
       finalDump = await acts.dumpLayer(finalInput);
     } else {

@@ -60,6 +60,10 @@ export async function connectStack(tag: string): Promise<Stack> {
     ferry,
     store,
     async close() {
+      // Remove the checkpoints this test process stored (ids carry the hosts' names and our pid).
+      for (const c of await store.list().catch(() => [])) {
+        if (c.checkpointId.startsWith('it-') && c.checkpointId.includes(`-${process.pid}-`)) await store.delete(c.checkpointId).catch(() => undefined);
+      }
       await connection.close();
       await nativeConnection.close();
       fs.rmSync(stagingRoot, { recursive: true, force: true });

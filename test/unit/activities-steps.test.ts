@@ -11,9 +11,10 @@ import type { LayerDump, UploadResult } from '../../src/activities/types';
 import { failureTypeOfKind, toActivityFailure } from '../../src/activities/failures';
 import { NoSuchProcessError, CriuFailedError } from '../../src/criu/errors';
 import { ChecksumMismatch, StorageUnreachable } from '../../src/storage/errors';
-import { FakeStore, fakeHost, tempRoot } from './workflow-harness';
+import { FakeStore, fakeHost, tempRoot, removeTempRoots } from './workflow-harness';
 
 const PID = 2222;
+afterAll(() => removeTempRoots());
 
 function setup() {
   const store = new FakeStore();

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { isAlreadyRunningError, isWorkflowRunFailedError, type FerryClient } from '../../src/client';
 import type { CheckpointProgress, CheckpointResult } from '../../src/workflows/types';
-import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, uniquePrefix, until, withWorkers, workflowBundle } from './workflow-harness';
+import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, removeTempRoots, uniquePrefix, until, withWorkers, workflowBundle } from './workflow-harness';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -15,6 +15,7 @@ beforeAll(async () => {
 }, 180000);
 afterAll(async () => {
   await env?.teardown();
+  removeTempRoots();
 });
 
 const PID = 4242;

@@ -212,8 +212,15 @@ export async function captureHistory(ferry: FerryClient, workflowId: string, nam
   fs.writeFileSync(path.join(dir, `${name}.json`), historyToJSON(history) + '\n');
 }
 
+const tempRoots: string[] = [];
 export function tempRoot(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `ferry-${tag}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ferry-${tag}-`));
+  tempRoots.push(dir);
+  return dir;
+}
+
+export function removeTempRoots(): void {
+  for (const d of tempRoots.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
 
 /** Polls `check` until it returns a value (not undefined/false) or the deadline passes. */

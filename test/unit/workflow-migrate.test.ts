@@ -9,7 +9,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { isWorkflowRunFailedError } from '../../src/client';
 import { downtimeOf } from '../../src/workflows/migrate';
 import type { CheckpointResult } from '../../src/workflows/types';
-import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, uniquePrefix, withWorkers, workflowBundle } from './workflow-harness';
+import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, removeTempRoots, uniquePrefix, withWorkers, workflowBundle } from './workflow-harness';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -17,6 +17,7 @@ beforeAll(async () => {
 }, 180000);
 afterAll(async () => {
   await env?.teardown();
+  removeTempRoots();
 });
 
 const PID = 7777;

@@ -4,7 +4,7 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WarmPreDumpResult } from '../../src/workflows/types';
-import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, uniquePrefix, withWorkers, workflowBundle } from './workflow-harness';
+import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, removeTempRoots, uniquePrefix, withWorkers, workflowBundle } from './workflow-harness';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -12,6 +12,7 @@ beforeAll(async () => {
 }, 180000);
 afterAll(async () => {
   await env?.teardown();
+  removeTempRoots();
 });
 
 const PID = 3333;
@@ -58,7 +59,8 @@ describe('warm pre-dumps', () => {
     expect(out.r3).toMatchObject({ outcome: 'added', newChain: true, chainLength: 1 });
     expect(out.r3.reason).toMatch(/reached 2 layers/);
     // The checkpoint's final dump is incremental to the warm chain's last layer.
-    expect(host.criu.calls[2]).toBe('dump:layer-0:parent=layer-1');
+    expect(host.criu.calls[2]).toBe('dump:layer-2:parent=layer-1');
+    expect(out.ck.layers.map((l) => [l.index, l.parentIndex])).toEqual([[2, 1]]);
     expect(out.ck.baseLayers).toEqual([
       { checkpointId: out.r1.chainCheckpointId, index: 0 },
       { checkpointId: out.r1.chainCheckpointId, index: 1 },
