@@ -37,9 +37,10 @@ for (const runs of groups.values()) {
   const r0 = runs[0];
   const full = median(runs.map((r) => r.full.frozenTimeUs));
   const final = median(runs.map((r) => r.final.frozenTimeUs));
+  const ratios = runs.map((r) => r.full.frozenTimeUs / r.final.frozenTimeUs);
   rows.push(
     `| ${r0.driver} | ${r0.mib} | ${(r0.dirtyPermille / 10).toFixed(1)}% / ${r0.intervalMs} ms | ${r0.thp} | ${runs.length} | ` +
-      `${msOf(full)} | ${msOf(final)} | ${median(runs.map((r) => r.full.frozenTimeUs / r.final.frozenTimeUs)).toFixed(2)} | ` +
+      `${msOf(full)} | ${msOf(final)} | ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}) | ` +
       `${median(runs.map((r) => r.final.pagesWritten))} (${pct(median(runs.map((r) => r.final.pagesWritten / r.full.pagesWritten)))}) | ` +
       `${msOf(median(runs.map((r) => r.preDump1.frozenTimeUs)))} / ${msOf(median(runs.map((r) => r.preDump2.frozenTimeUs)))} | ` +
       `${(median(runs.map((r) => r.startedAtMs.final - r.startedAtMs.preDump2)) / 1000).toFixed(1)} s |`,
@@ -60,24 +61,34 @@ const lines = [
   `One boot, ${(Number(totalMs) / 60000).toFixed(1)} min of wall time (guest ready ${boot.readyMs} ms after launch).`,
   '',
   'Method, per row and repetition: start the workload fixture (test/fixtures/workload: anonymous memory, a',
-  'fixed fraction of its pages rewritten every interval, pages chosen at random); `ferry dump --leave-running`',
-  '(full dump: frozen for the whole memory copy); then `ferry pre-dump`, `ferry pre-dump --prev-images-dir`,',
-  '`ferry dump --prev-images-dir` on the same running process. "Frozen" is CRIU\'s own frozen time',
-  '(stats-dump), i.e. the downtime of the step. Medians over the repetitions.',
+  'fixed fraction of its pages rewritten every interval, pages chosen at random); a full dump with',
+  '`leaveRunning` (frozen for the whole memory copy); then pre-dump, pre-dump on top of it, and the final',
+  'dump on top of that, on the same running process, 1 s apart. "Frozen" is CRIU\'s own frozen time',
+  '(stats-dump), i.e. the downtime of the step. Medians over the repetitions. Driver "library": the steps',
+  'call ferry\'s CRIU driver (`dist/criu`: `preDump`, `dump`, the code behind `ferry pre-dump` / `ferry dump`)',
+  'from one Node process; "cli" runs the `ferry` command per step, whose Node start-up under TCG (5-15 s)',
+  'stretches the time between layers far beyond what it is on hardware.',
   '',
-  '| driver | size (MiB) | dirty rate | THP | runs | full dump frozen (ms) | final dump frozen (ms) | full / final (median of per-run ratios) | final dump pages written (share of full) | pre-dump 1 / 2 frozen (ms) | pre-dump 2 to final dump |',
+  '| driver | size (MiB) | dirty rate | THP | runs | full dump frozen (ms) | final dump frozen (ms) | full / final (median of per-run ratios, min-max) | final dump pages written (share of full) | pre-dump 1 / 2 frozen (ms) | pre-dump 2 to final dump |',
   '| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows,
   '',
   'Reading it:',
-  '- "final dump writes" is the share of the full dump\'s pages the final dump had to write; the rest',
-  '  came from the pre-dumps. It grows with the dirty rate times the time between pre-dump 2 and the',
-  '  final dump. Under TCG that time is long (last column: mostly Node starting ferry under emulation),',
-  '  so the workload dirties far more between layers than it would between the same steps on hardware:',
-  '  the lab understates what pre-dumps save.',
+  '- "final dump pages written" is what the final dump had to write itself; the rest came from the',
+  '  pre-dumps. It grows with the dirty rate times the time since pre-dump 2 (last column).',
+  '- Under TCG every dump has a large fixed cost while frozen (parasite injection, the non-memory',
+  '  state, CRIU\'s per-range lookups of pages kept in the parent; several hundred ms here, tens of ms',
+  '  on hardware). It weighs most at small sizes, so the lab\'s ratios are lower than hardware\'s',
+  '  (on this project\'s hosts, without emulation, a full dump of 200 MiB takes 0.18-0.25 s); they grow with size.',
+  '- At high dirty rates (5% of pages every 200 ms) the final dump rewrites half or more of memory and',
+  '  is no faster than, or slower than, a full dump: scattered dirty pages become many small ranges',
+  '  that CRIU checks one by one against the parent. Pre-dumps pay off when the working set that',
+  '  changes between the last pre-dump and the final dump is a small part of memory.',
   '- THP "always" (Debian\'s kernel default): a transparent huge page carries one soft-dirty bit for',
-  '  its 2 MiB, so scattered writes mark whole huge pages dirty and the final dump re-sends most',
-  '  memory. The lab runs with THP "madvise" except in the row marked "always".',
+  '  its 2 MiB, so scattered writes mark whole huge pages dirty and the final dump re-sends almost all',
+  '  memory. The other rows run with THP "madvise".',
+  '- Noise: the host\'s 2 cores were shared with parallel builds and tests; single runs spread by up',
+  '  to 2x (see min-max), which is why each row is a median and the comparison is within one run.',
   '',
   'For BENCHMARKS.md (lead): copy the table and the bold caveat above; rerun with',
   '`bash bench/lab-downtime.sh` (about as long as stated above; options in its header, e.g.',

@@ -102,7 +102,7 @@ interface MigrateFlags extends OutputOptions, PolicyFlags {
   pid: string;
   from: string;
   to: string;
-  fromWarm?: boolean;
+  warm: boolean;
   checkpointId?: string;
   wait?: boolean;
 }
@@ -177,7 +177,7 @@ Without soft-dirty memory tracking in the kernel, pre-dumps are skipped and the 
     .option('--pre-dumps <n>', 'at most this many pre-dumps before the final dump (default 3; 0 = none)')
     .option('--max-downtime <ms>', 'stop pre-dumping once the predicted final freeze is at most this many ms')
     .option('--require-pre-dumps', 'fail instead of taking a single full dump when the kernel cannot pre-dump')
-    .option('--from-warm', "build on the process's warm chain of nightly pre-dumps")
+    .option('--no-warm', "ignore the process's warm chain of nightly pre-dumps (by default it is the parent when there is one)")
     .option('--checkpoint-id <id>', 'store the checkpoint under this id')
     .option('--wait', 'wait for the result and print the new pid and the downtime')
     .option('--json', 'print JSON')
@@ -194,7 +194,7 @@ If the restore on the target fails, the process is restored on the source host a
       const policy = policyFrom(opts);
       const checkpointId = checkpointIdFrom(opts.checkpointId, from, pid);
       await withClient(async (ferry) => {
-        const handle = await ferry.startMigrate({ pid, from, to, policy, fromWarm: !!opts.fromWarm, checkpointId });
+        const handle = await ferry.startMigrate({ pid, from, to, policy, fromWarm: opts.warm !== false, checkpointId });
         const url = ferry.workflowUrl(handle.workflowId, handle.firstExecutionRunId);
         if (!opts.wait) {
           emit(opts, { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, checkpointId, url } as Started, formatStarted(`migration of pid ${pid}`));

@@ -97,11 +97,30 @@ interface DumpFlags extends OutputOptions {
   leaveRunning?: boolean;
 }
 
+/** Linux's PATH_MAX and NAME_MAX: longer paths cannot name a directory at all. */
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+
+/** A directory flag's value: not empty, and a path the kernel could accept. */
+function dirFlag(flag: string, raw: string): string {
+  if (!raw.trim()) throw new UsageError(`${flag} must not be empty`);
+  const long = raw.length > PATH_MAX ? `is ${raw.length} characters long (at most ${PATH_MAX})` : raw.split('/').some((part) => Buffer.byteLength(part) > NAME_MAX) ? `has a name longer than ${NAME_MAX} bytes` : null;
+  if (long) throw new UsageError(`${flag} ${long}: give the path of a directory (${JSON.stringify(raw.slice(0, 60))}...)`);
+  if (raw.includes('\0')) throw new UsageError(`${flag} must not contain a NUL character`);
+  return raw;
+}
+
+/** parsePositiveInt, but a value far too long to be a number is not echoed back whole. */
+function intFlag(flag: string, raw: string): number {
+  if (raw.length > 32) throw new UsageError(`${flag} must be a positive integer, got ${raw.length} characters (${JSON.stringify(raw.slice(0, 20))}...)`);
+  return parsePositiveInt(flag, raw);
+}
+
 function dumpRequest(opts: DumpFlags): { pid: number; imagesDir: string; prevImagesDir?: string } {
-  const pid = parsePositiveInt('--pid', opts.pid);
-  if (!opts.imagesDir.trim()) throw new UsageError('--images-dir must not be empty');
-  if (opts.prevImagesDir !== undefined && !opts.prevImagesDir.trim()) throw new UsageError('--prev-images-dir must not be empty');
-  return { pid, imagesDir: opts.imagesDir, ...(opts.prevImagesDir ? { prevImagesDir: opts.prevImagesDir } : {}) };
+  const pid = intFlag('--pid', opts.pid);
+  const imagesDir = dirFlag('--images-dir', opts.imagesDir);
+  const prevImagesDir = opts.prevImagesDir === undefined ? undefined : dirFlag('--prev-images-dir', opts.prevImagesDir);
+  return { pid, imagesDir, ...(prevImagesDir ? { prevImagesDir } : {}) };
 }
 
 export function registerCriuCommands(program: Command): void {
@@ -196,9 +215,10 @@ Examples:
 
 The chain is checked first (\`ferry inspect\`); a pre-dump alone cannot be restored.`)
     .action(async (opts: OutputOptions & { imagesDir: string; pidWait?: string }) => {
-      const pidWaitMs = opts.pidWait === undefined ? undefined : parsePositiveInt('--pid-wait', opts.pidWait) * 1000;
+      const imagesDir = dirFlag('--images-dir', opts.imagesDir);
+      const pidWaitMs = opts.pidWait === undefined ? undefined : intFlag('--pid-wait', opts.pidWait) * 1000;
       const result: RestoreResult = await criu().restore(
-        { imagesDir: opts.imagesDir },
+        { imagesDir },
         { ...driverOptions(), ...(pidWaitMs ? { pidWaitMs } : {}) },
       );
       if (!opts.json) note(opts, `restored from ${result.imagesDir}${result.restoreTimeUs !== null ? ` in ${ms(result.restoreTimeUs)}` : ''}; pid:`);
@@ -217,7 +237,7 @@ Examples:
 
 Exit status 1 when the chain is not consistent (a missing or wrong parent, or a skipped pre-dump).`)
     .action(async (dir: string, opts: OutputOptions) => {
-      const chain = criu().readChain(dir);
+      const chain = criu().readChain(dirFlag('DIR', dir));
       // Pagemap entries can number in the thousands: JSON gets per-task totals, not every entry.
       const summary = {
         ...chain,

@@ -18,8 +18,8 @@ import { UsageError } from './usage-error';
 // The AWS SDK takes about a second to load: only the storage commands pay for it.
 async function openStore(): Promise<LayerStore> {
   const config = loadConfig();
-  const { LayerStore, createS3Client } = await import('../storage');
-  return new LayerStore({ client: createS3Client(config), bucket: config.s3.bucket, prefix: config.s3.prefix });
+  const { openLayerStore } = await import('../storage');
+  return openLayerStore(config);
 }
 
 function checkpointId(raw: string): string {
@@ -102,7 +102,7 @@ function describeText(d: CheckpointDescription): string {
     lines.push(
       `  layer ${e.position} ${l.kind.padEnd(8)} ${formatBytes(l.bytes).padStart(10)} ${plural(l.files.length, 'file').padStart(9)}` +
         ` pages written ${l.stats.pagesWritten}, from parent ${l.stats.pagesSkippedParent}, frozen ${(l.stats.frozenTimeUs / 1000).toFixed(1)} ms` +
-        ` host ${l.host} pid ${l.process.pid}${from}`,
+        ` host ${l.host} pid ${l.process.pid}${l.encryption ? `, encrypted (key ${l.encryption.keyId})` : ''}${from}`,
     );
   }
   if (d.usedBy.length) lines.push(`  base of: ${d.usedBy.join(', ')}`);
@@ -147,12 +147,13 @@ export function registerStorageCommands(program: Command): void {
     .argument('<id>', 'checkpoint id')
     .requiredOption('--into <dir>', 'directory to create layer-0 .. layer-N in (new or empty)')
     .option('--allow-incomplete', 'also download a checkpoint whose push never finished')
+    .option('--allow-unencrypted', 'with an encryption key configured, also download layers stored unencrypted')
     .option('--json', 'print one JSON document')
-    .action(async (rawId: string, options: { into: string; allowIncomplete?: boolean; json?: boolean }) => {
+    .action(async (rawId: string, options: { into: string; allowIncomplete?: boolean; allowUnencrypted?: boolean; json?: boolean }) => {
       const id = checkpointId(rawId);
       const store = await openStore();
       const started = Date.now();
-      const result = await withTransfer(options, `pull ${id}`, (t) => store.pullChain(id, options.into, { ...t, allowIncomplete: Boolean(options.allowIncomplete) }));
+      const result = await withTransfer(options, `pull ${id}`, (t) => store.pullChain(id, options.into, { ...t, allowIncomplete: Boolean(options.allowIncomplete), allowUnencrypted: Boolean(options.allowUnencrypted) }));
       const seconds = (Date.now() - started) / 1000;
       emit(options, { checkpointId: id, ...result, seconds }, (v) => `pulled ${v.checkpointId}: ${v.layerDirs.length} layer(s); restore from ${v.finalDir}`);
     });

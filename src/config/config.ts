@@ -8,6 +8,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { encryptionKeyRef, isEncryptionKeyInvalid, type EncryptionKeyRef } from './encryption-key';
 
 export interface TemporalSettings {
   /** host:port of the Temporal frontend (gRPC). */
@@ -35,6 +36,12 @@ export interface S3Settings {
    * the dev stack's generated credentials file is then used (see devCredentialsFile).
    */
   useDevCredentials: boolean;
+  /** Server-side encryption asked of the store on every upload (FERRY_S3_SSE), or undefined. */
+  sse?: { mode: 'AES256' | 'aws:kms'; kmsKeyId?: string };
+  /** A TCP connect that takes longer fails (ms). */
+  connectTimeoutMs: number;
+  /** A request whose socket stays silent this long fails as unreachable and is retried (ms). */
+  requestTimeoutMs: number;
 }
 
 export interface DevStackSettings {
@@ -63,6 +70,11 @@ export interface FerryConfig {
    * Read and validated by src/policy/host-policy.ts (loadHostPolicy).
    */
   hostPolicyFile?: string;
+  /**
+   * Client-side encryption of every stored layer: only the key's id and where it comes from. The
+   * key bytes are never part of the configuration (src/config/encryption-key.ts loads them).
+   */
+  encryption?: EncryptionKeyRef;
   dev: DevStackSettings;
 }
 
@@ -172,6 +184,45 @@ function validatePolicyFile(name: string, value: string): string {
   return path.normalize(value);
 }
 
+function readTimeoutMs(env: Env, name: string, fallback: number): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 100 || ms > 3_600_000) {
+    throw new ConfigError(name, `must be a whole number of milliseconds between 100 and 3600000, got ${JSON.stringify(value.slice(0, 40))}`);
+  }
+  return ms;
+}
+
+function readSse(env: Env): S3Settings['sse'] {
+  const mode = env.FERRY_S3_SSE?.trim();
+  const kmsKeyId = env.FERRY_S3_SSE_KMS_KEY_ID?.trim();
+  if (mode === undefined || mode === '') {
+    if (kmsKeyId) throw new ConfigError('FERRY_S3_SSE_KMS_KEY_ID', 'is set but FERRY_S3_SSE is not aws:kms; set FERRY_S3_SSE=aws:kms or unset it');
+    return undefined;
+  }
+  if (mode !== 'AES256' && mode !== 'aws:kms') {
+    throw new ConfigError('FERRY_S3_SSE', `must be AES256 or aws:kms, got ${JSON.stringify(mode.slice(0, 40))}`);
+  }
+  if (kmsKeyId && mode !== 'aws:kms') {
+    throw new ConfigError('FERRY_S3_SSE_KMS_KEY_ID', 'only applies with FERRY_S3_SSE=aws:kms');
+  }
+  if (kmsKeyId !== undefined && !/^[A-Za-z0-9:/_.+=@-]{1,2048}$/.test(kmsKeyId)) {
+    throw new ConfigError('FERRY_S3_SSE_KMS_KEY_ID', 'must be a KMS key id, alias or ARN (letters, digits, : / _ . - ...)');
+  }
+  return kmsKeyId ? { mode, kmsKeyId } : { mode };
+}
+
+function readEncryption(env: Env): EncryptionKeyRef | undefined {
+  try {
+    return encryptionKeyRef(env);
+  } catch (err) {
+    // The key loader's messages name the setting and never the value; keep them as they are.
+    if (isEncryptionKeyInvalid(err)) throw new ConfigError(err.setting, err.problem);
+    throw err;
+  }
+}
+
 function validateQueuePrefix(name: string, value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value)) {
     throw new ConfigError(name, `must be 1-64 chars of letters, digits, . _ -, got ${JSON.stringify(value)}`);
@@ -220,7 +271,12 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     prefix: validatePrefix('FERRY_S3_PREFIX', readString(env, 'FERRY_S3_PREFIX', 'ferry')),
     forcePathStyle: readBool(env, 'FERRY_S3_PATH_STYLE', endpoint !== undefined),
     useDevCredentials: pointsAtDevStack && !userCredentials,
+    connectTimeoutMs: readTimeoutMs(env, 'FERRY_S3_CONNECT_TIMEOUT_MS', 5_000),
+    requestTimeoutMs: readTimeoutMs(env, 'FERRY_S3_REQUEST_TIMEOUT_MS', 30_000),
   };
+  const sse = readSse(env);
+  if (sse) s3.sse = sse;
+  const encryption = readEncryption(env);
 
   const hostPolicy = env.FERRY_HOST_POLICY;
   const hostPolicyFile =
@@ -230,6 +286,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     temporal,
     s3,
     ...(hostPolicyFile !== undefined ? { hostPolicyFile } : {}),
+    ...(encryption !== undefined ? { encryption } : {}),
     criuBinary: readString(env, 'FERRY_CRIU', 'criu'),
     stateDir,
     stagingDir: validateAbsoluteDir('FERRY_STAGING_DIR', readString(env, 'FERRY_STAGING_DIR', path.join(stateDir, 'staging'))),
@@ -249,6 +306,12 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_S3_BUCKET', 'bucket holding checkpoints (default "ferry")'],
   ['FERRY_S3_PREFIX', 'key prefix inside the bucket (default "ferry")'],
   ['FERRY_S3_PATH_STYLE', 'path-style addressing (default true when an endpoint is set)'],
+  ['FERRY_S3_SSE', 'server-side encryption asked of the store for every object: AES256 or aws:kms (default: none)'],
+  ['FERRY_S3_SSE_KMS_KEY_ID', 'KMS key id/ARN for FERRY_S3_SSE=aws:kms (default: the bucket\'s KMS key)'],
+  ['FERRY_S3_CONNECT_TIMEOUT_MS', 'TCP connect timeout for the store (default 5000)'],
+  ['FERRY_S3_REQUEST_TIMEOUT_MS', 'a request whose connection stays silent this long fails and is retried (default 30000)'],
+  ['FERRY_ENCRYPTION_KEY_FILE', 'absolute path of a file (mode 600) holding a 32-byte key as 64 hex chars or base64: encrypts every layer client-side (AES-256-GCM)'],
+  ['FERRY_ENCRYPTION_KEY', 'the same key in the environment (prefer the file); set only one of the two'],
   ['FERRY_CRIU', 'CRIU binary (default "criu" on PATH; needs >= 4.1)'],
   ['FERRY_STATE_DIR', 'ferry state: dev stack data, logs (default $XDG_STATE_HOME/ferry or ~/.local/state/ferry)'],
   ['FERRY_STAGING_DIR', 'where images are staged before upload / after download (default <state>/staging)'],

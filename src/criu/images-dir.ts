@@ -19,6 +19,8 @@ export interface PreparedDir {
   created: boolean;
   /** The mode an existing empty dir had before ferry made it 0700 (restored if the step never reached CRIU). */
   previousMode?: number;
+  /** The outermost missing ancestor ferry created on the way (removed again with the dir). */
+  createdParent?: string;
 }
 
 /** Images hold a process's whole memory: dirs are 0700, files 0600, whatever the umask. */
@@ -34,12 +36,15 @@ export function prepareImagesDir(dirArg: string): PreparedDir {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      fs.mkdirSync(path.dirname(dir), { recursive: true, mode: DIR_MODE });
+      const createdParent = fs.mkdirSync(path.dirname(dir), { recursive: true, mode: DIR_MODE });
       fs.mkdirSync(dir, { mode: DIR_MODE });
       fs.chmodSync(dir, DIR_MODE);
-      return { dir, created: true };
+      return { dir, created: true, ...(createdParent !== undefined ? { createdParent } : {}) };
     }
-    if (code === 'ENOTDIR') throw new ImagesDirNotEmptyError(dir, ['(it is a file, not a directory)'], { cause: err });
+    if (code === 'ENOTDIR') {
+      const itself = fs.existsSync(dir) ? 'it is a file, not a directory' : 'a parent of it is a file, not a directory';
+      throw new ImagesDirNotEmptyError(dir, [`(${itself})`], { cause: err });
+    }
     throw err;
   }
   const real = entries.filter((name) => !LEFTOVER_LOG.test(name));
@@ -82,10 +87,14 @@ export function releaseImagesDir(prepared: PreparedDir): void {
     }
     return;
   }
-  try {
-    fs.rmdirSync(prepared.dir);
-  } catch {
-    // not empty after all: leave it for the user to look at
+  // Bad input changes nothing: the dir and every ancestor ferry created for it go again.
+  const stop = prepared.createdParent ? path.dirname(prepared.createdParent) : path.dirname(prepared.dir);
+  for (let d = prepared.dir; d !== stop && d.length > stop.length; d = path.dirname(d)) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      return; // not empty after all (someone else put something there): leave it
+    }
   }
 }
 

@@ -272,7 +272,9 @@ export function readLayer(dirArg: string): LayerInfo {
   try {
     names = fs.readdirSync(dir);
   } catch (err) {
-    throw new ImagesInvalidError(dir, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    const problem = code === 'ENOENT' ? 'no such directory' : code === 'ENOTDIR' ? 'it is a file, not a directory' : (err as Error).message;
+    throw new ImagesInvalidError(dir, problem, { cause: err });
   }
   if (!names.includes('inventory.img')) throw new ImagesInvalidError(dir, 'no inventory.img: this is not a CRIU images dir');
   const inventory = readInventory(dir);

@@ -237,10 +237,11 @@ export interface ProcessFacts {
   exe: string;
 }
 
-/** What the policy looks at for one process; null when it exited meanwhile. Throws on unreadable facts. */
+/** What the policy looks at for one process; null when it exited meanwhile or is a zombie. Throws on unreadable facts. */
 export function readProcessFacts(pid: number): ProcessFacts | null {
   const stat = readProcStat(pid);
-  if (!stat) return null;
+  // A zombie has no memory or executable left (its exe link is gone): nothing of it to protect.
+  if (!stat || stat.state === 'Z' || stat.state === 'X') return null;
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const uidLine = /^Uid:\s+(.*)$/m.exec(status)?.[1] ?? '';

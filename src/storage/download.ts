@@ -18,6 +18,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ChecksumMismatch, TransferAborted } from './errors';
 import { translateS3Error, type S3Context } from './s3-errors';
 import type { BufferPool } from './upload';
+import { DecryptStream, type BlobCipher } from './blob-cipher';
 
 export interface DownloadContext {
   client: S3Client;
@@ -32,8 +33,11 @@ export interface DownloadContext {
 export interface BlobDownload {
   key: string;
   dest: string;
+  /** Plaintext size and SHA-256 (what the manifest records). */
   size: number;
   sha256: string;
+  /** Set for an encrypted blob: decrypted (and every segment authenticated) on the way in. */
+  cipher?: BlobCipher;
 }
 
 export async function downloadBlob(ctx: DownloadContext, blob: BlobDownload): Promise<void> {
@@ -42,7 +46,8 @@ export async function downloadBlob(ctx: DownloadContext, blob: BlobDownload): Pr
   const hash = createHash('sha256');
   let received = 0;
   try {
-    if (ctx.pool && blob.size > ctx.pool.size) {
+    // Encrypted blobs stream through one decryptor in order; parallel ranges are plaintext-only.
+    if (ctx.pool && blob.size > ctx.pool.size && !blob.cipher) {
       received = await rangedInto(ctx, ctx.pool, blob, tmp, hash);
     } else {
       const out = await ctx.client.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: blob.key }), { abortSignal: ctx.signal });
@@ -56,7 +61,9 @@ export async function downloadBlob(ctx: DownloadContext, blob: BlobDownload): Pr
           done(null, chunk);
         },
       });
-      await pipeline(body, meter, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }), { signal: ctx.signal });
+      const sink = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
+      if (blob.cipher) await pipeline(body, new DecryptStream(blob.cipher, blob.sha256, blob.key), meter, sink, { signal: ctx.signal });
+      else await pipeline(body, meter, sink, { signal: ctx.signal });
     }
     const actual = hash.digest('hex');
     if (received !== blob.size || actual !== blob.sha256) {

@@ -19,7 +19,11 @@ export type StorageErrorKind =
   | 'storage-unreachable'
   | 'manifest-invalid'
   | 'local-layer-invalid'
-  | 'transfer-aborted';
+  | 'transfer-aborted'
+  | 'decryption-failed'
+  | 'encryption-key-mismatch'
+  | 'unencrypted-layer-refused'
+  | 'sse-refused';
 
 /** Which kinds a retry can cure (the store or network may come back); the rest need a person. */
 export const STORAGE_ERROR_RETRYABLE: Readonly<Record<StorageErrorKind, boolean>> = {
@@ -35,6 +39,10 @@ export const STORAGE_ERROR_RETRYABLE: Readonly<Record<StorageErrorKind, boolean>
   'manifest-invalid': false,
   'local-layer-invalid': false,
   'transfer-aborted': false,
+  'decryption-failed': false,
+  'encryption-key-mismatch': false,
+  'unencrypted-layer-refused': false,
+  'sse-refused': false,
 };
 
 abstract class StorageError extends Error {
@@ -213,6 +221,74 @@ export class TransferAborted extends StorageError {
   }
 }
 
+export class DecryptionFailed extends StorageError {
+  override readonly name = 'DecryptionFailed';
+  readonly kind = 'decryption-failed' as const;
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `encrypted object ${key} could not be decrypted: ${reason}; nothing from it was written. ` +
+        'Check that the configured encryption key is the one the checkpoint was pushed with, or push the checkpoint again',
+      options,
+    );
+  }
+}
+
+/** A layer needs another key than the configured one (or a key when none is configured). Names key ids, never keys. */
+export class EncryptionKeyMismatch extends StorageError {
+  override readonly name = 'EncryptionKeyMismatch';
+  readonly kind = 'encryption-key-mismatch' as const;
+  constructor(
+    readonly checkpointId: string,
+    readonly neededKeyId: string,
+    readonly configuredKeyId: string | null,
+  ) {
+    super(
+      `checkpoint ${JSON.stringify(checkpointId)} is encrypted with key ${neededKeyId}, ` +
+        (configuredKeyId ? `but the configured key is ${configuredKeyId}` : 'but no encryption key is configured') +
+        '; nothing was downloaded. Set FERRY_ENCRYPTION_KEY_FILE to the key it was pushed with',
+    );
+  }
+}
+
+/** With a key configured, plaintext layers are refused unless asked for: the manifest itself is not authenticated. */
+export class UnencryptedLayerRefused extends StorageError {
+  override readonly name = 'UnencryptedLayerRefused';
+  readonly kind = 'unencrypted-layer-refused' as const;
+  constructor(
+    readonly checkpointId: string,
+    readonly position: number,
+  ) {
+    super(
+      `checkpoint ${JSON.stringify(checkpointId)} has an unencrypted layer at position ${position} while an encryption key is ` +
+        'configured, so nothing was downloaded (an unencrypted layer is not authenticated by the key). ' +
+        'If it is a checkpoint pushed before encryption was turned on, pull it with --allow-unencrypted (allowUnencrypted)',
+    );
+  }
+}
+
+/** The store refused the server-side encryption asked for (no KMS configured, unknown KMS key, ...). */
+export class ServerSideEncryptionRefused extends StorageError {
+  override readonly name = 'ServerSideEncryptionRefused';
+  readonly kind = 'sse-refused' as const;
+  constructor(
+    readonly bucket: string,
+    readonly endpoint: string,
+    readonly mode: string,
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${endpoint} refused server-side encryption ${mode} for bucket ${JSON.stringify(bucket)} (${code}); nothing was stored. ` +
+        'Configure a KMS on the store (MinIO: MINIO_KMS_SECRET_KEY or KES), fix FERRY_S3_SSE_KMS_KEY_ID, or unset FERRY_S3_SSE',
+      options,
+    );
+  }
+}
+
 function hasName(err: unknown, name: string): boolean {
   return (err as { name?: unknown } | null)?.name === name;
 }
@@ -228,6 +304,12 @@ export const isAccessDenied = (e: unknown): e is AccessDenied => e instanceof Ac
 export const isStorageUnreachable = (e: unknown): e is StorageUnreachable => e instanceof StorageUnreachable || hasName(e, 'StorageUnreachable');
 export const isManifestInvalid = (e: unknown): e is ManifestInvalid => e instanceof ManifestInvalid || hasName(e, 'ManifestInvalid');
 export const isLocalLayerInvalid = (e: unknown): e is LocalLayerInvalid => e instanceof LocalLayerInvalid || hasName(e, 'LocalLayerInvalid');
+export const isDecryptionFailed = (e: unknown): e is DecryptionFailed => e instanceof DecryptionFailed || hasName(e, 'DecryptionFailed');
+export const isEncryptionKeyMismatch = (e: unknown): e is EncryptionKeyMismatch => e instanceof EncryptionKeyMismatch || hasName(e, 'EncryptionKeyMismatch');
+export const isUnencryptedLayerRefused = (e: unknown): e is UnencryptedLayerRefused =>
+  e instanceof UnencryptedLayerRefused || hasName(e, 'UnencryptedLayerRefused');
+export const isServerSideEncryptionRefused = (e: unknown): e is ServerSideEncryptionRefused =>
+  e instanceof ServerSideEncryptionRefused || hasName(e, 'ServerSideEncryptionRefused');
 export const isTransferAborted = (e: unknown): e is TransferAborted => e instanceof TransferAborted || hasName(e, 'TransferAborted');
 
 const KIND_BY_NAME: Readonly<Record<string, StorageErrorKind>> = {
@@ -243,6 +325,10 @@ const KIND_BY_NAME: Readonly<Record<string, StorageErrorKind>> = {
   ManifestInvalid: 'manifest-invalid',
   LocalLayerInvalid: 'local-layer-invalid',
   TransferAborted: 'transfer-aborted',
+  DecryptionFailed: 'decryption-failed',
+  EncryptionKeyMismatch: 'encryption-key-mismatch',
+  UnencryptedLayerRefused: 'unencrypted-layer-refused',
+  ServerSideEncryptionRefused: 'sse-refused',
 };
 
 /**

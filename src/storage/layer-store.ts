@@ -28,6 +28,8 @@ import {
   CheckpointInUse,
   CheckpointNotFound,
   ChecksumMismatch,
+  EncryptionKeyMismatch,
+  UnencryptedLayerRefused,
   LocalLayerInvalid,
   ManifestInvalid,
   ObjectMissing,
@@ -35,9 +37,22 @@ import {
   isObjectMissing,
 } from './errors';
 import { KeyLayout, isValidCheckpointId, CHECKPOINT_ID_RULE } from './keys';
-import { validateManifest } from './manifest';
+import { formatVersionFor, validateManifest } from './manifest';
+import { BlobCipher, ENCRYPTION_SCHEME, ciphertextSize } from './blob-cipher';
+import { loadEncryptionKey, type EncryptionKey } from '../config/encryption-key';
 import { describeEndpoint, httpStatus, errorCode, translateS3Error } from './s3-errors';
-import { BufferPool, DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, SHA256_METADATA, hashForUpload, uploadBlob } from './upload';
+import {
+  BufferPool,
+  DEFAULT_CONCURRENCY,
+  DEFAULT_PART_SIZE,
+  KEY_ID_METADATA,
+  SHA256_METADATA,
+  hashForUpload,
+  partSizeFor,
+  uploadBlob,
+  type BlobUpload,
+  type ServerSideEncryption,
+} from './upload';
 import { downloadBlob } from './download';
 import { listLayerFiles, mapLimit, sha256File } from './local-files';
 import type {
@@ -72,6 +87,22 @@ export interface LayerStoreOptions {
    * in bench/results/storage.md).
    */
   rangedDownloads?: boolean;
+  /**
+   * Client-side encryption key: every layer put is encrypted with it, and encrypted layers can be
+   * pulled. undefined (the default) loads the configured key (FERRY_ENCRYPTION_KEY_FILE /
+   * FERRY_ENCRYPTION_KEY), so encryption is on wherever a key is configured; null turns it off.
+   */
+  encryptionKey?: EncryptionKey | null;
+  /** Plaintext bytes per encrypted segment (default 1 MiB; tests use small ones). */
+  segmentSize?: number;
+  /** Server-side encryption asked of the store for every object written. */
+  sse?: ServerSideEncryption;
+}
+
+/** A hashed local file and how it is stored. */
+interface PreparedFile extends LayerFile {
+  path: string;
+  upload: Omit<BlobUpload, 'path'>;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -81,6 +112,7 @@ const META_CONCURRENCY = 8;
 interface BlobState {
   size: number;
   sha256: string | undefined;
+  keyId: string | undefined;
 }
 
 /** An AbortSignal that fires when the caller's does, or when we stop the transfer ourselves. */
@@ -123,6 +155,8 @@ export class LayerStore {
   readonly concurrency: number;
   private endpointLabel: Promise<string> | undefined;
   private readonly rangedDownloads: boolean | undefined;
+  private readonly cipher: BlobCipher | null;
+  private readonly sse: ServerSideEncryption | undefined;
 
   constructor(opts: LayerStoreOptions) {
     this.client = opts.client;
@@ -132,6 +166,14 @@ export class LayerStore {
     this.partSize = opts.partSize ?? DEFAULT_PART_SIZE;
     this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
     this.rangedDownloads = opts.rangedDownloads;
+    const key = opts.encryptionKey === undefined ? loadEncryptionKey() : opts.encryptionKey;
+    this.cipher = key ? new BlobCipher(key, opts.segmentSize) : null;
+    this.sse = opts.sse;
+  }
+
+  /** Id of the key layers are encrypted with, or null when they are stored as plaintext. */
+  get encryptionKeyId(): string | null {
+    return this.cipher?.keyId ?? null;
   }
 
   private async useRangedDownloads(): Promise<boolean> {
@@ -173,15 +215,44 @@ export class LayerStore {
     if (!Number.isSafeInteger(layer.index) || layer.index < 0) throw new LocalLayerInvalid(dir, `layer index ${layer.index} is not a position`);
     const local = await listLayerFiles(dir);
     const controller = linkedController(opts?.signal);
-    const hashed: Array<LayerFile & { path: string; partSize: number; partCrc32: string[] }> = [];
+    const hashed: PreparedFile[] = [];
+    const cipher = this.cipher;
     for (const f of local) {
-      const h = await hashForUpload(f.path, f.size, this.partSize, controller.signal).catch((err: unknown) => {
+      const h = await hashForUpload(f.path, f.size, this.partSize, controller.signal, cipher?.segmentSize ?? 0).catch((err: unknown) => {
         throw new LocalLayerInvalid(dir, `${f.name} cannot be read (${(err as Error).message})`, { cause: err });
       });
       if (h.size !== f.size) throw new LocalLayerInvalid(dir, `${f.name} changed size while it was being read; do not modify images dirs during a push`);
-      hashed.push({ name: f.name, size: h.size, sha256: h.sha256, path: f.path, partSize: h.partSize, partCrc32: h.partCrc32 });
+      if (!cipher) {
+        hashed.push({
+          name: f.name,
+          size: h.size,
+          sha256: h.sha256,
+          path: f.path,
+          upload: { key: this.keys.blob(h.sha256), size: h.size, sha256: h.sha256, partSize: h.partSize, partCrc32: h.partCrc32, metadata: { [SHA256_METADATA]: h.sha256 } },
+        });
+        continue;
+      }
+      const blob = cipher.blobName(h.sha256);
+      const stored = cipher.ciphertextSize(h.size);
+      hashed.push({
+        name: f.name,
+        size: h.size,
+        sha256: h.sha256,
+        blob,
+        path: f.path,
+        upload: {
+          key: this.keys.encryptedBlob(blob),
+          size: stored,
+          sha256: h.sha256,
+          partSize: stored > this.partSize ? partSizeFor(stored, this.partSize) : 0,
+          partCrc32: [],
+          // The plaintext hash is deliberately not in the metadata: it would reveal equal files.
+          metadata: { [KEY_ID_METADATA]: cipher.keyId },
+          encrypted: { obj: cipher.object(h.sha256), plainSize: h.size, segmentCrc32: h.segmentCrc32 },
+        },
+      });
     }
-    const files: LayerFile[] = hashed.map(({ name, size, sha256 }) => ({ name, size, sha256 }));
+    const files: LayerFile[] = hashed.map(({ name, size, sha256, blob }) => (blob !== undefined ? { name, size, sha256, blob } : { name, size, sha256 }));
     const bytes = files.reduce((a, f) => a + f.size, 0);
     const report: TransferReport = { bytesTotal: bytes, bytesSent: 0, filesSkipped: 0, partsSent: 0, partsReused: 0 };
     const onBytes = progressReporter(bytes, opts);
@@ -198,37 +269,41 @@ export class LayerStore {
       process: layer.process,
       stats: layer.stats,
       storedAt: new Date().toISOString(),
+      ...(cipher ? { encryption: { scheme: ENCRYPTION_SCHEME, keyId: cipher.keyId, segmentSize: cipher.segmentSize } } : {}),
     };
     return { record, report };
   }
 
   private async uploadFiles(
-    files: Array<LayerFile & { path: string; partSize: number; partCrc32: string[] }>,
+    files: PreparedFile[],
     controller: AbortController,
     onBytes: (n: number) => void,
     report: TransferReport,
   ): Promise<void> {
     // Two files with the same bytes are one blob: send it once, count it for both.
-    const unique = new Map<string, LayerFile & { path: string; partSize: number; partCrc32: string[] }>();
+    const unique = new Map<string, PreparedFile>();
     for (const f of files) {
       if (unique.has(f.sha256)) onBytes(f.size);
       else unique.set(f.sha256, f);
     }
     // Files too big for 10,000 parts of partSize get larger parts; the buffers must hold them.
-    const pool = new BufferPool(this.concurrency, Math.max(this.partSize, ...files.map((f) => f.partSize)));
+    const pool = new BufferPool(this.concurrency, Math.max(this.partSize, ...files.map((f) => f.upload.partSize)));
     const endpoint = await this.endpoint();
     try {
       await mapLimit([...unique.values()], this.concurrency, stopOthersOnFailure(controller, async (f) => {
-        const key = this.keys.blob(f.sha256);
+        const key = f.upload.key;
         const state = await this.headBlob(key, controller.signal);
-        if (state && state.size === f.size && state.sha256 === f.sha256) {
+        if (state && this.sameBlob(state, f.upload)) {
           report.filesSkipped++;
           onBytes(f.size);
           return;
         }
+        // Progress counts plaintext bytes; an encrypted object is a little larger, so scale it.
+        const scale = f.size / f.upload.size;
+        const blobBytes = f.upload.encrypted ? (n: number): void => onBytes(Math.round(n * scale)) : onBytes;
         const out = await uploadBlob(
-          { client: this.client, bucket: this.bucket, endpoint, pool, signal: controller.signal, onBytes },
-          { key, path: f.path, size: f.size, sha256: f.sha256, partSize: f.partSize, partCrc32: f.partCrc32 },
+          { client: this.client, bucket: this.bucket, endpoint, pool, signal: controller.signal, onBytes: blobBytes, ...(this.sse ? { sse: this.sse } : {}) },
+          { ...f.upload, path: f.path },
         );
         report.bytesSent += out.bytesSent;
         report.partsSent += out.partsSent;
@@ -240,11 +315,18 @@ export class LayerStore {
     }
   }
 
+  /** A stored object stands for the blob we would upload (same size, same hash or same key). */
+  private sameBlob(state: BlobState, upload: Omit<BlobUpload, 'path'>): boolean {
+    if (state.size !== upload.size) return false;
+    // An encrypted blob's name is a keyed hash of the plaintext, so name + size + key id suffice.
+    return upload.encrypted ? state.keyId === upload.metadata[KEY_ID_METADATA] : state.sha256 === upload.sha256;
+  }
+
   /** Size and recorded SHA-256 of a stored blob, or null if it is not there. */
   private async headBlob(key: string, signal?: AbortSignal): Promise<BlobState | null> {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal });
-      return { size: out.ContentLength ?? -1, sha256: out.Metadata?.[SHA256_METADATA] };
+      return { size: out.ContentLength ?? -1, sha256: out.Metadata?.[SHA256_METADATA], keyId: out.Metadata?.[KEY_ID_METADATA] };
     } catch (err) {
       const code = errorCode(err);
       if (httpStatus(err) === 404 && code !== 'NoSuchBucket') {
@@ -295,7 +377,8 @@ export class LayerStore {
    */
   async writeManifest(manifest: CheckpointManifest): Promise<void> {
     const key = this.keys.manifest(isValidCheckpointId(manifest.checkpointId) ? manifest.checkpointId : '<invalid>');
-    const valid = validateManifest(key, JSON.parse(JSON.stringify(manifest)));
+    // Callers build manifests with formatVersion 1; encrypted layers need 2 (older readers refuse it).
+    const valid = validateManifest(key, { ...JSON.parse(JSON.stringify(manifest)), formatVersion: formatVersionFor(manifest.layers) });
     if (valid.complete) {
       const chain = await this.resolveChain(valid);
       await this.verifyChainObjects(chain);
@@ -316,12 +399,24 @@ export class LayerStore {
 
   /** Checks every object of a chain is stored with its recorded size and SHA-256 (metadata only, no download). */
   async verifyChainObjects(chain: ChainEntry[]): Promise<void> {
-    const wanted = new Map<string, LayerFile>();
-    for (const entry of chain) for (const f of entry.layer.files) wanted.set(f.sha256, f);
-    await mapLimit([...wanted.values()], META_CONCURRENCY, async (f) => {
-      const key = this.keys.blob(f.sha256);
+    const wanted = new Map<string, { file: LayerFile; layer: LayerRecord }>();
+    for (const entry of chain) for (const f of entry.layer.files) wanted.set(this.keys.blobOf(f), { file: f, layer: entry.layer });
+    await mapLimit([...wanted.entries()], META_CONCURRENCY, async ([key, { file: f, layer }]) => {
       const state = await this.headBlob(key);
       if (!state) throw new ObjectMissing(key, this.bucket, `file ${f.name}, ${f.size} bytes`);
+      const enc = layer.encryption;
+      if (enc) {
+        const size = ciphertextSize(f.size, enc.segmentSize);
+        if (state.size !== size || (state.keyId !== undefined && state.keyId !== enc.keyId)) {
+          throw new ChecksumMismatch(
+            key,
+            `an object of ${size} bytes encrypted with key ${enc.keyId}`,
+            `${state.size} bytes, key ${state.keyId ?? 'none recorded'}`,
+            'the stored object is not the encrypted file the manifest records; push the layer again',
+          );
+        }
+        return;
+      }
       if (state.size !== f.size || state.sha256 !== f.sha256) {
         throw new ChecksumMismatch(
           key,
@@ -376,6 +471,7 @@ export class LayerStore {
     if (!manifest.complete && !opts?.allowIncomplete) throw new CheckpointIncomplete(checkpointId);
     const chain = await this.resolveChain(manifest);
     if (chain.length === 0) throw new CheckpointIncomplete(checkpointId);
+    this.checkChainKeys(checkpointId, chain, Boolean(opts?.allowUnencrypted));
     const target = path.resolve(intoDir);
     await mkdir(target, { recursive: true });
     const present = await this.checkPullTarget(target, chain);
@@ -396,7 +492,13 @@ export class LayerStore {
         await mapLimit(entry.layer.files, this.concurrency, stopOthersOnFailure(controller, (f: LayerFile) =>
           downloadBlob(
             { client: this.client, bucket: this.bucket, endpoint, signal: controller.signal, onBytes, ...(pool ? { pool } : {}) },
-            { key: this.keys.blob(f.sha256), dest: path.join(staging, f.name), size: f.size, sha256: f.sha256 },
+            {
+              key: this.keys.blobOf(f),
+              dest: path.join(staging, f.name),
+              size: f.size,
+              sha256: f.sha256,
+              ...(entry.layer.encryption && this.cipher ? { cipher: this.cipher } : {}),
+            },
           ),
         ));
         await rename(staging, layerDirs[entry.position]);
@@ -407,6 +509,23 @@ export class LayerStore {
       }
     }
     return { layerDirs, finalDir: layerDirs[layerDirs.length - 1] };
+  }
+
+  /**
+   * Before anything is downloaded: every encrypted layer needs the configured key, and with a key
+   * configured a plaintext layer is refused unless allowed. The manifest itself is not
+   * authenticated, so someone able to write the bucket could otherwise swap an encrypted layer for
+   * a plaintext one of their own making.
+   */
+  private checkChainKeys(checkpointId: string, chain: ChainEntry[], allowUnencrypted: boolean): void {
+    for (const entry of chain) {
+      const enc = entry.layer.encryption;
+      if (enc) {
+        if (!this.cipher || this.cipher.keyId !== enc.keyId) throw new EncryptionKeyMismatch(entry.checkpointId, enc.keyId, this.cipher?.keyId ?? null);
+      } else if (this.cipher && !allowUnencrypted) {
+        throw new UnencryptedLayerRefused(checkpointId, entry.position);
+      }
+    }
   }
 
   /** Which layer dirs are already in place and verified; refuses a target holding anything else. */
@@ -510,11 +629,11 @@ export class LayerStore {
       return { checkpointId, blobsDeleted: 0, bytesFreed: 0 };
     }
     const stillUsed = new Set<string>();
-    for (const m of others) for (const l of m.manifest!.layers) for (const f of l.files) stillUsed.add(f.sha256);
+    for (const m of others) for (const l of m.manifest!.layers) for (const f of l.files) stillUsed.add(this.keys.blobOf(f));
     await this.deleteKey(this.keys.manifest(checkpointId));
     const mine = new Map<string, number>();
-    for (const l of manifest.layers) for (const f of l.files) if (!stillUsed.has(f.sha256)) mine.set(f.sha256, f.size);
-    await mapLimit([...mine.keys()], META_CONCURRENCY, (sha) => this.deleteKey(this.keys.blob(sha)));
+    for (const l of manifest.layers) for (const f of l.files) if (!stillUsed.has(this.keys.blobOf(f))) mine.set(this.keys.blobOf(f), f.size);
+    await mapLimit([...mine.keys()], META_CONCURRENCY, (key) => this.deleteKey(key));
     return { checkpointId, blobsDeleted: mine.size, bytesFreed: [...mine.values()].reduce((a, b) => a + b, 0) };
   }
 
@@ -560,13 +679,12 @@ export class LayerStore {
     const referenced = new Set<string>();
     for (const m of all) {
       if (deleted.includes(m.id)) continue;
-      for (const l of m.manifest?.layers ?? []) for (const f of l.files) referenced.add(f.sha256);
+      for (const l of m.manifest?.layers ?? []) for (const f of l.files) referenced.add(this.keys.blobOf(f));
     }
     const canSweep = all.every((m) => m.manifest);
-    const blobs = canSweep ? await this.listKeys(this.keys.blobsPrefix) : [];
+    const blobs = canSweep ? await this.listKeys(this.keys.blobsRoot) : [];
     const sweep = blobs.filter((b) => {
-      const sha = this.keys.shaOf(b.key);
-      if (!sha || referenced.has(sha)) return false;
+      if (!this.keys.isBlobKey(b.key) || referenced.has(b.key)) return false;
       // A blob younger than the grace period may belong to a push whose manifest is not written yet.
       return b.lastModified !== undefined && now - b.lastModified.getTime() >= graceMs;
     });
@@ -599,7 +717,7 @@ export class LayerStore {
     for (;;) {
       const page = await this.call('listing of unfinished uploads', undefined, () =>
         this.client.send(
-          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.keys.blobsPrefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.keys.blobsRoot, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
         ),
       );
       for (const u of page.Uploads ?? []) {

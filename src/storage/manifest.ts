@@ -11,6 +11,12 @@
 import type { CheckpointManifest, LayerFile, LayerRecord } from './types';
 import { ManifestInvalid } from './errors';
 import { isValidCheckpointId } from './keys';
+import { ENCRYPTION_SCHEME, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from './blob-cipher';
+
+/** The format version a manifest with these layers is written with: 2 only when something is encrypted. */
+export function formatVersionFor(layers: LayerRecord[]): 1 | 2 {
+  return layers.some((l) => l.encryption !== undefined) ? 2 : 1;
+}
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 // CRIU images dirs are flat; anything with a slash, a NUL or a dot-prefix is not one of its files.
@@ -39,6 +45,9 @@ function checkFile(key: string, where: string, f: unknown): LayerFile {
   if (typeof f.sha256 !== 'string' || !SHA256_HEX.test(f.sha256)) {
     throw new ManifestInvalid(key, `${where}.sha256 is not a hex SHA-256`);
   }
+  if (f.blob !== undefined && (typeof f.blob !== 'string' || !SHA256_HEX.test(f.blob))) {
+    throw new ManifestInvalid(key, `${where}.blob is not a 64-hex object name`);
+  }
   return f as unknown as LayerFile;
 }
 
@@ -60,14 +69,25 @@ function checkLayer(key: string, where: string, l: unknown, expectedIndex: numbe
     if (typeof l[field] !== 'string') throw new ManifestInvalid(key, `${where}.${field} is not a string`);
   }
   if (!isObject(l.process) || !isObject(l.stats)) throw new ManifestInvalid(key, `${where}.process/stats missing`);
+  if (l.encryption !== undefined) {
+    const e = l.encryption;
+    if (!isObject(e) || e.scheme !== ENCRYPTION_SCHEME) throw new ManifestInvalid(key, `${where}.encryption.scheme must be ${ENCRYPTION_SCHEME}`);
+    if (typeof e.keyId !== 'string' || !/^[0-9a-f]{16}$/.test(e.keyId)) throw new ManifestInvalid(key, `${where}.encryption.keyId is not a 16-hex key id`);
+    if (!isNonNegInt(e.segmentSize) || e.segmentSize < MIN_SEGMENT_SIZE || e.segmentSize > MAX_SEGMENT_SIZE) {
+      throw new ManifestInvalid(key, `${where}.encryption.segmentSize is not ${MIN_SEGMENT_SIZE}..${MAX_SEGMENT_SIZE}`);
+    }
+    if (files.some((f) => f.blob === undefined)) throw new ManifestInvalid(key, `${where} is encrypted but a file has no blob name`);
+  } else if (files.some((f) => f.blob !== undefined)) {
+    throw new ManifestInvalid(key, `${where} names encrypted blobs but has no encryption record`);
+  }
   return l as unknown as LayerRecord;
 }
 
 /** Checks a parsed manifest; `key` is where it came from (for messages). */
 export function validateManifest(key: string, value: unknown, expectedId?: string): CheckpointManifest {
   if (!isObject(value)) throw new ManifestInvalid(key, 'it is not a JSON object');
-  if (value.formatVersion !== 1) {
-    throw new ManifestInvalid(key, `formatVersion ${JSON.stringify(value.formatVersion)} is not supported (this ferry reads 1)`);
+  if (value.formatVersion !== 1 && value.formatVersion !== 2) {
+    throw new ManifestInvalid(key, `formatVersion ${JSON.stringify(value.formatVersion)} is not supported (this ferry reads 1 and 2)`);
   }
   if (typeof value.checkpointId !== 'string' || !isValidCheckpointId(value.checkpointId)) {
     throw new ManifestInvalid(key, 'checkpointId is missing or invalid');
@@ -88,6 +108,10 @@ export function validateManifest(key: string, value: unknown, expectedId?: strin
   if (!Array.isArray(value.layers)) throw new ManifestInvalid(key, 'layers is not a list');
   const base = value.baseLayers.length;
   const layers = value.layers.map((l, i) => checkLayer(key, `layers[${i}]`, l, base + i));
+  // A version-1 reader would look for encrypted files under plaintext names: such layers need 2.
+  if (value.formatVersion === 1 && layers.some((l) => l.encryption !== undefined)) {
+    throw new ManifestInvalid(key, 'it has encrypted layers but says formatVersion 1 (needs 2)');
+  }
   if (value.complete) {
     if (layers.length === 0) throw new ManifestInvalid(key, 'it is marked complete but has no layers');
     const dumpAt = layers.findIndex((l) => l.kind === 'dump');

@@ -15,7 +15,7 @@ import { CheckpointExists, LocalLayerInvalid, isCheckpointNotFound } from './err
 import type { LayerStore } from './layer-store';
 import { readLocalLayerInfo } from './layer-info';
 import { listLayerFiles } from './local-files';
-import { newManifest } from './manifest';
+import { formatVersionFor, newManifest } from './manifest';
 import type { CheckpointManifest, LayerRecord, TransferOptions, TransferReport } from './types';
 
 export interface PushOptions extends TransferOptions {
@@ -142,7 +142,7 @@ export async function pushLocalChain(store: LayerStore, checkpointId: string, fi
     if (existing.layers.length !== dirs.length) throw new CheckpointExists(checkpointId, `it has ${existing.layers.length} layers, the local chain ${dirs.length}`);
     return { manifest: existing, dirs, report };
   }
-  const complete: CheckpointManifest = { ...manifest, complete: true, completedAt: new Date().toISOString() };
+  const complete: CheckpointManifest = { ...manifest, formatVersion: formatVersionFor(manifest.layers), complete: true, completedAt: new Date().toISOString() };
   await store.writeManifest(complete);
   return { manifest: complete, dirs, report };
 }

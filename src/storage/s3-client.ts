@@ -5,13 +5,23 @@
  * from the AWS shared-credentials file `ferry dev up` writes (profile ferry-dev), otherwise from
  * the AWS SDK's default provider chain (environment, shared files, SSO, instance roles ...).
  */
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { fromIni } from '@aws-sdk/credential-provider-ini';
 import type { FerryConfig } from '../config/config';
 
-export function createS3Client(config: FerryConfig): S3Client {
+/**
+ * `overrides` is for tests and tools that bring their own credentials (never from config).
+ *
+ * Timeouts: without them a store that accepts connections but stops answering (a frozen server, a
+ * dead NAT entry) hangs a transfer forever. connectionTimeout bounds the TCP connect;
+ * requestTimeout fails a request whose socket stays silent that long (it is an idle timeout: a
+ * large transfer that keeps moving is never cut). Either surfaces as StorageUnreachable
+ * (retryable) after the SDK's own retries.
+ */
+export function createS3Client(config: FerryConfig, overrides: Partial<S3ClientConfig> = {}): S3Client {
   const { s3, dev } = config;
   return new S3Client({
+    requestHandler: { connectionTimeout: s3.connectTimeoutMs, requestTimeout: s3.requestTimeoutMs },
     region: s3.region,
     ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
     forcePathStyle: s3.forcePathStyle,
@@ -22,5 +32,6 @@ export function createS3Client(config: FerryConfig): S3Client {
     // operation; compute them only where S3 requires them.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    ...overrides,
   });
 }

@@ -11,6 +11,21 @@ export interface LayerFile {
   size: number;
   /** Hex SHA-256 of the file's bytes (before any encryption). */
   sha256: string;
+  /**
+   * Encrypted layers only: the stored object's name (hex HMAC-SHA256 of the plaintext hash under
+   * the key, see blob-cipher.ts), so that readers without the key (gc, ls) still know the object.
+   */
+  blob?: string;
+}
+
+/** How a layer's files are encrypted at rest (absent: stored as plaintext). */
+export interface LayerEncryption {
+  /** The object format, see src/storage/blob-cipher.ts. */
+  scheme: 'aes-256-gcm-seg1';
+  /** Id of the key (first 16 hex of a SHA-256 of it), never the key. */
+  keyId: string;
+  /** Plaintext bytes per GCM segment. */
+  segmentSize: number;
 }
 
 export interface LayerRecord {
@@ -29,10 +44,13 @@ export interface LayerRecord {
   stats: DumpStats;
   /** ISO time at which the layer was stored. */
   storedAt: string;
+  /** Set when the layer's files are encrypted client-side (then the manifest is formatVersion 2). */
+  encryption?: LayerEncryption;
 }
 
 export interface CheckpointManifest {
-  formatVersion: 1;
+  /** 1: plaintext layers only; 2: some layers carry `encryption` (writeManifest picks it). */
+  formatVersion: 1 | 2;
   checkpointId: string;
   /** A checkpoint is complete only once its final dump layer is stored and the manifest says so. */
   complete: boolean;
@@ -62,6 +80,11 @@ export type LayerInput = Pick<LayerRecord, 'index' | 'kind' | 'parentIndex' | 'c
 export interface PullOptions extends TransferOptions {
   /** Download the stored layers of a checkpoint whose manifest is not complete (default: refuse). */
   allowIncomplete?: boolean;
+  /**
+   * With an encryption key configured, also download layers stored unencrypted (default: refuse,
+   * since nothing authenticates a plaintext layer; meant for checkpoints pushed before encryption).
+   */
+  allowUnencrypted?: boolean;
 }
 
 /** One line of `ferry checkpoints ls`. */

@@ -35,8 +35,9 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { ChecksumMismatch, LocalLayerInvalid, TransferAborted } from './errors';
-import { errorCode, translateS3Error, type S3Context } from './s3-errors';
+import { ChecksumMismatch, LocalLayerInvalid, ServerSideEncryptionRefused, TransferAborted } from './errors';
+import { readCipherRange, type SealedObject } from './blob-cipher';
+import { errorCode, httpStatus, translateS3Error, type S3Context } from './s3-errors';
 
 export const MiB = 1024 * 1024;
 export const DEFAULT_PART_SIZE = 16 * MiB;
@@ -45,8 +46,21 @@ const MAX_PARTS = 10000;
 /** S3's smallest allowed part (except the last). */
 const MIN_PART_SIZE = 5 * MiB;
 
-/** Object metadata key holding the blob's hex SHA-256 (x-amz-meta-ferry-sha256). */
+/** Object metadata key holding the blob's hex SHA-256 (x-amz-meta-ferry-sha256); plaintext blobs only. */
 export const SHA256_METADATA = 'ferry-sha256';
+/** Object metadata key holding the encryption key id of an encrypted blob (never its plaintext hash). */
+export const KEY_ID_METADATA = 'ferry-key-id';
+
+/** Server-side encryption asked of the store on every object write (passed through as is). */
+export interface ServerSideEncryption {
+  mode: 'AES256' | 'aws:kms';
+  kmsKeyId?: string;
+}
+
+export function sseParams(sse: ServerSideEncryption | undefined): { ServerSideEncryption?: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string } {
+  if (!sse) return {};
+  return { ServerSideEncryption: sse.mode, ...(sse.kmsKeyId ? { SSEKMSKeyId: sse.kmsKeyId } : {}) };
+}
 
 /** A fixed set of reusable buffers; acquiring waits while all are in use. This is the memory bound. */
 export class BufferPool {
@@ -84,17 +98,31 @@ export interface UploadContext {
   signal: AbortSignal;
   /** Called with each chunk of bytes that is now stored (sent or found already stored). */
   onBytes: (n: number) => void;
+  sse?: ServerSideEncryption;
 }
 
 export interface BlobUpload {
   key: string;
   path: string;
+  /** Bytes of the stored object (the ciphertext size for an encrypted blob). */
   size: number;
+  /** Hex SHA-256 of the plaintext file. */
   sha256: string;
-  /** Part size the file was hashed at (hashForUpload); 0 for a file sent in one PutObject. */
+  /** Part size of the stored object; 0 for an object sent in one PutObject. */
   partSize: number;
-  /** Base64 CRC32 (big-endian, as S3 writes it) of each part; empty for one-part files. */
+  /** Base64 CRC32 (big-endian, as S3 writes it) of each part; empty for one-part or encrypted objects. */
   partCrc32: string[];
+  /** Object metadata to store. */
+  metadata: Record<string, string>;
+  /** Set for an encrypted blob: parts are produced by sealing the file's segments. */
+  encrypted?: { obj: SealedObject; plainSize: number; segmentCrc32: number[] };
+}
+
+/** Fills buf[0..length) with the stored object's bytes at `offset` (plaintext or sealed). */
+async function fillPart(fh: FileHandle, blob: BlobUpload, buf: Buffer, length: number, offset: number): Promise<void> {
+  if (!blob.encrypted) return readFully(fh, buf, length, offset);
+  const { obj, plainSize, segmentCrc32 } = blob.encrypted;
+  return readCipherRange(obj, { fh, path: blob.path, size: plainSize, segmentCrc32 }, offset, length, buf);
 }
 
 export interface UploadHashes {
@@ -104,6 +132,8 @@ export interface UploadHashes {
   /** Part size the part checksums were cut at; 0 when the file fits in one part. */
   partSize: number;
   partCrc32: string[];
+  /** CRC32 of each plaintext segment, when asked for (encrypted uploads re-check them while sealing). */
+  segmentCrc32: number[];
 }
 
 /**
@@ -120,8 +150,18 @@ export function crc32Base64(value: number): string {
   return b.toString('base64');
 }
 
-export async function hashForUpload(file: string, expectedSize: number, bufferSize: number, signal?: AbortSignal): Promise<UploadHashes> {
-  const partSize = expectedSize > bufferSize ? partSizeFor(expectedSize, bufferSize) : 0;
+export async function hashForUpload(
+  file: string,
+  expectedSize: number,
+  bufferSize: number,
+  signal?: AbortSignal,
+  segmentSize = 0,
+): Promise<UploadHashes> {
+  // Encrypted objects are cut into parts after sealing, so plaintext part CRCs would be useless.
+  const partSize = segmentSize === 0 && expectedSize > bufferSize ? partSizeFor(expectedSize, bufferSize) : 0;
+  const segments: number[] = [];
+  let seg = 0;
+  let inSeg = 0;
   const whole = createHash('sha256');
   const parts: string[] = [];
   let part = 0;
@@ -133,6 +173,20 @@ export async function hashForUpload(file: string, expectedSize: number, bufferSi
       for await (const chunk of source) {
         whole.update(chunk);
         size += chunk.length;
+        if (segmentSize !== 0) {
+          let o = 0;
+          while (o < chunk.length) {
+            const take = Math.min(chunk.length - o, segmentSize - inSeg);
+            seg = crc32(chunk.subarray(o, o + take), seg);
+            inSeg += take;
+            o += take;
+            if (inSeg === segmentSize) {
+              segments.push(seg);
+              seg = 0;
+              inSeg = 0;
+            }
+          }
+        }
         if (partSize === 0) continue;
         let off = 0;
         while (off < chunk.length) {
@@ -151,7 +205,9 @@ export async function hashForUpload(file: string, expectedSize: number, bufferSi
     signal ? { signal } : {},
   );
   if (partSize !== 0 && inPart > 0) parts.push(crc32Base64(part));
-  return { size, sha256: whole.digest('hex'), partSize, partCrc32: parts };
+  // An empty file is one empty segment (its CRC32 is 0).
+  if (segmentSize !== 0 && (inSeg > 0 || segments.length === 0)) segments.push(seg);
+  return { size, sha256: whole.digest('hex'), partSize, partCrc32: parts, segmentCrc32: segments };
 }
 
 /**
@@ -203,6 +259,20 @@ function isServerChecksumRefusal(err: unknown): boolean {
   return code === 'BadDigest' || code === 'XAmzContentChecksumMismatch' || code === 'InvalidDigest' || code === 'InvalidChecksum';
 }
 
+/**
+ * A write refused because of the server-side encryption asked for. Stores without a KMS answer
+ * 501 NotImplemented (MinIO), which would otherwise look like a transient server error and be
+ * retried forever; AWS answers KMS.* codes for a bad key.
+ */
+function sseRefusal(ctx: UploadContext, err: unknown): ServerSideEncryptionRefused | null {
+  if (!ctx.sse) return null;
+  const code = errorCode(err) ?? '';
+  if (code === 'NotImplemented' || httpStatus(err) === 501 || code.startsWith('KMS.') || /^(KMS|InvalidEncryption)/i.test(code)) {
+    return new ServerSideEncryptionRefused(ctx.bucket, ctx.endpoint, ctx.sse.mode, code || String(httpStatus(err)), { cause: err });
+  }
+  return null;
+}
+
 /** Uploads `blob` unless told it is already stored; returns what was actually sent. */
 export async function uploadBlob(ctx: UploadContext, blob: BlobUpload): Promise<UploadOutcome> {
   const s3: S3Context = { bucket: ctx.bucket, endpoint: ctx.endpoint, operation: `upload of ${blob.path}`, key: blob.key };
@@ -213,7 +283,7 @@ export async function uploadBlob(ctx: UploadContext, blob: BlobUpload): Promise<
     if (blob.partSize === 0) return await putSingle(ctx, s3, fh, blob);
     return await putMultipart(ctx, s3, fh, blob);
   } catch (err) {
-    throw translateS3Error(err, s3);
+    throw sseRefusal(ctx, err) ?? translateS3Error(err, s3);
   } finally {
     await fh.close();
   }
@@ -223,9 +293,10 @@ async function putSingle(ctx: UploadContext, s3: S3Context, fh: FileHandle, blob
   const buf = await ctx.pool.acquire();
   try {
     checkAborted(ctx.signal, s3.operation);
-    await readFully(fh, buf, blob.size, 0);
+    await fillPart(fh, blob, buf, blob.size, 0);
     const body = buf.subarray(0, blob.size);
-    const digest = hexToBase64(blob.sha256);
+    const bodySha = blob.encrypted ? createHash('sha256').update(body).digest('hex') : blob.sha256;
+    const digest = hexToBase64(bodySha);
     try {
       await ctx.client.send(
         payloadHash(
@@ -235,9 +306,10 @@ async function putSingle(ctx: UploadContext, s3: S3Context, fh: FileHandle, blob
             Body: body,
             ContentLength: blob.size,
             ChecksumSHA256: digest,
-            Metadata: { [SHA256_METADATA]: blob.sha256 },
+            Metadata: blob.metadata,
+            ...sseParams(ctx.sse),
           }),
-          blob.sha256,
+          bodySha,
         ),
         { abortSignal: ctx.signal },
       );
@@ -331,7 +403,8 @@ async function putMultipart(ctx: UploadContext, s3: S3Context, fh: FileHandle, b
         Bucket: ctx.bucket,
         Key: blob.key,
         ChecksumAlgorithm: 'CRC32',
-        Metadata: { [SHA256_METADATA]: blob.sha256 },
+        Metadata: blob.metadata,
+        ...sseParams(ctx.sse),
       }),
       { abortSignal: ctx.signal },
     );
@@ -339,7 +412,7 @@ async function putMultipart(ctx: UploadContext, s3: S3Context, fh: FileHandle, b
     uploadId = created.UploadId;
   }
 
-  if (blob.partCrc32.length !== partCount) {
+  if (!blob.encrypted && blob.partCrc32.length !== partCount) {
     throw new Error(`internal: ${blob.path} was hashed in ${blob.partCrc32.length} parts, uploads in ${partCount}`);
   }
   const completed: CompletedPart[] = new Array(partCount);
@@ -347,8 +420,7 @@ async function putMultipart(ctx: UploadContext, s3: S3Context, fh: FileHandle, b
   const inFlight = new Set<Promise<void>>();
   let failure: unknown = null;
 
-  const sendPart = async (partNumber: number, buf: Buffer, length: number): Promise<void> => {
-    const digest = blob.partCrc32[partNumber - 1];
+  const sendPart = async (partNumber: number, buf: Buffer, length: number, digest: string): Promise<void> => {
     const body = buf.subarray(0, length);
     try {
       const out = await ctx.client.send(
@@ -385,7 +457,8 @@ async function putMultipart(ctx: UploadContext, s3: S3Context, fh: FileHandle, b
     const offset = (n - 1) * partSize;
     const length = Math.min(partSize, blob.size - offset);
     const prior = stored.get(n);
-    if (prior?.checksumCrc32 && prior.size === length && prior.checksumCrc32 === blob.partCrc32[n - 1]) {
+    const known = blob.encrypted ? undefined : blob.partCrc32[n - 1];
+    if (known !== undefined && prior?.checksumCrc32 && prior.size === length && prior.checksumCrc32 === known) {
       // Stored by an earlier attempt with the same size and checksum: nothing to read or send.
       completed[n - 1] = { PartNumber: n, ETag: prior.etag, ChecksumCRC32: prior.checksumCrc32 };
       outcome.partsReused++;
@@ -398,20 +471,33 @@ async function putMultipart(ctx: UploadContext, s3: S3Context, fh: FileHandle, b
       break;
     }
     try {
-      await readFully(fh, buf, length, offset);
+      await fillPart(fh, blob, buf, length, offset);
     } catch (err) {
       ctx.pool.release(buf);
-      failure = new LocalLayerInvalid(blob.path, `could not be read at offset ${offset} (${(err as Error).message})`, { cause: err });
+      failure =
+        err instanceof LocalLayerInvalid
+          ? err
+          : new LocalLayerInvalid(blob.path, `could not be read at offset ${offset} (${(err as Error).message})`, { cause: err });
       break;
     }
-    if (prior && !prior.checksumCrc32 && sameBytes(prior, buf.subarray(0, length))) {
-      completed[n - 1] = { PartNumber: n, ETag: prior.etag, ChecksumCRC32: blob.partCrc32[n - 1] };
+    // An encrypted part's checksum is known only once sealed (sealing is deterministic, so a resumed
+    // upload produces the same bytes and can compare with what is stored).
+    const digest = known ?? crc32Base64(crc32(buf.subarray(0, length)));
+    if (known === undefined && prior?.checksumCrc32 && prior.size === length && prior.checksumCrc32 === digest) {
+      completed[n - 1] = { PartNumber: n, ETag: prior.etag, ChecksumCRC32: digest };
       outcome.partsReused++;
       ctx.onBytes(length);
       ctx.pool.release(buf);
       continue;
     }
-    const p = sendPart(n, buf, length).finally(() => inFlight.delete(p));
+    if (prior && !prior.checksumCrc32 && sameBytes(prior, buf.subarray(0, length))) {
+      completed[n - 1] = { PartNumber: n, ETag: prior.etag, ChecksumCRC32: digest };
+      outcome.partsReused++;
+      ctx.onBytes(length);
+      ctx.pool.release(buf);
+      continue;
+    }
+    const p = sendPart(n, buf, length, digest).finally(() => inFlight.delete(p));
     inFlight.add(p);
   }
   // Never leave parts in flight behind us: a part landing after an abort would resurrect the upload.

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { ActivityDeps, CriuPort, StorePort } from '../activities/deps';
 import type { FerryConfig } from '../config/config';
 import { PAGE_SIZE, checkCriu, checkTarget, dump, preDump, readProcessIdentity, restore, sameProcess } from '../criu';
-import { LayerStore, createS3Client, isCheckpointNotFound, newManifest } from '../storage';
+import { isCheckpointNotFound, newManifest, openLayerStore, type LayerStore } from '../storage';
 
 /** Staging dir of one host: several host names on one machine never share files. */
 export function hostStagingDir(config: FerryConfig, host: string): string {
@@ -75,7 +75,9 @@ export function storePort(store: LayerStore): StorePort {
 }
 
 export function createHostDependencies(config: FerryConfig, host: string): ActivityDeps {
-  const store = new LayerStore({ client: createS3Client(config), bucket: config.s3.bucket, prefix: config.s3.prefix, host });
+  // openLayerStore applies the deployment's encryption and server-side-encryption settings; the
+  // key itself never enters activity inputs or results.
+  const store = openLayerStore(config, { host });
   return {
     host,
     stagingDir: hostStagingDir(config, host),

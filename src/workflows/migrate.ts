@@ -90,7 +90,8 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
           host: from,
           pid,
           policy: input.policy,
-          fromWarm: input.fromWarm,
+          // A warm chain (nightly pre-dumps) is used when there is one, unless turned off.
+          fromWarm: input.fromWarm !== false,
           checkpointId: input.checkpointId,
           leaveRunning: false,
           keepStaging: true,

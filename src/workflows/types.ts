@@ -130,6 +130,7 @@ export interface MigrateInput {
   from: string;
   to: string;
   policy?: Partial<ConvergencePolicy>;
+  /** Build on the process's warm chain when it has one (default true; false ignores it). */
   fromWarm?: boolean;
   checkpointId?: string;
   taskQueuePrefix?: string;

@@ -15,7 +15,7 @@ import { createActivities } from '../../src/activities';
 import type { ActivityDeps } from '../../src/activities/deps';
 import { FerryClient } from '../../src/client';
 import { loadConfig, type FerryConfig } from '../../src/config/config';
-import { LayerStore, createS3Client } from '../../src/storage';
+import { openLayerStore, type LayerStore } from '../../src/storage';
 import { createFerryWorkers, createHostDependencies } from '../../src/worker';
 
 export interface Stack {
@@ -48,7 +48,7 @@ export async function connectStack(tag: string): Promise<Stack> {
   const connection = await Connection.connect({ address, connectTimeout: '5s' });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const ferry = new FerryClient({ client, taskQueuePrefix: prefix, webUrl: config.temporal.webUrl });
-  const store = new LayerStore({ client: createS3Client(config), bucket: config.s3.bucket, prefix: config.s3.prefix });
+  const store = openLayerStore(config);
   // Fails here, clearly, when MinIO or the bucket is missing.
   await store.list();
   return {

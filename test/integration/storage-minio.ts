@@ -56,7 +56,8 @@ export class PrivateMinio {
   private child: ChildProcess | null = null;
   private logTail = '';
 
-  constructor() {
+  /** Extra environment for the server (e.g. MINIO_KMS_SECRET_KEY for SSE tests). */
+  constructor(private readonly extraEnv: Record<string, string> = {}) {
     this.dataDir = mkdtempSync(path.join(os.tmpdir(), 'ferry-minio-'));
   }
 
@@ -68,7 +69,7 @@ export class PrivateMinio {
     if (this.port === 0) this.port = await freePort();
     const consolePort = await freePort();
     const child = spawn(this.binary, ['server', path.join(this.dataDir, 'data'), '--address', `127.0.0.1:${this.port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], {
-      env: { PATH: process.env.PATH, HOME: this.dataDir, MINIO_ROOT_USER: this.accessKey, MINIO_ROOT_PASSWORD: this.secretKey, MINIO_BROWSER: 'off' },
+      env: { PATH: process.env.PATH, HOME: this.dataDir, MINIO_ROOT_USER: this.accessKey, MINIO_ROOT_PASSWORD: this.secretKey, MINIO_BROWSER: 'off', ...this.extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = (b: Buffer): void => {
@@ -100,7 +101,17 @@ export class PrivateMinio {
     this.child = null;
   }
 
+  /** SIGSTOP: the server keeps its sockets (connections are still accepted by the kernel) but never answers. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   async stop(removeData = true): Promise<void> {
+    this.resume();
     await this.kill();
     if (removeData) rmSync(this.dataDir, { recursive: true, force: true });
   }

@@ -27,7 +27,9 @@ describe('manifest validation', () => {
   });
 
   it.each([
-    ['wrong format version', { formatVersion: 2 }],
+    ['wrong format version', { formatVersion: 3 }],
+    ['an encrypted layer in a version-1 manifest', { layers: [{ ...layer(0), encryption: { scheme: 'aes-256-gcm-seg1', keyId: 'a'.repeat(16), segmentSize: 1048576 }, files: [{ name: 'x.img', size: 3, sha256: 'a'.repeat(64), blob: 'b'.repeat(64) }], bytes: 3 }] }],
+    ['a blob name without encryption', { formatVersion: 2, layers: [{ ...layer(0), files: [{ name: 'x.img', size: 3, sha256: 'a'.repeat(64), blob: 'b'.repeat(64) }], bytes: 3 }] }],
     ['a layer out of order', { layers: [layer(1), layer(0)] }],
     ['a dump before the end', { layers: [layer(0, 'dump'), layer(1)] }],
     ['complete with no layers', { layers: [] }],

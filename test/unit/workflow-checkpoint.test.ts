@@ -171,6 +171,28 @@ describe('checkpoint workflow', () => {
     expect(stagingEntries(host.deps.stagingDir)).toEqual([]);
   });
 
+  test('an upload failing during the pre-dumps: no final dump, the process keeps running, nothing left', async () => {
+    const { store, host, prefix } = setup('upfail');
+    host.criu.preDumpPages = [50000, 20000, 8000];
+    store.failPut = (_id, index) => (index === 0 ? Object.assign(new Error('layer unreadable'), { name: 'LocalLayerInvalid' }) : null);
+    const err = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 3, minPagesWritten: 10 } }).catch((e: unknown) => e));
+    expect((err as { failureType: string }).failureType).toBe('LocalLayerInvalid');
+    expect(host.criu.calls.some((c) => c.startsWith('dump:'))).toBe(false);
+    expect(host.criu.alive.has(PID)).toBe(true);
+    expect(stagingEntries(host.deps.stagingDir)).toEqual([]);
+    expect(store.manifests.size).toBe(0);
+    expect(store.layers.size).toBe(0);
+  });
+
+  test('restore of a checkpoint that does not exist fails CheckpointNotFound and leaves no staging', async () => {
+    const { host, prefix } = setup('nf');
+    const err = await withWorkers(env, prefix, [host], (ferry) => ferry.restore({ host: 'hosta', checkpointId: 'no-such-checkpoint' }).catch((e: unknown) => e));
+    expect((err as { failureType: string }).failureType).toBe('CheckpointNotFound');
+    expect(host.criu.calls).toEqual([]);
+    const downloads = path.join(host.deps.stagingDir, 'downloads');
+    expect(fs.existsSync(downloads) ? fs.readdirSync(downloads) : []).toEqual([]);
+  });
+
   test('a second checkpoint of the same process while one runs is refused', async () => {
     const { host, prefix } = setup('dup');
     host.criu.preDumpPages = [50000, 20000];

@@ -267,8 +267,17 @@ const NASTY: unknown[] = [
 
 /** Every [container, key] in a JSON value, for structural mutations. */
 function slots(v: unknown, out: Array<[Record<string, unknown> | unknown[], string | number]> = []): typeof out {
-  if (Array.isArray(v)) v.forEach((x, i) => (out.push([v, i]), slots(x, out)));
-  else if (typeof v === 'object' && v !== null) for (const k of Object.keys(v)) out.push([v as Record<string, unknown>, k]), slots((v as Record<string, unknown>)[k], out);
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => {
+      out.push([v, i]);
+      slots(x, out);
+    });
+  } else if (typeof v === 'object' && v !== null) {
+    for (const k of Object.keys(v)) {
+      out.push([v as Record<string, unknown>, k]);
+      slots((v as Record<string, unknown>)[k], out);
+    }
+  }
   return out;
 }
 
