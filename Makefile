@@ -15,8 +15,12 @@ help:
 system-deps:
 	bash infra/install.sh
 
+# `npm install` against the committed lock file, not `npm ci`: node-unix-socket lists prebuilt
+# packages for platforms the registry does not serve, and `npm ci` rejects a lock file without
+# them. Install scripts are not needed: native code comes prebuilt, ferry's addon is built by
+# `npm run build`.
 $(NODE_MODULES_STAMP): package.json package-lock.json
-	npm ci --ignore-scripts
+	npm install --ignore-scripts --no-audit --no-fund
 	touch $@
 
 node-deps: $(NODE_MODULES_STAMP)

@@ -16,12 +16,14 @@ import type { FerryConfig } from '../config/config';
  * dead NAT entry) hangs a transfer forever. connectionTimeout bounds the TCP connect;
  * requestTimeout fails a request whose socket stays silent that long (it is an idle timeout: a
  * large transfer that keeps moving is never cut). Either surfaces as StorageUnreachable
- * (retryable) after the SDK's own retries.
+ * (retryable) after the SDK's own retries. The SDK's own `requestTimeout` is a whole-request
+ * deadline (and only warns unless told to throw): that would cut a large part on a slow link, so
+ * ferry's request timeout is the socket idle timeout (`socketTimeout`).
  */
 export function createS3Client(config: FerryConfig, overrides: Partial<S3ClientConfig> = {}): S3Client {
   const { s3, dev } = config;
   return new S3Client({
-    requestHandler: { connectionTimeout: s3.connectTimeoutMs, requestTimeout: s3.requestTimeoutMs },
+    requestHandler: { connectionTimeout: s3.connectTimeoutMs, socketTimeout: s3.requestTimeoutMs },
     region: s3.region,
     ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
     forcePathStyle: s3.forcePathStyle,

@@ -223,7 +223,7 @@ beforeAll(async () => {
   fs.mkdirSync(path.join(tmp, 'full'));
   fs.writeFileSync(path.join(tmp, 'full', 'a'), 'x');
   fs.mkdirSync(path.join(tmp, 'empty'));
-  workload = await Workload.start({ mib: 2, dir: fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bad-input-wl-')) });
+  workload = await Workload.start({ mib: 2 });
   mapsBefore = workload.maps();
   ctx = { tmp, pid: String(workload.pid), file: path.join(tmp, 'file'), full: path.join(tmp, 'full'), empty: path.join(tmp, 'empty'), fresh: path.join(tmp, 'new', 'layer') };
 });

@@ -2,11 +2,13 @@
  * Child process of storage-memory.test.ts (and of the benchmark): pushes one big file as a layer,
  * pulls it back, and reports its own peak RSS (VmHWM) for each phase, so the parent can assert
  * memory is bounded whatever the file size. Run: node -r ./bench/storage-ts-register.js <this>
- * Input via env: MINIO_ENDPOINT, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, BUCKET, FILE_DIR, INTO_DIR.
+ * Input via env: MINIO_ENDPOINT, MINIO_ACCESS_KEY, MINIO_SECRET_KEY, BUCKET, FILE_DIR, INTO_DIR, and
+ * ENCRYPTION_KEY_HEX (optional: encrypt the layer with this key).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { S3Client, ListBucketsCommand } from '@aws-sdk/client-s3';
 import { LayerStore } from '../../src/storage';
+import { EncryptionKey } from '../../src/config/encryption-key';
 
 function vmHwmKiB(): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
@@ -29,7 +31,10 @@ async function main(): Promise<void> {
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   await client.send(new ListBucketsCommand({}));
-  const store = new LayerStore({ client, bucket: env.BUCKET!, prefix: 'mem', partSize: 16 * 1024 * 1024, concurrency: 4 });
+  const store = new LayerStore({ client, bucket: env.BUCKET!, prefix: 'mem', partSize: 16 * 1024 * 1024,
+    concurrency: 4,
+    encryptionKey: env.ENCRYPTION_KEY_HEX ? new EncryptionKey(Buffer.from(env.ENCRYPTION_KEY_HEX, 'hex')) : null,
+  });
   const parts: number[] = [];
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -55,7 +60,7 @@ async function main(): Promise<void> {
   const record = await store.putLayer('mem-1', layer, env.FILE_DIR!);
   const uploadMs = Date.now() - t;
   const uploadPeakKiB = vmHwmKiB();
-  await store.writeManifest({ formatVersion: 1, checkpointId: 'mem-1', complete: true, createdAt: new Date().toISOString(), completedAt: new Date().toISOString(), layers: [record], baseLayers: [] });
+  await store.writeManifest({ formatVersion: record.encryption ? 2 : 1, checkpointId: 'mem-1', complete: true, createdAt: new Date().toISOString(), completedAt: new Date().toISOString(), layers: [record], baseLayers: [] });
   global.gc?.();
   resetPeak();
   const baseline2KiB = vmHwmKiB();
@@ -64,7 +69,7 @@ async function main(): Promise<void> {
   const downloadMs = Date.now() - t;
   const downloadPeakKiB = vmHwmKiB();
   process.stdout.write(
-    JSON.stringify({ bytes: record.bytes, parts: parts.length, baselineKiB, uploadPeakKiB, uploadMs, baseline2KiB, downloadPeakKiB, downloadMs }) + '\n',
+    JSON.stringify({ bytes: record.bytes, encrypted: record.encryption !== undefined, parts: parts.length, baselineKiB, uploadPeakKiB, uploadMs, baseline2KiB, downloadPeakKiB, downloadMs }) + '\n',
   );
 }
 

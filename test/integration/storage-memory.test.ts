@@ -40,10 +40,14 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-it(`uploads and downloads a ${FILE_MiB} MiB file with bounded memory`, async () => {
-  const dir = path.join(work, 'layer');
-  mkdirSync(dir);
-  await writeRandomFile(path.join(dir, 'pages-1.img'), FILE_MiB);
+let dir: string;
+
+async function runChild(encryptionKeyHex: string | null, into: string): Promise<Record<string, number>> {
+  if (!dir) {
+    dir = path.join(work, 'layer');
+    mkdirSync(dir);
+    await writeRandomFile(path.join(dir, 'pages-1.img'), FILE_MiB);
+  }
   const root = path.resolve(__dirname, '../..');
   const { stdout } = await promisify(execFile)(
     process.execPath,
@@ -57,13 +61,19 @@ it(`uploads and downloads a ${FILE_MiB} MiB file with bounded memory`, async () 
         MINIO_SECRET_KEY: minio.secretKey,
         BUCKET: 'mem',
         FILE_DIR: dir,
-        INTO_DIR: path.join(work, 'pulled'),
+        INTO_DIR: path.join(work, into),
+        ...(encryptionKeyHex ? { ENCRYPTION_KEY_HEX: encryptionKeyHex } : {}),
       },
       maxBuffer: 1024 * 1024,
     },
   );
   const r = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, number>;
-  console.log(`memory (KiB): ${JSON.stringify(r)}`);
+  console.log(`memory (KiB)${encryptionKeyHex ? ', encrypted' : ''}: ${JSON.stringify(r)}`);
+  return r;
+}
+
+it(`uploads and downloads a ${FILE_MiB} MiB file with bounded memory`, async () => {
+  const r = await runChild(null, 'pulled');
   expect(r.bytes).toBe(FILE_MiB * MiB);
   expect(r.parts).toBe(FILE_MiB / 16); // multipart, 16 MiB parts
   // 4 part buffers of 16 MiB plus HTTP/SDK overhead; buffering the file would add >= 256 MiB.
@@ -71,4 +81,17 @@ it(`uploads and downloads a ${FILE_MiB} MiB file with bounded memory`, async () 
   expect(r.uploadPeakKiB - r.baselineKiB).toBeLessThan(boundKiB);
   expect(r.downloadPeakKiB - r.baseline2KiB).toBeLessThan(boundKiB);
   expect(r.uploadPeakKiB).toBeLessThan((FILE_MiB * 1024));
+});
+
+it(`uploads and downloads a ${FILE_MiB} MiB file encrypted with bounded memory`, async () => {
+  const r = await runChild(randomBytes(32).toString('hex'), 'pulled-enc');
+  expect(r.bytes).toBe(FILE_MiB * MiB);
+  expect(r.encrypted).toBe(true);
+  // The ciphertext is 32 + 16 bytes per 1 MiB segment larger, so one more 16 MiB part.
+  expect(r.parts).toBe(FILE_MiB / 16 + 1);
+  // Sealing adds about one 1 MiB segment per part in flight; decrypting holds about two segments.
+  const boundKiB = 128 * 1024;
+  expect(r.uploadPeakKiB - r.baselineKiB).toBeLessThan(boundKiB);
+  expect(r.downloadPeakKiB - r.baseline2KiB).toBeLessThan(boundKiB);
+  expect(r.uploadPeakKiB).toBeLessThan(FILE_MiB * 1024);
 });

@@ -1,0 +1,282 @@
+#!/usr/bin/env node
+// ferry's Temporal workflows against plain scripts, side by side in one run, on this host.
+//
+//   node bench/workflows.js pipeline [--mib 1024] [--repeats 3]
+//     `ferry checkpoint --pid P --host bench-a --leave-running --wait --json` (a `ferry worker`
+//     running, dev stack Temporal + MinIO) against a plain script doing the same CRIU call (a full
+//     `dump --leave-running` through ferry's driver, dist/criu) plus a plain upload (one PutObject
+//     per image file, AWS SDK v3, streamed body). Both are timed as a user runs them: a fresh
+//     `node` process each, from spawn to exit. Same workload process for every run, the two
+//     variants interleaved with alternating order.
+//
+//   node bench/workflows.js migrate [--mib 1024] [--repeats 3]
+//     `ferry migrate --pid P --from bench-a --to bench-b --no-warm --wait --json` between two
+//     workers on this machine (two host names, separate staging dirs), back and forth on the same
+//     process. Downtime as ferry reports it (final dump start to running on the target) against
+//     the sum of CRIU's own times for the same migration: frozen time (stats-dump) + restore time
+//     (stats-restore).
+//
+// Workers run with their own task-queue prefix, S3 prefix and staging dir, so other users of the
+// dev stack are not disturbed; all are removed at the end. Writes bench/results/<mode>.md and
+// <mode>-raw.json. Needs root, `npm run build` and the dev stack (`node bin/ferry.js dev up`).
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const lib = require('./lib');
+
+const FERRY = path.join(lib.root, 'bin', 'ferry.js');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(name);
+  return i === -1 ? fallback : process.argv[i + 1];
+}
+
+// ---- the plain script (child) ---------------------------------------------------------------
+
+async function childPlain(pid, imagesDir, prefix) {
+  const t0 = process.hrtime.bigint();
+  const criu = lib.requireDist('criu');
+  const { S3Client, PutObjectCommand } = require('@aws-sdk/client-s3');
+  const tLoaded = process.hrtime.bigint();
+  const r = await criu.dump({ pid, imagesDir, leaveRunning: true });
+  const tDumped = process.hrtime.bigint();
+  // Credentials from the dev stack's shared credentials file (AWS_PROFILE etc. in the env).
+  const client = new S3Client({ endpoint: process.env.AWS_ENDPOINT_URL_S3, forcePathStyle: true, region: process.env.AWS_REGION });
+  for (const name of fs.readdirSync(imagesDir)) {
+    const file = path.join(imagesDir, name);
+    const st = fs.statSync(file);
+    if (!st.isFile()) continue;
+    await client.send(new PutObjectCommand({ Bucket: process.env.FERRY_S3_BUCKET || 'ferry', Key: `${prefix}/plain/${path.basename(imagesDir)}/${name}`, Body: fs.createReadStream(file), ContentLength: st.size }));
+  }
+  const tUploaded = process.hrtime.bigint();
+  const ms = (a, b) => Number(b - a) / 1e6;
+  return { loadMs: ms(t0, tLoaded), dumpMs: ms(tLoaded, tDumped), uploadMs: ms(tDumped, tUploaded), innerMs: ms(t0, tUploaded), frozenMs: r.stats.frozenTimeUs / 1000, bytes: lib.dirBytes(imagesDir) };
+}
+
+// ---- workers --------------------------------------------------------------------------------
+
+function devEnv() {
+  const out = spawnSync(process.execPath, [FERRY, 'dev', 'env'], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`ferry dev env failed: ${out.stderr}`);
+  const env = {};
+  for (const m of out.stdout.matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)) env[m[1]] = m[2].replace(/^'(.*)'$/, '$1');
+  return env;
+}
+
+async function startWorker(host, env) {
+  const child = spawn(process.execPath, [FERRY, 'worker', '--host', host], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout.on('data', (b) => (text = (text + b).slice(-20000)));
+  child.stderr.on('data', (b) => (text = (text + b).slice(-20000)));
+  let exited = null;
+  child.once('exit', (code, sig) => (exited = `${code ?? sig}`));
+  await lib.poll(`ferry worker --host ${host} to be ready`, 120000, () => {
+    if (exited !== null) throw new Error(`ferry worker --host ${host} exited (${exited}): ${text}`);
+    return /ready/.test(text);
+  });
+  return {
+    host,
+    log: () => text,
+    async stop() {
+      if (exited !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 20000);
+      await gone;
+      clearTimeout(t);
+    },
+  };
+}
+
+async function withStack(label, hosts, fn) {
+  const stamp = `${process.pid}-${Date.now()}`;
+  const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-staging-'));
+  const env = { ...process.env, ...devEnv(), FERRY_TASK_QUEUE_PREFIX: `bench${stamp.replace(/-/g, '')}`, FERRY_S3_PREFIX: `bench-${label}-${stamp}`, FERRY_STAGING_DIR: staging };
+  const workers = [];
+  try {
+    for (const h of hosts) workers.push(await startWorker(h, env));
+    return await fn(env);
+  } finally {
+    for (const w of workers) await w.stop();
+    fs.rmSync(staging, { recursive: true, force: true });
+    try {
+      const { loadConfig } = lib.requireDist('config/config');
+      const storage = lib.requireDist('storage');
+      // The dev stack's own credentials (loadConfig reads them when nothing else is configured).
+      const config = loadConfig({ FERRY_S3_PREFIX: env.FERRY_S3_PREFIX });
+      const n = await lib.deletePrefix(storage.createS3Client(config), config.s3.bucket, env.FERRY_S3_PREFIX);
+      lib.log(`removed ${n} bench objects under ${env.FERRY_S3_PREFIX}/`);
+    } catch (err) {
+      lib.log(`cleanup of ${env.FERRY_S3_PREFIX}/ failed: ${err.message}`);
+    }
+  }
+}
+
+function parseJson(stdout) {
+  const start = stdout.indexOf('{');
+  return JSON.parse(stdout.slice(start));
+}
+
+// ---- pipeline overhead -------------------------------------------------------------------
+
+async function pipeline(mib, repeats) {
+  const machine = lib.machine();
+  lib.log(`pipeline ${mib} MiB, ${repeats} runs each (load ${machine.loadavg.join(' ')})`);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-plain-'));
+  const runs = { ferry: [], plain: [] };
+  try {
+    await withStack('pipeline', ['bench-a'], async (env) => {
+      const wl = await lib.Workload.start(mib);
+      try {
+        await lib.sleep(500);
+        for (let i = 0; i < repeats; i++) {
+          for (const v of i % 2 ? ['plain', 'ferry'] : ['ferry', 'plain']) {
+            spawnSync('sync');
+            if (v === 'ferry') {
+              const r = await lib.timed(process.execPath, [FERRY, 'checkpoint', '--pid', String(wl.pid), '--host', 'bench-a', '--leave-running', '--checkpoint-id', `bench-pipe-${i}`, '--wait', '--json'], { env });
+              const res = parseJson(r.stdout);
+              const layer = res.layers[res.layers.length - 1];
+              runs.ferry.push({ wallMs: r.wallMs, workflowMs: res.durationMs, frozenMs: res.finalDump.frozenMs, dumpMs: res.finalDump.durationMs, uploadMs: res.finalDump.uploadMs, commitMs: res.commitMs, bytes: layer.bytes, stopReason: res.preDumps.stopReason, cliPeakMiB: r.peakKiB / 1024 });
+            } else {
+              const images = path.join(work, `images-${i}`);
+              const r = await lib.timed(process.execPath, [__filename, '--child-plain', String(wl.pid), images, env.FERRY_S3_PREFIX], { env });
+              runs.plain.push({ wallMs: r.wallMs, ...r.json, peakMiB: r.peakKiB / 1024 });
+              fs.rmSync(images, { recursive: true, force: true });
+            }
+            const last = runs[v][runs[v].length - 1];
+            lib.log(`pipeline run ${i + 1}/${repeats} ${v}: wall ${last.wallMs.toFixed(0)} ms, frozen ${last.frozenMs.toFixed(0)} ms, upload ${last.uploadMs.toFixed(0)} ms`);
+          }
+        }
+        await wl.verify();
+      } finally {
+        await wl.stop();
+      }
+    });
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  const raw = { machine, mib, repeats, runs, finishedAt: new Date().toISOString() };
+  lib.writeResult('pipeline', renderPipeline(raw), raw);
+  return raw;
+}
+
+function renderPipeline(raw) {
+  const { runs } = raw;
+  const col = (v, k) => (runs[v].length && runs[v][0][k] !== undefined ? lib.spread(runs[v].map((r) => r[k])) : 'n/a');
+  const ratios = runs.ferry.map((f, i) => (runs.plain[i] ? f.wallMs / runs.plain[i].wallMs : NaN)).filter((x) => !Number.isNaN(x));
+  const ratio = runs.ferry.length && runs.plain.length ? lib.median(runs.ferry.map((r) => r.wallMs)) / lib.median(runs.plain.map((r) => r.wallMs)) : NaN;
+  const fixed = lib.median(runs.ferry.map((r) => r.wallMs)) - lib.median(runs.plain.map((r) => r.wallMs));
+  return [
+    '# Pipeline overhead: `ferry checkpoint` vs a plain script (bench/workflows.js pipeline)',
+    '',
+    `${raw.mib} MiB workload (test/fixtures/workload, 1% of pages rewritten every 200 ms), one process for all runs;`,
+    `${raw.repeats} runs per variant, interleaved (order alternating per round). Load average at start: ${raw.machine.loadavg.join(' / ')} (1/5/15 min) on ${raw.machine.nproc} cores.`,
+    '- ferry: `node bin/ferry.js checkpoint --pid P --host bench-a --leave-running --wait --json`, one `ferry worker --host bench-a`',
+    '  already running (dev stack Temporal + MinIO). No soft-dirty tracking here, so the workflow takes one full dump',
+    '  (stopReason `kernel-cannot-track`), then uploads it through the layer store and commits the manifest.',
+    '- plain: `node bench/workflows.js --child-plain`: the same CRIU call (full `dump --leave-running` through ferry\'s',
+    '  driver) then one PutObject per image file (AWS SDK v3, streamed body, no checksums), to the same MinIO.',
+    'Wall = spawn to exit of the command, as a user waits for it. Cells: median (min-max).',
+    '',
+    '| variant | wall ms | inside ms (workflow durationMs / script) | CRIU frozen ms | dump ms | upload ms | stored MiB |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    `| ferry checkpoint | ${col('ferry', 'wallMs')} | ${col('ferry', 'workflowMs')} | ${col('ferry', 'frozenMs')} | ${col('ferry', 'dumpMs')} | ${col('ferry', 'uploadMs')} | ${(lib.median(runs.ferry.map((r) => r.bytes)) / lib.MiB).toFixed(0)} |`,
+    `| plain script | ${col('plain', 'wallMs')} | ${col('plain', 'innerMs')} | ${col('plain', 'frozenMs')} | ${col('plain', 'dumpMs')} | ${col('plain', 'uploadMs')} | ${(lib.median(runs.plain.map((r) => r.bytes)) / lib.MiB).toFixed(0)} |`,
+    '',
+    `Ratio of medians (ferry / plain, wall): **${ratio.toFixed(2)}x** (per-round ratios: ${ratios.map((x) => x.toFixed(2)).join(', ')}); ferry takes ${fixed.toFixed(0)} ms more.`,
+    `Target: within 1.15x — **${ratio <= 1.15 ? 'met' : 'missed'}**.`,
+    '',
+  ].join('\n');
+}
+
+// ---- migration downtime -----------------------------------------------------------------
+
+async function migrate(mib, repeats) {
+  const machine = lib.machine();
+  lib.log(`migrate ${mib} MiB, ${repeats} runs (load ${machine.loadavg.join(' ')})`);
+  const runs = [];
+  await withStack('migrate', ['bench-a', 'bench-b'], async (env) => {
+    const wl = await lib.Workload.start(mib);
+    let pid = wl.pid;
+    try {
+      await lib.sleep(500);
+      for (let i = 0; i < repeats; i++) {
+        const [from, to] = i % 2 ? ['bench-b', 'bench-a'] : ['bench-a', 'bench-b'];
+        spawnSync('sync');
+        const r = await lib.timed(process.execPath, [FERRY, 'migrate', '--pid', String(pid), '--from', from, '--to', to, '--no-warm', '--checkpoint-id', `bench-mig-${i}`, '--wait', '--json'], { env });
+        const res = parseJson(r.stdout);
+        const layer = res.checkpoint.layers[res.checkpoint.layers.length - 1];
+        const criuFrozenMs = layer.stats.frozenTimeUs / 1000;
+        const criuRestoreMs = (res.restore.restoreTimeUs ?? NaN) / 1000;
+        const run = { from, to, wallMs: r.wallMs, downtimeMs: res.downtime.totalMs, parts: res.downtime.parts, criuFrozenMs, criuRestoreMs, criuSumMs: criuFrozenMs + criuRestoreMs, bytes: layer.bytes, stopReason: res.checkpoint.preDumps.stopReason };
+        run.ratio = run.downtimeMs / run.criuSumMs;
+        runs.push(run);
+        lib.log(`migrate run ${i + 1}/${repeats} ${from}->${to}: downtime ${run.downtimeMs} ms, CRIU frozen ${criuFrozenMs.toFixed(0)} + restore ${criuRestoreMs.toFixed(0)} ms, parts ${JSON.stringify(run.parts)}`);
+        pid = res.newPid;
+        wl.pid = pid;
+        await wl.verify(pid);
+      }
+    } finally {
+      await wl.stop(pid);
+    }
+  });
+  const raw = { machine, mib, repeats, runs, finishedAt: new Date().toISOString() };
+  lib.writeResult('migrate', renderMigrate(raw), raw);
+  return raw;
+}
+
+function renderMigrate(raw) {
+  const { runs } = raw;
+  const col = (k, get = (r) => r[k]) => lib.spread(runs.map(get));
+  const partNames = runs.length ? Object.keys(runs[0].parts) : [];
+  const ratio = lib.median(runs.map((r) => r.ratio));
+  const transfer = lib.median(runs.map((r) => (r.parts.uploadMs ?? 0) + (r.parts.downloadMs ?? 0)));
+  const exTransfer = lib.median(runs.map((r) => (r.downtimeMs - (r.parts.uploadMs ?? 0) - (r.parts.downloadMs ?? 0)) / r.criuSumMs));
+  return [
+    '# Migration downtime: `ferry migrate` vs CRIU\'s own dump + restore (bench/workflows.js migrate)',
+    '',
+    `${raw.mib} MiB workload (test/fixtures/workload), migrated ${raw.repeats} times back and forth between two workers on this`,
+    'machine (`ferry worker --host bench-a` and `--host bench-b`, separate staging dirs, dev stack Temporal + MinIO) with',
+    '`ferry migrate --no-warm --wait --json`; memory verified after every migration. No soft-dirty tracking here, so each',
+    'migration is one full dump while frozen (stopReason `kernel-cannot-track`), and the whole image goes up to S3 and down',
+    `again inside the downtime. Load average at start: ${raw.machine.loadavg.join(' / ')} on ${raw.machine.nproc} cores. Cells: median (min-max).`,
+    '',
+    '| measure | ms |',
+    '|---|---:|',
+    `| ferry downtime (final dump start to running on target) | ${col('downtimeMs')} |`,
+    `| CRIU frozen (stats-dump) | ${col('criuFrozenMs')} |`,
+    `| CRIU restore (stats-restore) | ${col('criuRestoreMs')} |`,
+    `| CRIU dump + restore | ${col('criuSumMs')} |`,
+    ...partNames.map((p) => `| downtime part: ${p} | ${col(p, (r) => r.parts[p])} |`),
+    '',
+    `Ratio downtime / (CRIU dump + restore), median of per-run ratios: **${ratio.toFixed(2)}x** (runs: ${runs.map((r) => r.ratio.toFixed(2)).join(', ')}).`,
+    `Target: within 1.2x — **${ratio <= 1.2 ? 'met' : 'missed'}**. Upload + download inside the downtime: ${transfer.toFixed(0)} ms (median);`,
+    `without them the ratio would be ${exTransfer.toFixed(2)}x.`,
+    '',
+  ].join('\n');
+}
+
+async function main() {
+  if (process.argv[2] === '--child-plain') {
+    process.stdout.write(`\n${JSON.stringify(await childPlain(Number(process.argv[3]), process.argv[4], process.argv[5]))}\n`);
+    return;
+  }
+  const mode = process.argv[2];
+  const mib = Number(arg('--mib', '1024'));
+  const repeats = Number(arg('--repeats', '3'));
+  if (mode === 'pipeline') process.stdout.write(renderPipeline(await pipeline(mib, repeats)));
+  else if (mode === 'migrate') process.stdout.write(renderMigrate(await migrate(mib, repeats)));
+  else if (mode === 'render') {
+    for (const m of ['pipeline', 'migrate']) {
+      const file = path.join(__dirname, 'results', `${m}-raw.json`);
+      if (fs.existsSync(file)) lib.writeResult(m, (m === 'pipeline' ? renderPipeline : renderMigrate)(JSON.parse(fs.readFileSync(file, 'utf8'))));
+    }
+  } else throw new Error('usage: node bench/workflows.js pipeline|migrate|render [--mib N] [--repeats N]');
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack || err}\n`);
+  process.exit(1);
+});
