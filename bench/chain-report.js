@@ -53,6 +53,35 @@ function svg() {
 }
 fs.writeFileSync(path.join(root, 'BENCHMARKS-chain.svg'), svg());
 
+/** Early vs late layers, computed: does a step get dearer as the chain grows? */
+function reading() {
+  if (rows.length < 6) return [];
+  const med = (xs) => {
+    const v = [...xs].sort((a, b) => a - b);
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  };
+  const third = Math.floor((rows.length - 1) / 3);
+  const early = rows.slice(1, 1 + third);
+  const late = rows.slice(rows.length - third);
+  const span = (xs) => `layers ${xs[0].n}-${xs[xs.length - 1].n}`;
+  const f = (xs, get) => med(xs.map(get)).toFixed(0);
+  return [
+    'Reading it (medians, early vs late layers of the chain):',
+    `- frozen time per pre-dump: ${f(early, (r) => r.stats.frozenTimeUs / 1000)} ms (${span(early)}) vs ${f(late, (r) => r.stats.frozenTimeUs / 1000)} ms (${span(late)});`,
+    `- step wall time (ferry's checks + CRIU): ${f(early, (r) => r.wallMs)} ms vs ${f(late, (r) => r.wallMs)} ms;`,
+    `- pages written per layer: ${f(early, (r) => r.stats.pagesWritten)} vs ${f(late, (r) => r.stats.pagesWritten)}. The workload dirties at a fixed rate, so a longer`,
+    '  step leaves more to write in the next layer; stored bytes grow about linearly with the number of layers.',
+    '- This one run cannot separate the effect of the chain length (ferry\'s parent checks, CRIU walking the parents) from',
+    '  the host\'s load, which rose during the run (the lab shares the 2 host cores with other work): treat the late-layer',
+    '  slow-down as an upper bound, to be re-measured on a quiet machine.',
+    `- restore of the whole chain: ${raw.restore.wallMs} ms of wall time against CRIU's own restore counter of ${raw.restore.restoreTimeUs === null ? 'n/a' : `${ms(raw.restore.restoreTimeUs)} ms`}` +
+      (raw.restore.chainCheckMs !== undefined
+        ? `; ferry's chain check alone (assertRestorableChain, reading every layer's images, run once more on its own just before) took ${raw.restore.chainCheckMs} ms.`
+        : '; the difference (ferry\'s chain check before the restore plus CRIU work outside its restore counter) was not broken down in this run.'),
+    '',
+  ];
+}
+
 const lines = [
   '# Cost growth with chain length (soft-dirty lab)',
   '',
@@ -70,6 +99,7 @@ const lines = [
   `Restore from the ${rows.length + 1}-layer chain: ${raw.restore.wallMs} ms wall, CRIU restore ${raw.restore.restoreTimeUs === null ? 'n/a' : `${ms(raw.restore.restoreTimeUs)} ms`}; memory verified: ${raw.restore.verify.ok ? 'ok' : `**${raw.restore.verify.bad} bad pages**`}.`,
   `Stored in all (${rows.length} layers + final): ${totalMiB.toFixed(1)} MiB.`,
   '',
+  ...reading(),
   '| layer | frozen ms | step wall ms | pages written | pages in parent | layer MiB | stored MiB (cumulative) |',
   '|---:|---:|---:|---:|---:|---:|---:|',
   ...rows.map((r) => `| ${r.n} | ${ms(r.stats.frozenTimeUs)} | ${r.wallMs} | ${r.stats.pagesWritten} | ${r.stats.pagesSkippedParent} | ${(r.bytes / MiB).toFixed(1)} | ${r.cumMiB.toFixed(1)} |`),

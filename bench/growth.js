@@ -65,6 +65,17 @@ async function childUpload(dir, checkpointId) {
 
 // ---- parent -------------------------------------------------------------------------------
 
+/** The smallest size >= 2 GiB whose frozen time per GiB is over twice that of the sizes below it, or null. */
+function jump(raw) {
+  const sizes = Object.keys(raw.sizes).map(Number).sort((a, b) => a - b);
+  const perGiB = (mib) => lib.median(raw.sizes[mib].runs.map((r) => r.frozenMs)) / (mib / 1024);
+  for (const mib of sizes) {
+    const below = sizes.filter((s) => s < mib);
+    if (mib >= 2048 && below.length && perGiB(mib) > 2 * Math.max(...below.map(perGiB))) return mib;
+  }
+  return null;
+}
+
 function render(raw) {
   const sizes = Object.keys(raw.sizes).map(Number).sort((a, b) => a - b);
   const rows = sizes.map((mib) => {
@@ -101,7 +112,13 @@ function render(raw) {
     `Frozen time per GiB of image (median): ${sizes.map((mib) => `${mib} MiB: ${(lib.median(raw.sizes[mib].runs.map((r) => r.frozenMs)) / (mib / 1024)).toFixed(0)} ms/GiB`).join('; ')}.`,
     `Upload time per GiB (median): ${sizes.map((mib) => `${mib} MiB: ${(lib.median(raw.sizes[mib].runs.map((r) => r.uploadMs)) / (mib / 1024)).toFixed(0)} ms/GiB`).join('; ')}.`,
     `Page-cache write-back limits on this machine: vm.dirty_ratio ${raw.dirtyRatio ?? 'n/a'}%, vm.dirty_background_ratio ${raw.dirtyBackgroundRatio ?? 'n/a'}% of available memory`,
-    '(a dump larger than the dirty limit is throttled to the disk\'s write speed while the process is frozen).',
+    ...(jump(raw)
+      ? [
+          `(about 3-4 GiB of dirty pages here). A full dump larger than that limit is the likely reason the frozen time per GiB`,
+          `jumps at ${jump(raw)} MiB: past the limit, CRIU's writes are throttled to the disk's speed while the process is frozen (not`,
+          'verified separately in this run). Images on faster storage, or pre-dumps (soft-dirty kernels), avoid it.',
+        ]
+      : ['(about 3-4 GiB of dirty pages here).']),
     '',
     '## Worker memory while uploading',
     '',

@@ -93,6 +93,11 @@ async function main() {
   const final = await step('dump', { pid, imagesDir: `${root}/final`, prevImagesDir: prev });
   log(`final dump on ${LAYERS} layers: frozen ${final.stats.frozenTimeUs} us, ${final.stats.pagesWritten} written`);
   waitUntil(`dumped pid ${pid} to be reaped`, 15000, () => !fs.existsSync(`/proc/${pid}`));
+  // ferry checks the whole chain before restoring; timed on its own to split the restore's wall time.
+  const tc = Date.now();
+  lib.assertRestorableChain(`${root}/final`);
+  const chainCheckMs = Date.now() - tc;
+  log(`chain check of ${LAYERS + 1} layers: ${chainCheckMs} ms`);
   const t0 = Date.now();
   const restored = await lib.restore({ imagesDir: `${root}/final` }, { criuBinary });
   const restoreWallMs = Date.now() - t0;
@@ -103,7 +108,7 @@ async function main() {
   } catch {
     // gone
   }
-  const out = { workload: w, gapMs: GAP, layersRequested: LAYERS, full, layers, final: { ...final }, restore: { wallMs: restoreWallMs, restoreTimeUs: restored.restoreTimeUs, verify: check } };
+  const out = { workload: w, gapMs: GAP, layersRequested: LAYERS, full, layers, final: { ...final }, restore: { wallMs: restoreWallMs, chainCheckMs, restoreTimeUs: restored.restoreTimeUs, verify: check } };
   fs.mkdirSync(path.join(labDir, 'out'), { recursive: true });
   fs.writeFileSync(path.join(labDir, 'out', 'chain-raw.json'), `${JSON.stringify(out, null, 1)}\n`);
   fs.rmSync(root, { recursive: true, force: true });

@@ -46,7 +46,7 @@ async function poll(what, timeoutMs, probe) {
 function machine() {
   let criu = 'unknown';
   try {
-    criu = execFileSync(process.env.FERRY_CRIU || 'criu', ['--version'], { encoding: 'utf8' }).split('\n')[0].trim();
+    criu = execFileSync(process.env.FERRY_CRIU || 'criu', ['--version'], { encoding: 'utf8' }).split('\n')[0].replace(/^Version:\s*/, 'CRIU ').trim();
   } catch {
     // reported as unknown
   }

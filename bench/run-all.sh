@@ -5,8 +5,8 @@
 # Environment:
 #   BENCH_QUICK=1        small sizes and fewer runs (a few minutes in all): growth 64/256 MiB x 2,
 #                        pipeline/migrate 256 MiB x 3, storage 256 MiB x 1 round, lab 64 MiB x 1
-#   BENCH_ONLY="..."     run only these steps (growth pipeline migrate storage lab); the others keep
-#                        their existing results files. BENCH_ONLY="" with BENCH_SKIP_ALL=1 only
+#   BENCH_ONLY="..."     run only these steps (growth memory driver pipeline migrate storage lab chain); the others keep
+#                        their existing results files (chain: nightly-layer chain in the lab). BENCH_ONLY="" with BENCH_SKIP_ALL=1 only
 #                        regenerates BENCHMARKS.md.
 #   BENCH_SKIP="..."     skip these steps (e.g. BENCH_SKIP=lab: the qemu lab takes ~6 min).
 # Needs root, CRIU >= 4.1, a built tree (`make build`) and the dev stack (`node bin/ferry.js dev up`,
@@ -16,7 +16,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 quick=${BENCH_QUICK:-0}
-only=${BENCH_ONLY:-growth pipeline migrate storage lab}
+only=${BENCH_ONLY:-growth memory driver pipeline migrate storage lab chain}
 skip=${BENCH_SKIP:-}
 [ "${BENCH_SKIP_ALL:-0}" = 1 ] && only=""
 want() { [[ " $only " == *" $1 "* ]] && [[ " $skip " != *" $1 "* ]]; }
@@ -24,13 +24,14 @@ step() { echo "== $* ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg
 
 [ -f dist/cli/main.js ] || { echo "ferry is not built; run 'make build' first" >&2; exit 1; }
 mkdir -p bench/results
-# Machine facts and the load at the start of the run, for BENCHMARKS.md's header.
-BENCH_QUICK=$quick node -e '
+# Machine facts and the load at the start of a full run, for BENCHMARKS.md's header (a partial
+# run keeps the header of the last full one; each section records its own load at start).
+[ -n "${BENCH_ONLY+x}" ] || [ "${BENCH_SKIP_ALL:-0}" = 1 ] || BENCH_QUICK=$quick node -e '
   const m = require("./bench/lib").machine();
   m.quick = process.env.BENCH_QUICK === "1";
   require("node:fs").writeFileSync("bench/results/run-info.json", JSON.stringify(m, null, 2) + "\n");'
 
-if want growth || want pipeline || want migrate; then
+if want growth || want memory || want pipeline || want migrate; then
   node bin/ferry.js dev status >/dev/null 2>&1 || node bin/ferry.js dev up
 fi
 
@@ -50,9 +51,34 @@ if want growth; then
   node bench/plot-growth.js >/dev/null
 fi
 
+if want memory; then
+  if [ "$quick" = 1 ]; then sizes="64 256"; reps=2; else sizes="256 1024 4096"; reps=3; fi
+  step "upload memory $sizes MiB"; node bench/upload-memory.js --sizes "$sizes" --repeats "$reps" >/dev/null
+fi
+
+if want driver; then
+  # ferry's RPC driver against the criu CLI, dump and restore (the CRIU engineer's micro-bench).
+  if [ "$quick" = 1 ]; then sizes=(64 256); else sizes=(256 1024); fi
+  step "driver vs criu CLI ${sizes[*]} MiB"
+  {
+    echo '# Dump and restore: ferry'"'"'s RPC driver vs the criu CLI (test/fixtures/workload/bench-dump-restore.js)'
+    echo
+    echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg). Full dump (the process is killed), then restore, memory verified;"
+    echo 'paths interleaved with alternating order. Wall times include spawning CRIU; CRIU columns come from stats-dump / stats-restore.'
+    echo
+    node test/fixtures/workload/bench-dump-restore.js "${sizes[@]}"
+  } >bench/results/driver.md.tmp
+  mv bench/results/driver.md.tmp bench/results/driver.md
+fi
+
 if want pipeline; then
-  if [ "$quick" = 1 ]; then mib=256; else mib=1024; fi
-  step "pipeline $mib MiB"; node bench/workflows.js pipeline --mib "$mib" --repeats 3
+  if [ "$quick" = 1 ]; then
+    step "pipeline 256 MiB"; node bench/workflows.js pipeline --mib 256 --repeats 3
+  else
+    step "pipeline 1024 MiB"; node bench/workflows.js pipeline --mib 1024 --repeats 5
+    # A smaller size in the same way shows which of ferry's extra costs are fixed per checkpoint.
+    step "pipeline 256 MiB"; node bench/workflows.js pipeline --mib 256 --repeats 3
+  fi
 fi
 
 if want migrate; then
@@ -71,6 +97,11 @@ if want lab; then
   else
     step "lab"; bash bench/lab-downtime.sh >/dev/null
   fi
+fi
+
+if want chain; then
+  if [ "$quick" = 1 ]; then layers=5; else layers=30; fi
+  step "chain $layers layers (lab)"; bash bench/lab-chain.sh --layers "$layers" >/dev/null
 fi
 
 node bench/write-benchmarks.js

@@ -4,6 +4,7 @@
  *   - ferry        LayerStore.putLayer / pullChain (SHA-256 of the file, parallel multipart with
  *                  per-part server-verified CRC32 / one GET stream or parallel ranged GETs,
  *                  SHA-256 verified, then renamed into place)
+ *   - ferry-enc    the same with client-side encryption (AES-256-GCM, 1 MiB segments)
  *   - sdk-single   one plain PutObject (streamed body) / one GetObject piped to a file, AWS SDK v3
  *   - aws-cli      `aws s3 cp` (if the AWS CLI is installed)
  * Each transfer runs in its own child process under /usr/bin/time, so the peak RSS is that
@@ -23,6 +24,7 @@ import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LayerStore } from '../src/storage';
+import { EncryptionKey } from '../src/config/encryption-key';
 import { PrivateMinio } from '../test/integration/storage-minio';
 
 const MiB = 1024 * 1024;
@@ -36,6 +38,8 @@ interface WorkerEnv {
   dir: string;
   into: string;
   prefix: string;
+  /** Hex key for the ferry-enc-* variants (a throwaway key made for the run). */
+  keyHex: string;
 }
 
 function client(env: WorkerEnv): S3Client {
@@ -71,7 +75,8 @@ async function runWorker(variant: string): Promise<void> {
     process: { pid: 0, startTime: 0, bootId: '', comm: '' },
     stats: { frozenTimeUs: 0, memdumpTimeUs: 0, pagesScanned: 0, pagesWritten: 0, pagesSkippedParent: 0 },
   };
-  const store = new LayerStore({ client: c, bucket: BUCKET, prefix: env.prefix });
+  const store = new LayerStore({ client: c, bucket: BUCKET, prefix: env.prefix, encryptionKey: null });
+  const encStore = new LayerStore({ client: c, bucket: BUCKET, prefix: env.prefix, encryptionKey: new EncryptionKey(Buffer.from(env.keyHex, 'hex')) });
   const t0 = process.hrtime.bigint();
   switch (variant) {
     case 'ferry-up': {
@@ -82,8 +87,16 @@ async function runWorker(variant: string): Promise<void> {
     case 'ferry-down':
       await store.pullChain('bench', env.into);
       break;
+    case 'ferry-enc-up': {
+      const record = await encStore.putLayer('bench-enc', layer, env.dir);
+      await encStore.writeManifest({ formatVersion: 2, checkpointId: 'bench-enc', complete: true, createdAt: new Date().toISOString(), completedAt: new Date().toISOString(), layers: [record], baseLayers: [] });
+      break;
+    }
+    case 'ferry-enc-down':
+      await encStore.pullChain('bench-enc', env.into);
+      break;
     case 'ferry-down-ranged':
-      await new LayerStore({ client: c, bucket: BUCKET, prefix: env.prefix, rangedDownloads: true }).pullChain('bench', env.into);
+      await new LayerStore({ client: c, bucket: BUCKET, prefix: env.prefix, rangedDownloads: true, encryptionKey: null }).pullChain('bench', env.into);
       break;
     case 'sdk-up': {
       const size = (await import('node:fs')).statSync(env.file).size;
@@ -155,7 +168,18 @@ async function runBench(sizeMiB: number, rounds: number): Promise<void> {
     const file = path.join(dir, 'pages-1.img');
     await writeRandomFile(file, sizeMiB);
     const hasAws = spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0;
-    const variants = ['ferry-up', 'sdk-up', ...(hasAws ? ['aws-up'] : []), 'ferry-down', 'ferry-down-ranged', 'sdk-down', ...(hasAws ? ['aws-down'] : [])];
+    const variants = [
+      'ferry-up',
+      'ferry-enc-up',
+      'sdk-up',
+      ...(hasAws ? ['aws-up'] : []),
+      'ferry-down',
+      'ferry-enc-down',
+      'ferry-down-ranged',
+      'sdk-down',
+      ...(hasAws ? ['aws-down'] : []),
+    ];
+    const keyHex = randomBytes(32).toString('hex');
     const samples = new Map<string, Sample[]>(variants.map((v) => [v, []]));
     const register = path.join(__dirname, 'storage-ts-register.js');
     const c = minio.client();
@@ -171,7 +195,7 @@ async function runBench(sizeMiB: number, rounds: number): Promise<void> {
       for (const v of [...rotate(ups), ...rotate(downs)]) {
         // Flush dirty pages first: a transfer should not pay for the previous one's writeback.
         spawnSync('sync');
-        const env: WorkerEnv = { endpoint: minio.endpoint, accessKey: minio.accessKey, secretKey: minio.secretKey, file, dir, into: into(v), prefix };
+        const env: WorkerEnv = { endpoint: minio.endpoint, accessKey: minio.accessKey, secretKey: minio.secretKey, file, dir, into: into(v), prefix, keyHex };
         const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, FERRY_BENCH_ENV: JSON.stringify(env) };
         let s: Sample;
         if (v.startsWith('aws-')) {
@@ -215,6 +239,9 @@ async function runBench(sizeMiB: number, rounds: number): Promise<void> {
       'ferry-up: SHA-256 of the file (its content address) plus a CRC32 per part in one read, then 16 MiB parts x 4 in flight,',
       'each part checked by the server against its x-amz-checksum-crc32;',
       'ferry-down: one GET stream per file (the default on a loopback endpoint), hashed on the way, verified before the file is renamed into place;',
+      'ferry-enc-up / ferry-enc-down: the same with client-side encryption (AES-256-GCM in 1 MiB segments; the hashing pass also',
+      'takes a CRC32 per plaintext segment, each part is sealed and CRC32-ed as it is sent; the download decrypts and authenticates',
+      'every segment in the same stream pass, then SHA-256-verifies the plaintext);',
       'ferry-down-ranged: 4 parallel 16 MiB ranged GETs per large file, hashed in order (the default for remote endpoints).',
       'sdk-single: one PutObject with a streamed body / one GetObject piped to a file (no checksums, no verification).',
       'aws-cli: `aws s3 cp` (AWS CLI v1, default 8 MiB parts x 10 threads).',

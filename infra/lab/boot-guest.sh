@@ -4,7 +4,7 @@
 #
 #   boot-guest.sh GUEST_DIR SHARE_DIR
 #
-# Environment: FERRY_LAB_TIMEOUT (seconds, default 240; qemu is killed after it),
+# Environment: FERRY_LAB_TIMEOUT (seconds, default 300; qemu is killed after it),
 # FERRY_LAB_MEM (default 1G), FERRY_LAB_SMP (vCPUs, default 1).
 # Writes SHARE_DIR/console.log (serial console, each line prefixed with host ms since launch)
 # and SHARE_DIR/boot.json (host-side timings). Exit 0 only when the guest's scenario exited 0.
@@ -15,7 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ $# -eq 2 ] || lab_die "usage: boot-guest.sh GUEST_DIR SHARE_DIR"
 guest=$1
 share=$(cd "$2" && pwd)
-timeout_s=${FERRY_LAB_TIMEOUT:-240}
+timeout_s=${FERRY_LAB_TIMEOUT:-300}
 mem=${FERRY_LAB_MEM:-1G}
 smp=${FERRY_LAB_SMP:-1}
 

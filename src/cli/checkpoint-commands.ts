@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { FerryClient } from '../client';
 import type { CheckpointResult, MigrateResult, RestoreResult } from '../workflows/types';
 import type { ConvergencePolicy } from '../workflows/convergence-policy';
-import { emit, note, parsePositiveInt, type OutputOptions } from './output';
+import { emit, note, parsePositiveInt, quoted, type OutputOptions } from './output';
 import { UsageError } from './usage-error';
 import { formatCheckpoint, formatMigrate, formatRestore } from './workflow-output';
 
@@ -33,12 +33,12 @@ export function parseHost(flag: string, raw: string | undefined): string {
   const host = raw ?? os.hostname();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { isValidHostName } = require('../workflows/names') as typeof import('../workflows/names');
-  if (!isValidHostName(host)) throw new UsageError(`${flag} must be a host name of letters, digits, . _ - (as given to \`ferry worker --host\`), got ${JSON.stringify(host)}`);
+  if (!isValidHostName(host)) throw new UsageError(`${flag} must be a host name of letters, digits, . _ - (as given to \`ferry worker --host\`), got ${quoted(host)}`);
   return host;
 }
 
 function parseNonNegativeInt(flag: string, raw: string): number {
-  if (!/^\d+$/.test(raw.trim()) || Number(raw) > 100) throw new UsageError(`${flag} must be an integer from 0 to 100, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) > 100) throw new UsageError(`${flag} must be an integer from 0 to 100, got ${quoted(raw)}`);
   return Number(raw);
 }
 
@@ -61,7 +61,7 @@ function policyFrom(opts: PolicyFlags): Partial<ConvergencePolicy> {
 
 function checkpointIdFrom(raw: string | undefined, host: string, pid: number): string {
   if (raw !== undefined) {
-    if (!/^[a-z0-9][a-z0-9._-]{0,127}$/.test(raw)) throw new UsageError(`--checkpoint-id must be 1-128 chars of a-z 0-9 . _ -, got ${JSON.stringify(raw)}`);
+    if (!/^[a-z0-9][a-z0-9._-]{0,127}$/.test(raw)) throw new UsageError(`--checkpoint-id must be 1-128 chars of a-z 0-9 . _ -, got ${quoted(raw)}`);
     return raw;
   }
   // Chosen here rather than in the workflow, so it can be printed before the workflow ends.
@@ -133,6 +133,7 @@ Without soft-dirty memory tracking in the kernel, pre-dumps are skipped and the 
       const policy = policyFrom(opts);
       const checkpointId = checkpointIdFrom(opts.checkpointId, host, pid);
       await withClient(async (ferry) => {
+        await ferry.assertHostServed(host);
         const handle = await ferry.startCheckpoint({ host, pid, policy, leaveRunning: !!opts.leaveRunning, fromWarm: !!opts.fromWarm, checkpointId });
         const url = ferry.workflowUrl(handle.workflowId, handle.firstExecutionRunId);
         if (!opts.wait) {
@@ -154,8 +155,9 @@ Without soft-dirty memory tracking in the kernel, pre-dumps are skipped and the 
     .option('--json', 'print JSON')
     .action(async (checkpointId: string, opts: RestoreFlags) => {
       const host = parseHost('--host', opts.host);
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(checkpointId)) throw new UsageError(`checkpoint id ${JSON.stringify(checkpointId)} is not valid (1-128 chars of letters, digits, . _ -)`);
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(checkpointId)) throw new UsageError(`checkpoint id ${quoted(checkpointId)} is not valid (1-128 chars of letters, digits, . _ -)`);
       await withClient(async (ferry) => {
+        await ferry.assertHostServed(host);
         const handle = await ferry.startRestore({ host, checkpointId });
         const url = ferry.workflowUrl(handle.workflowId, handle.firstExecutionRunId);
         if (!opts.wait) {
@@ -194,6 +196,8 @@ If the restore on the target fails, the process is restored on the source host a
       const policy = policyFrom(opts);
       const checkpointId = checkpointIdFrom(opts.checkpointId, from, pid);
       await withClient(async (ferry) => {
+        await ferry.assertHostServed(from);
+        await ferry.assertHostServed(to);
         const handle = await ferry.startMigrate({ pid, from, to, policy, fromWarm: opts.warm !== false, checkpointId });
         const url = ferry.workflowUrl(handle.workflowId, handle.firstExecutionRunId);
         if (!opts.wait) {
@@ -212,6 +216,9 @@ If the restore on the target fails, the process is restored on the source host a
     .argument('<id>', 'workflow id (printed when the workflow was started) or checkpoint id')
     .option('--json', 'print JSON')
     .action(async (id: string, opts: OutputOptions) => {
+      if (id.trim() === '') throw new UsageError('the workflow or checkpoint id must not be empty (give the id printed by the command that started it)');
+      // Workflow ids are at most 1000 bytes by Temporal's default limit; a longer one cannot exist.
+      if (id.length > 1000) throw new UsageError(`the workflow or checkpoint id ${quoted(id)} is too long to be one (at most 1000 characters)`);
       await withClient(async (ferry) => {
         const s = await ferry.statusOf(id);
         emit(opts, s, (v) => {

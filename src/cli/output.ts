@@ -33,14 +33,22 @@ export function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
+/**
+ * A user-given value quoted in an error message: whole when short, else its first 40 characters
+ * and its length (a 120 KiB argument echoed back is no longer a clear error).
+ */
+export function quoted(raw: string, max = 40): string {
+  return raw.length <= max ? JSON.stringify(raw) : `${JSON.stringify(raw.slice(0, max))}... (${raw.length} characters)`;
+}
+
 /** Parses a flag that must be a positive integer, e.g. --pid. */
 export function parsePositiveInt(flag: string, raw: string): number {
   if (!/^\d+$/.test(raw.trim())) {
-    throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(raw)}`);
+    throw new UsageError(`${flag} must be a positive integer, got ${quoted(raw)}`);
   }
   const value = Number(raw.trim());
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(raw)}`);
+    throw new UsageError(`${flag} must be a positive integer, got ${quoted(raw)}`);
   }
   return value;
 }

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import type { ScheduleDescription, ScheduleSummary } from '@temporalio/client';
-import { emit, parsePositiveInt, type OutputOptions } from './output';
+import { emit, parsePositiveInt, quoted, type OutputOptions } from './output';
 import { UsageError } from './usage-error';
 import { parseHost, withClient } from './checkpoint-commands';
 
@@ -21,17 +21,75 @@ interface CreateFlags extends OutputOptions {
 const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 function scheduleId(name: string): string {
-  if (!SCHEDULE_ID.test(name)) throw new UsageError(`schedule name must be 1-100 chars of letters, digits, . _ -, got ${JSON.stringify(name)}`);
+  if (!SCHEDULE_ID.test(name)) throw new UsageError(`schedule name must be 1-100 chars of letters, digits, . _ -, got ${quoted(name)}`);
   return name;
 }
 
-function validateCron(cron: string): string {
-  const fields = cron.trim().split(/\s+/);
-  if (cron.trim().startsWith('@')) return cron.trim();
-  if (fields.length < 5 || fields.length > 7 || !fields.every((f) => /^[0-9*/,\-A-Za-z?LW#]+$/.test(f))) {
-    throw new UsageError(`--cron must be a cron expression such as "0 2 * * *" (minute hour day month weekday), got ${JSON.stringify(cron)}`);
+const CRON_MACROS = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'];
+const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
+const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
+
+interface CronField {
+  name: string;
+  min: number;
+  max: number;
+  names?: string[];
+  /** `?`, and the L / W / # forms, are allowed here (left for Temporal to interpret). */
+  special?: boolean;
+}
+
+const MINUTE: CronField = { name: 'minute', min: 0, max: 59 };
+const HOUR: CronField = { name: 'hour', min: 0, max: 23 };
+const DAY: CronField = { name: 'day of month', min: 1, max: 31, special: true };
+const MONTH: CronField = { name: 'month', min: 1, max: 12, names: MONTHS };
+const WEEKDAY: CronField = { name: 'weekday', min: 0, max: 7, names: DAYS, special: true };
+const SECOND: CronField = { name: 'second', min: 0, max: 59 };
+const YEAR: CronField = { name: 'year', min: 1970, max: 2199 };
+
+const CRON_HELP = 'a cron expression such as "0 2 * * *" (minute hour day month weekday) or one of ' + CRON_MACROS.join(' ');
+
+function cronValue(field: CronField, text: string, whole: string): number {
+  const upper = text.toUpperCase();
+  const byName = field.names?.indexOf(upper) ?? -1;
+  const value = byName >= 0 ? byName + (field.names === MONTHS ? 1 : 0) : /^\d{1,4}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(value) || value < field.min || value > field.max) {
+    throw new UsageError(`--cron ${quoted(whole)}: ${field.name} ${quoted(text)} is out of range (${field.min}-${field.max}); use ${CRON_HELP}`);
   }
-  return cron.trim();
+  return value;
+}
+
+function checkCronField(field: CronField, text: string, whole: string): void {
+  for (const item of text.split(',')) {
+    if (field.special && (item === '?' || /[LW#]/i.test(item))) continue;
+    const [range, step, extra] = item.split('/');
+    if (extra !== undefined || range === undefined || range === '') throw new UsageError(`--cron ${quoted(whole)}: ${field.name} ${quoted(item)} is invalid; use ${CRON_HELP}`);
+    if (step !== undefined && (!/^\d{1,4}$/.test(step) || Number(step) === 0)) throw new UsageError(`--cron ${quoted(whole)}: step ${quoted(step)} of the ${field.name} is invalid (a whole number from 1)`);
+    if (range === '*') continue;
+    const [lo, hi, more] = range.split('-');
+    if (more !== undefined) throw new UsageError(`--cron ${quoted(whole)}: ${field.name} ${quoted(item)} is invalid; use ${CRON_HELP}`);
+    const a = cronValue(field, lo!, whole);
+    if (hi !== undefined && cronValue(field, hi, whole) < a) throw new UsageError(`--cron ${quoted(whole)}: ${field.name} range ${quoted(range)} is invalid (it runs backwards)`);
+  }
+}
+
+/**
+ * Checks a cron expression before it reaches Temporal, so that a typo is a usage error naming the
+ * bad field rather than the server's refusal: 5 fields (minute hour day month weekday), or 6-7
+ * with seconds first and a year last, or a macro (@daily ...) or `@every <duration>`.
+ */
+export function validateCron(cron: string): string {
+  const text = cron.trim();
+  if (text.startsWith('@')) {
+    if (CRON_MACROS.includes(text.toLowerCase()) || /^@every\s+(\d+(ns|us|ms|s|m|h))+$/.test(text)) return text;
+    throw new UsageError(`--cron ${quoted(cron)} is not a known macro; use ${CRON_HELP}, or @every <duration> such as @every 12h`);
+  }
+  const fields = text.split(/\s+/);
+  if (text === '' || fields.length < 5 || fields.length > 7 || !fields.every((f) => /^[0-9*/,\-A-Za-z?LW#]+$/.test(f))) {
+    throw new UsageError(`--cron must be ${CRON_HELP}, got ${quoted(cron)}`);
+  }
+  const layout = fields.length === 5 ? [MINUTE, HOUR, DAY, MONTH, WEEKDAY] : [SECOND, MINUTE, HOUR, DAY, MONTH, WEEKDAY, YEAR];
+  fields.forEach((f, i) => checkCronField(layout[i]!, f, cron));
+  return text;
 }
 
 function summaryJson(s: ScheduleSummary) {
@@ -77,6 +135,20 @@ function describeJson(d: ScheduleDescription) {
   };
 }
 
+/**
+ * What validateCron cannot know (a time zone name, a cron form it lets through) Temporal refuses
+ * with INVALID_ARGUMENT: that is still the caller's input to fix, so a usage error.
+ */
+async function createOrExplain(create: () => Promise<void>): Promise<void> {
+  try {
+    await create();
+  } catch (err) {
+    const code = (err as { code?: unknown; cause?: { code?: unknown } } | null)?.code ?? (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+    if (code === 3) throw new UsageError(`the schedule was refused as invalid: ${(err as Error).message.slice(0, 300)}; check --cron and --time-zone`);
+    throw err;
+  }
+}
+
 export function registerScheduleCommands(program: Command): void {
   const schedule = program
     .command('schedule')
@@ -108,12 +180,13 @@ workflow id). Where the kernel cannot track dirty memory, each run ends at once 
       const cron = validateCron(opts.cron);
       const maxChainLength = opts.maxChain !== undefined ? parsePositiveInt('--max-chain', opts.maxChain) : undefined;
       await withClient(async (ferry) => {
-        await ferry.createWarmSchedule({
+        await ferry.assertHostServed(host);
+        await createOrExplain(() => ferry.createWarmSchedule({
           scheduleId: id,
           cron,
           ...(opts.timeZone ? { timeZone: opts.timeZone } : {}),
           input: { host, ...(pid !== undefined ? { pid } : { pidFile: opts.pidFile }), ...(maxChainLength ? { maxChainLength } : {}) },
-        });
+        }));
         const d = describeJson(await ferry.describeSchedule(id));
         emit(opts, d, (v) => `schedule ${v.scheduleId} created: warm pre-dumps of ${pid !== undefined ? `pid ${pid}` : opts.pidFile} on ${host} at "${cron}"; next run ${v.nextActionTimes[0] ?? '-'}`);
       });

@@ -12,7 +12,7 @@ import type {
   GcResult,
   TransferProgress,
 } from '../storage';
-import { emit, formatBytes, parsePositiveInt, type OutputOptions } from './output';
+import { emit, formatBytes, parsePositiveInt, quoted, type OutputOptions } from './output';
 import { UsageError } from './usage-error';
 
 // The AWS SDK takes about a second to load: only the storage commands pay for it.
@@ -23,7 +23,7 @@ async function openStore(): Promise<LayerStore> {
 }
 
 function checkpointId(raw: string): string {
-  if (!isValidCheckpointId(raw)) throw new UsageError(`checkpoint id ${JSON.stringify(raw)} is not valid: use ${CHECKPOINT_ID_RULE}`);
+  if (!isValidCheckpointId(raw)) throw new UsageError(`checkpoint id ${quoted(raw)} is not valid: use ${CHECKPOINT_ID_RULE}`);
   return raw;
 }
 

@@ -54,8 +54,33 @@ export class NotFoundError extends Error {
   }
 }
 
+/** No ferry worker polls a host's activity task queue: work for that host would wait forever. */
+export class HostNotServedError extends Error {
+  override readonly name = 'HostNotServedError';
+  constructor(
+    readonly host: string,
+    readonly taskQueue: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`no ferry worker serves host ${host}: start \`ferry worker --host ${host}\` on that host (nothing was started; task queue ${taskQueue} has no pollers)`, options);
+  }
+}
+
+/** No schedule has this name. */
+export class NoSuchScheduleError extends Error {
+  override readonly name = 'NoSuchScheduleError';
+  constructor(
+    readonly scheduleId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`no schedule named ${JSON.stringify(scheduleId)}; list them with \`ferry schedule ls\``, options);
+  }
+}
+
 const has = (err: unknown, name: string) => (err as { name?: unknown } | null)?.name === name;
 export const isTemporalUnavailableError = (e: unknown): e is TemporalUnavailableError => e instanceof TemporalUnavailableError || has(e, 'TemporalUnavailableError');
 export const isAlreadyRunningError = (e: unknown): e is AlreadyRunningError => e instanceof AlreadyRunningError || has(e, 'AlreadyRunningError');
 export const isWorkflowRunFailedError = (e: unknown): e is WorkflowRunFailedError => e instanceof WorkflowRunFailedError || has(e, 'WorkflowRunFailedError');
 export const isNotFoundError = (e: unknown): e is NotFoundError => e instanceof NotFoundError || has(e, 'NotFoundError');
+export const isHostNotServedError = (e: unknown): e is HostNotServedError => e instanceof HostNotServedError || has(e, 'HostNotServedError');
+export const isNoSuchScheduleError = (e: unknown): e is NoSuchScheduleError => e instanceof NoSuchScheduleError || has(e, 'NoSuchScheduleError');

@@ -13,10 +13,12 @@ import {
   ChildWorkflowFailure,
   Client,
   Connection,
+  ScheduleNotFoundError,
   ScheduleOverlapPolicy,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
+  isGrpcServiceError,
   type ScheduleDescription,
   type ScheduleSummary,
   type WorkflowHandle,
@@ -30,6 +32,7 @@ import {
   DUMP_NOW_SIGNAL,
   PROGRESS_QUERY,
   WORKFLOW_TYPES,
+  hostTaskQueue,
   migrateWorkflowId,
   processWorkflowId,
   restoreWorkflowId,
@@ -45,7 +48,7 @@ import type {
   RestoreResult,
   WarmPreDumpInput,
 } from '../workflows/types';
-import { AlreadyRunningError, NotFoundError, TemporalUnavailableError, WorkflowRunFailedError } from './errors';
+import { AlreadyRunningError, HostNotServedError, NoSuchScheduleError, NotFoundError, TemporalUnavailableError, WorkflowRunFailedError } from './errors';
 
 export * from './errors';
 
@@ -149,6 +152,24 @@ export class FerryClient {
     const ns = encodeURIComponent(this.client.options.namespace);
     const base = `${this.webUrl}/namespaces/${ns}/workflows/${encodeURIComponent(workflowId)}`;
     return runId ? `${base}/${encodeURIComponent(runId)}/history` : base;
+  }
+
+  /**
+   * Throws HostNotServedError unless some worker polls `host`'s activity task queue. Every ferry
+   * workflow's first step runs there; without a worker it would wait (a schedule would fire) for
+   * nothing. Temporal lists a poller for a few minutes after it last polled, so a worker that has
+   * just died still counts: the workflow then waits for it, or fails HostUnavailable.
+   */
+  async assertHostServed(host: string): Promise<void> {
+    const taskQueue = hostTaskQueue(this.taskQueuePrefix, host);
+    const res = await this.client.workflowService.describeTaskQueue({
+      namespace: this.client.options.namespace,
+      // Enum values of temporal.api.enums.v1 (TASK_QUEUE_KIND_NORMAL, TASK_QUEUE_TYPE_ACTIVITY);
+      // @temporalio/proto is not a direct dependency.
+      taskQueue: { name: taskQueue, kind: 1 },
+      taskQueueType: 2,
+    });
+    if ((res.pollers ?? []).length === 0) throw new HostNotServedError(host, taskQueue);
   }
 
   private async start<T extends Workflow>(
@@ -323,23 +344,35 @@ export class FerryClient {
   }
 
   describeSchedule(scheduleId: string): Promise<ScheduleDescription> {
-    return this.client.schedule.getHandle(scheduleId).describe();
+    return this.onSchedule(scheduleId, (h) => h.describe());
+  }
+
+  /** Runs `fn` on a schedule's handle, turning "not found" (however the server says it) into NoSuchScheduleError. */
+  private async onSchedule<T>(scheduleId: string, fn: (h: ReturnType<Client['schedule']['getHandle']>) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.client.schedule.getHandle(scheduleId));
+    } catch (err) {
+      const grpcNotFound = isGrpcServiceError(err) && err.code === 5; // grpc NOT_FOUND
+      const causeNotFound = isGrpcServiceError((err as { cause?: unknown } | null)?.cause) && ((err as { cause: { code: number } }).cause.code === 5);
+      if (err instanceof ScheduleNotFoundError || grpcNotFound || causeNotFound) throw new NoSuchScheduleError(scheduleId, { cause: err });
+      throw err;
+    }
   }
 
   async triggerSchedule(scheduleId: string): Promise<void> {
     // ALLOW_ALL for the manual run is not used: the process lock still refuses a real overlap.
-    await this.client.schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.SKIP);
+    await this.onSchedule(scheduleId, (h) => h.trigger(ScheduleOverlapPolicy.SKIP));
   }
 
   async pauseSchedule(scheduleId: string, note?: string): Promise<void> {
-    await this.client.schedule.getHandle(scheduleId).pause(note);
+    await this.onSchedule(scheduleId, (h) => h.pause(note));
   }
 
   async unpauseSchedule(scheduleId: string, note?: string): Promise<void> {
-    await this.client.schedule.getHandle(scheduleId).unpause(note);
+    await this.onSchedule(scheduleId, (h) => h.unpause(note));
   }
 
   async deleteSchedule(scheduleId: string): Promise<void> {
-    await this.client.schedule.getHandle(scheduleId).delete();
+    await this.onSchedule(scheduleId, (h) => h.delete());
   }
 }

@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ActivityDeps, CriuPort, StorePort } from '../activities/deps';
 import type { FerryConfig } from '../config/config';
-import { PAGE_SIZE, checkCriu, checkTarget, dump, preDump, readProcessIdentity, restore, sameProcess } from '../criu';
+import { PAGE_SIZE, checkCriu, dump, preDump, readProcessIdentity, restore, sameProcess } from '../criu';
+import { checkProcessAllowed, loadHostPolicy } from '../policy';
 import { isCheckpointNotFound, newManifest, openLayerStore, type LayerStore } from '../storage';
 
 /** Staging dir of one host: several host names on one machine never share files. */
@@ -16,11 +17,18 @@ export function hostStagingDir(config: FerryConfig, host: string): string {
   return path.join(config.stagingDir, host);
 }
 
-export function criuPort(config: FerryConfig): CriuPort {
-  const opts = { criuBinary: config.criuBinary };
+/**
+ * The CRIU port of one host, bound to the host policy (FERRY_HOST_POLICY, or the default: the
+ * worker's own uid, images only under this host's staging dir). The policy is read once, here:
+ * an invalid policy file throws ConfigError, which stops the worker before it polls for work.
+ */
+export function criuPort(config: FerryConfig, host: string): CriuPort {
+  const policy = loadHostPolicy(config.hostPolicyFile, { imageRoots: [hostStagingDir(config, host)] });
+  const opts = { criuBinary: config.criuBinary, policy };
   return {
     check: () => checkCriu(opts),
-    identify: async (pid) => checkTarget(pid),
+    // Refuses a process outside the policy before the workflow does anything else with it.
+    identify: async (pid) => checkProcessAllowed(policy, 'dump', pid),
     preDump: (req) => preDump(req, opts),
     dump: (req) => dump(req, opts),
     restore: (req) => restore(req, opts),
@@ -81,7 +89,7 @@ export function createHostDependencies(config: FerryConfig, host: string): Activ
   return {
     host,
     stagingDir: hostStagingDir(config, host),
-    criu: criuPort(config),
+    criu: criuPort(config, host),
     store: storePort(store),
     kernel: os.release(),
     pageSize: PAGE_SIZE,

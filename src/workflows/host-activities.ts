@@ -5,9 +5,10 @@
  */
 import { ActivityCancellationType, proxyActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { FerryActivities } from '../activities';
-import { hostTaskQueue } from './names';
+import { PERMANENT_FAILURE_TYPES, hostTaskQueue } from './names';
 
-const RETRY_QUICK: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5 };
+const nonRetryableErrorTypes = [...PERMANENT_FAILURE_TYPES];
+const RETRY_QUICK: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5, nonRetryableErrorTypes };
 
 export function hostActivities(prefix: string, host: string) {
   const taskQueue = hostTaskQueue(prefix, host);
@@ -34,21 +35,21 @@ export function hostActivities(prefix: string, host: string) {
     taskQueue,
     startToCloseTimeout: '30m',
     heartbeatTimeout: '30s',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3 },
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3, nonRetryableErrorTypes },
     cancellationType,
   });
   const transfer = proxyActivities<FerryActivities>({
     taskQueue,
     startToCloseTimeout: '2h',
     heartbeatTimeout: '60s',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 10 },
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 10, nonRetryableErrorTypes },
     cancellationType,
   });
   const restore = proxyActivities<FerryActivities>({
     taskQueue,
     startToCloseTimeout: '30m',
     heartbeatTimeout: '30s',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3 },
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3, nonRetryableErrorTypes },
     cancellationType,
   });
   return {

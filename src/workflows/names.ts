@@ -72,8 +72,30 @@ export const FAILURE_TYPES = {
   kernelFeatureMissing: 'KernelFeatureMissing',
   parentImagesInvalid: 'ParentImagesInvalid',
   imagesDirNotEmpty: 'ImagesDirNotEmpty',
+  imagesInvalid: 'ImagesInvalid',
   criuUnavailable: 'CriuUnavailable',
   processChanged: 'ProcessChanged',
   refusedTarget: 'RefusedTarget',
   criuFailed: 'CriuFailed',
+  // Host policy (src/policy): the host refuses this process or images dir, whatever the request says.
+  policyRefused: 'PolicyRefused',
 } as const;
+
+/**
+ * Failure types no retry can fix without a human changing something. The activities layer already
+ * raises them as non-retryable; the workflows' retry policies list them too, so that a failure of
+ * one of these types is never retried even if it arrives without the nonRetryable flag.
+ */
+export const PERMANENT_FAILURE_TYPES: readonly string[] = [
+  FAILURE_TYPES.invalidInput,
+  FAILURE_TYPES.noSuchProcess,
+  FAILURE_TYPES.notPermitted,
+  FAILURE_TYPES.kernelFeatureMissing,
+  FAILURE_TYPES.parentImagesInvalid,
+  FAILURE_TYPES.imagesDirNotEmpty,
+  FAILURE_TYPES.imagesInvalid,
+  FAILURE_TYPES.criuUnavailable,
+  FAILURE_TYPES.processChanged,
+  FAILURE_TYPES.refusedTarget,
+  FAILURE_TYPES.policyRefused,
+];

@@ -21,7 +21,7 @@ import path from 'node:path';
 
 const repo = path.resolve(__dirname, '..', '..');
 const labDir = path.join(repo, 'infra', 'lab');
-const BOOT_TIMEOUT_S = 200;
+const BOOT_TIMEOUT_S = 300;
 // Guest build (cold ~1 min) + boot 1 + boot 2 on a busy 2-core host, with margin.
 const SUITE_TIMEOUT_MS = 420_000;
 

@@ -133,3 +133,65 @@ export async function until<T>(what: string, check: () => Promise<T | undefined 
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** A `ferry worker --host` run as its own process (bin/ferry.js; `npm run build` first), to be killed for real. */
+export interface WorkerProcess {
+  readonly pid: number;
+  /** Everything the worker wrote on stderr so far. */
+  stderr(): string;
+  /** SIGKILL, then wait until it is gone. */
+  kill(): Promise<void>;
+  /** SIGTERM (a clean stop), then wait until it is gone; SIGKILL after 20 s. */
+  stop(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+export const FERRY_BIN = path.resolve(__dirname, '..', '..', 'bin', 'ferry.js');
+
+/** The environment that points a CLI or worker process at this stack (prefix, staging root). */
+export function stackEnv(stack: Stack, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    FERRY_TASK_QUEUE_PREFIX: stack.prefix,
+    FERRY_STAGING_DIR: stack.stagingRoot,
+    FERRY_TEMPORAL_ADDRESS: stack.config.temporal.address,
+    ...extra,
+  };
+  delete env.FERRY_DEBUG;
+  if (!('FERRY_HOST_POLICY' in extra)) delete env.FERRY_HOST_POLICY;
+  return env;
+}
+
+/** Starts `node bin/ferry.js worker --host <host>` and waits until it says it is ready. */
+export async function spawnWorker(stack: Stack, host: string, env: NodeJS.ProcessEnv = stackEnv(stack)): Promise<WorkerProcess> {
+  if (!fs.existsSync(path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const child = spawn(process.execPath, [FERRY_BIN, 'worker', '--host', host], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let gone = false;
+  void exited.then(() => (gone = true));
+  await until(`worker ${host} to be ready (stderr: ${err.slice(-300)})`, () => {
+    if (gone) throw new Error(`worker ${host} exited before it was ready: ${err.slice(-1000)}`);
+    return err.includes('ready:');
+  }, 60000);
+  return {
+    pid: child.pid!,
+    stderr: () => err,
+    exited,
+    async kill() {
+      if (!gone) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (gone) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 20000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}

@@ -3,7 +3,8 @@
  * truncation at a segment boundary, reordering, ranges), the key loader, and the store with
  * encryption on an in-memory S3 (round trip, keyed names, wrong key, plaintext refused, resume).
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,11 +71,11 @@ async function unseal(cipher: BlobCipher, sealed: Buffer, sha: string): Promise<
 describe('blob format', () => {
   const cipher = new BlobCipher(keyA, SEG);
   const plain = pseudoRandom(SEG * 3 + 123, 5);
-  const sha = require('node:crypto').createHash('sha256').update(plain).digest('hex') as string;
+  const sha = createHash('sha256').update(plain).digest('hex');
 
   it('round-trips, including empty and exact-multiple sizes', async () => {
     for (const p of [plain, Buffer.alloc(0), pseudoRandom(SEG * 2, 3)]) {
-      const h = require('node:crypto').createHash('sha256').update(p).digest('hex') as string;
+      const h = createHash('sha256').update(p).digest('hex');
       const sealed = await seal(cipher, p, h);
       expect(sealed.length).toBe(cipher.ciphertextSize(p.length));
       expect((await unseal(cipher, sealed, h)).equals(p)).toBe(true);
@@ -206,7 +207,7 @@ describe('LayerStore with encryption (in-memory S3)', () => {
     fake.objects.get(blobKey)!.body[100] ^= 1;
     const into2 = path.join(tmp(), 'y');
     await expectFailure(mk(fake, keyA).pullChain('enc-2', into2), isDecryptionFailed);
-    expect(require('node:fs').readdirSync(into2)).toEqual([]);
+    expect(readdirSync(into2)).toEqual([]);
   });
 
   it('gc and rm find encrypted blobs without the key', async () => {

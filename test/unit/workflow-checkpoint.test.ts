@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { isAlreadyRunningError, isWorkflowRunFailedError, type FerryClient } from '../../src/client';
+import { PolicyRefused } from '../../src/policy';
 import type { CheckpointProgress, CheckpointResult } from '../../src/workflows/types';
 import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, removeTempRoots, uniquePrefix, until, withWorkers, workflowBundle } from './workflow-harness';
 
@@ -206,6 +207,24 @@ describe('checkpoint workflow', () => {
       release();
       await first.result();
     });
+  });
+
+  test('a host policy refusal fails PolicyRefused at once: never retried, nothing dumped or stored', async () => {
+    const { store, host, prefix } = setup('policy');
+    let identifies = 0;
+    host.criu.identify = async (pid: number) => {
+      identifies++;
+      throw new PolicyRefused('dump', `pid ${pid} (app)`, 'executable', 'its executable /usr/bin/app is not an allowed executable (/opt/ok)', '/etc/ferry/policy.json');
+    };
+    const err = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry).catch((e: unknown) => e));
+    expect(isWorkflowRunFailedError(err)).toBe(true);
+    expect((err as { failureType: string }).failureType).toBe('PolicyRefused');
+    expect((err as Error).message).toMatch(/host policy refused dump of pid 4242/);
+    expect(identifies).toBe(1);
+    expect(host.criu.calls).toEqual([]);
+    expect(store.puts).toEqual([]);
+    expect(store.manifests.size).toBe(0);
+    expect(host.criu.alive.has(PID)).toBe(true);
   });
 
   test('bad input fails InvalidInput without touching the host', async () => {

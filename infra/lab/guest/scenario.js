@@ -23,8 +23,8 @@ const path = require('node:path');
 const [labDir, repoDir] = process.argv.slice(2);
 const outDir = path.join(labDir, 'out');
 const criu = process.env.FERRY_CRIU || 'criu';
-// ferry's CLI: bin/ferry.js itself with fullCli in the job, else ferry-lab.js (see there why).
-let ferryArgv = [path.join(__dirname, 'ferry-lab.js'), repoDir];
+// ferry's CLI: bin/ferry.js itself; with "cliShim": true in the job, ferry-lab.js (see there why).
+let ferryArgv = [path.join(repoDir, 'bin', 'ferry.js')];
 // The host puts the static workload (test/fixtures/workload) into the share, the same file for
 // every boot: CRIU restores a process's executable from the same path with the same size, so
 // the binary is copied to the same place in every boot, and a rebuild in the checkout between
@@ -411,7 +411,7 @@ function uptimeS() {
 
 async function main() {
   const job = JSON.parse(fs.readFileSync(path.join(labDir, 'job.json'), 'utf8'));
-  if (job.fullCli) ferryArgv = [path.join(repoDir, 'bin', 'ferry.js')];
+  if (job.cliShim) ferryArgv = [path.join(__dirname, 'ferry-lab.js'), repoDir];
   const result = { startedUptimeS: uptimeS(), tasks: [] };
   let failed = false;
   for (const task of job.tasks) {
