@@ -71,9 +71,12 @@ function reading() {
     `- step wall time (ferry's checks + CRIU): ${f(early, (r) => r.wallMs)} ms vs ${f(late, (r) => r.wallMs)} ms;`,
     `- pages written per layer: ${f(early, (r) => r.stats.pagesWritten)} vs ${f(late, (r) => r.stats.pagesWritten)}. The workload dirties at a fixed rate, so a longer`,
     '  step leaves more to write in the next layer; stored bytes grow about linearly with the number of layers.',
-    '- This one run cannot separate the effect of the chain length (ferry\'s parent checks, CRIU walking the parents) from',
-    '  the host\'s load, which rose during the run (the lab shares the 2 host cores with other work): treat the late-layer',
-    '  slow-down as an upper bound, to be re-measured on a quiet machine.',
+    ...(med(late.map((r) => r.wallMs)) > 1.3 * med(early.map((r) => r.wallMs)) || med(late.map((r) => r.stats.frozenTimeUs)) > 1.3 * med(early.map((r) => r.stats.frozenTimeUs))
+      ? [
+          '- Late layers were slower. One run cannot separate the chain length (ferry\'s parent checks, CRIU walking the',
+          '  parents) from the host\'s load (the lab shares the 2 host cores with other work): treat it as an upper bound.',
+        ]
+      : ['- Neither the frozen time nor the step time of a pre-dump grew with the chain length in this run (within its noise).']),
     `- restore of the whole chain: ${raw.restore.wallMs} ms of wall time against CRIU's own restore counter of ${raw.restore.restoreTimeUs === null ? 'n/a' : `${ms(raw.restore.restoreTimeUs)} ms`}` +
       (raw.restore.chainCheckMs !== undefined
         ? `; ferry's chain check alone (assertRestorableChain, reading every layer's images, run once more on its own just before) took ${raw.restore.chainCheckMs} ms.`

@@ -9,6 +9,7 @@
 import type { Command } from 'commander';
 import type { DumpResult, RestoreResult } from '../criu/types';
 import type { ChainInfo } from '../criu/chain';
+import type { ParentCheck } from '../criu/layer-record';
 import type { LayerInfo } from '../criu/images';
 import { emit, formatBytes, note, parsePositiveInt, type OutputOptions } from './output';
 import { UsageError } from './usage-error';
@@ -62,12 +63,13 @@ function formatDump(r: DumpResult): string {
     `  frozen   ${ms(s.frozenTimeUs)} (memory dump ${ms(s.memdumpTimeUs)})`,
     `  pages    ${s.pagesWritten} written (${formatBytes(s.pagesWritten * 4096)}), ${s.pagesSkippedParent} in parent, ${s.pagesScanned} scanned`,
     `  process  ${r.leftRunning ? 'left running' : 'stopped (restore it with `ferry restore --images-dir ' + r.imagesDir + '`)'}`,
+    ...(r.warnings ?? []).map((w) => `  warning  ${w}`),
   ].join('\n');
 }
 
 /** The --json document of pre-dump / dump: the tutorial's fields first, then the rest. */
 function dumpJson(r: DumpResult): Record<string, unknown> {
-  return { pid: r.pid, imagesDir: r.imagesDir, parent: r.parent, stats: r.stats, kind: r.kind, leftRunning: r.leftRunning, process: r.process, criuVersion: r.criuVersion };
+  return { pid: r.pid, imagesDir: r.imagesDir, parent: r.parent, stats: r.stats, kind: r.kind, leftRunning: r.leftRunning, process: r.process, criuVersion: r.criuVersion, ...(r.warnings ? { warnings: r.warnings } : {}) };
 }
 
 function layerLine(layer: LayerInfo, index: number): string {
@@ -80,12 +82,25 @@ function layerLine(layer: LayerInfo, index: number): string {
   ].join('\n');
 }
 
+const PARENT_CHECK_TEXT: Record<ParentCheck, string> = {
+  none: 'first layer (no parent)',
+  verified: 'parent verified: the parent link points at the layer this one was dumped against',
+  mismatch: 'parent MISMATCH: see the problems below',
+  'not-fingerprinted': 'parent not fingerprinted (no ferry-layer.json: written by plain CRIU or an older ferry)',
+};
+
 function formatChain(chain: ChainInfo): string {
   const lines = [`chain of ${chain.layers.length} layer${chain.layers.length === 1 ? '' : 's'} (oldest first), pid ${chain.rootPid ?? '?'}:`];
-  chain.layers.forEach((layer, i) => lines.push(layerLine(layer, i)));
+  chain.layers.forEach((layer, i) => lines.push(layerLine(layer, i), `      ${PARENT_CHECK_TEXT[chain.parentChecks[i] ?? 'not-fingerprinted']}`));
   const last = chain.layers[chain.layers.length - 1];
   if (last?.restoreStats) lines.push(`restored once: restore time ${ms(last.restoreStats.restoreTimeUs)}`);
-  if (chain.consistent) lines.push('consistent: every parent exists, is an earlier pre-dump of the same pid, holds every page marked in parent, and is the latest one');
+  if (chain.consistent) {
+    const unchecked = chain.parentChecks.filter((c) => c === 'not-fingerprinted').length;
+    lines.push(
+      'consistent: every parent exists, is an earlier pre-dump of the same pid, holds every page marked in parent, and is the latest one' +
+        (unchecked > 0 ? ` (${unchecked} parent link${unchecked === 1 ? ' is' : 's are'} not fingerprinted: written without ferry's layer record, so a skipped pre-dump stored elsewhere cannot be ruled out)` : ''),
+    );
+  }
   else lines.push('NOT consistent:', ...chain.problems.map((p) => `  - ${p}`));
   return lines.join('\n');
 }

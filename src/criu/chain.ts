@@ -16,11 +16,16 @@
  *   the parent, dumped after the parent and before the child (by dump_uptime), proves the child
  *   skipped it: pages dirtied between the parent and that sibling would be restored stale. Layers
  *   kept elsewhere are invisible to this check.
+ * - The parent it was dumped against: layers ferry wrote carry ferry-layer.json (layer-record.ts)
+ *   with the parent's fingerprint, compared here with the layer the link points at. This catches a
+ *   wrong link even when the skipped pre-dump is nowhere to be seen. Layers without the record
+ *   (plain CRIU) get only the checks above and are reported as "not fingerprinted".
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { ImagesInvalidError, isImagesInvalidError } from './errors';
 import { PAGE_SIZE, readLayer, type LayerInfo, type PagemapInfo } from './images';
+import { compareFingerprint, readLayerRecord, type LayerRecord, type ParentCheck } from './layer-record';
 
 const MAX_CHAIN_LENGTH = 256;
 
@@ -32,6 +37,8 @@ export interface ChainInfo {
   consistent: boolean;
   /** Every reason the chain would not restore correctly; empty when consistent. */
   problems: string[];
+  /** Per layer (same order as `layers`): how its parent link was checked against ferry's record. */
+  parentChecks: ParentCheck[];
 }
 
 interface Range {
@@ -147,7 +154,9 @@ export function readChain(dirArg: string, options: { checkSiblings?: boolean } =
   const problems: string[] = [...newest.problems];
   const seen = new Set<string>([newest.dir]);
   const rootPid = newest.rootPid;
+  const checks: ParentCheck[] = [];
   let child = newest;
+  let childRecord = recordOf(newest, problems);
   while (child.parentDir !== null) {
     const parentDir = child.parentDir;
     if (seen.has(parentDir) || layers.length >= MAX_CHAIN_LENGTH) {
@@ -173,9 +182,70 @@ export function readChain(dirArg: string, options: { checkSiblings?: boolean } =
         );
       }
     }
+    const parentRecord = recordOf(parent, problems);
+    checks.push(checkRecordedParent(child, childRecord, parent, parentRecord, problems));
     layers.push(parent);
     child = parent;
+    childRecord = parentRecord;
+  }
+  if (child.parentDir === null) {
+    // The oldest layer: a record that names a parent means the link to it was lost.
+    if (childRecord === 'invalid') checks.push('mismatch');
+    else if (childRecord?.parent) {
+      problems.push(
+        `${child.dir}: was dumped against a parent (dump uptime ${childRecord.parent.dumpUptimeUs ?? 'none'} us), ` +
+          'but has no parent link: the layers it builds on are missing, so it cannot be restored',
+      );
+      checks.push('mismatch');
+    } else checks.push('none');
+  } else {
+    checks.push(childRecord === null ? 'not-fingerprinted' : 'mismatch');
   }
   layers.reverse();
-  return { layers, rootPid, consistent: problems.length === 0, problems };
+  checks.reverse();
+  return { layers, rootPid, consistent: problems.length === 0, problems, parentChecks: checks };
+}
+
+/** A layer's ferry record; 'invalid' (with the reason added to `problems`) when it cannot be used. */
+function recordOf(layer: LayerInfo, problems: string[]): LayerRecord | 'invalid' | null {
+  const read = readLayerRecord(layer.dir);
+  if (read === null) return null;
+  if ('problem' in read) {
+    problems.push(`${layer.dir}: its ferry layer record is unusable: ${read.problem}`);
+    return 'invalid';
+  }
+  return read.record;
+}
+
+/** Checks the link child -> parent against the child's record; adds problems, returns the verdict. */
+function checkRecordedParent(
+  child: LayerInfo,
+  childRecord: LayerRecord | 'invalid' | null,
+  parent: LayerInfo,
+  parentRecord: LayerRecord | 'invalid' | null,
+  problems: string[],
+): ParentCheck {
+  if (childRecord === null) return 'not-fingerprinted';
+  if (childRecord === 'invalid') return 'mismatch';
+  const c = child.dir;
+  const p = parent.dir;
+  if (childRecord.parent === null) {
+    problems.push(`${c}: was dumped without a parent (its ferry record says so), but its parent link points to ${p}: the link was added later`);
+    return 'mismatch';
+  }
+  const known = parentRecord === 'invalid' ? null : parentRecord;
+  const diffs = compareFingerprint(childRecord.parent, parent, known);
+  if (known) {
+    const a = childRecord.process;
+    const b = known.process;
+    if (a.pid !== b.pid || a.startTime !== b.startTime || a.bootId !== b.bootId) {
+      diffs.push(`process pid ${a.pid} started at ${a.startTime} (boot ${a.bootId}) expected, the parent is of pid ${b.pid} started at ${b.startTime} (boot ${b.bootId})`);
+    }
+  }
+  if (diffs.length === 0) return 'verified';
+  problems.push(
+    `layer ${c} was dumped against a different parent than the one its parent link points to (${p}): ${diffs.join('; ')}. ` +
+      'Restoring it would bring back stale pages; relink it to the pre-dump it was dumped against, or dump again',
+  );
+  return 'mismatch';
 }

@@ -28,7 +28,9 @@ import {
   type CriuRequestName,
 } from './errors';
 import { checkPrevImagesDir, discardPartialImages, prepareImagesDir, releaseImagesDir, tightenImagesDir } from './images-dir';
-import { readDumpStats, readRestoreStats, readRootPid } from './images';
+import { readDumpStats, readInventory, readRestoreStats, readRootPid } from './images';
+import { fingerprintLayer, LAYER_RECORD_FORMAT, writeLayerRecord, type LayerFingerprint } from './layer-record';
+import { checkThp } from './thp';
 import { checkIdentity, checkTarget, readIdentitySync, readProcStat, waitForPidFree } from './process';
 import { checkImagesDirAllowed, checkProcessAllowed, type HostPolicy } from '../policy/host-policy';
 import { CriuRequestFailed, CriuRpcClient, type CriuHooks, type CriuOpts, type CriuVersionInfo } from './rpc-client';
@@ -194,6 +196,10 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
   try {
     const prev = req.prevImagesDir ? checkPrevImagesDir(req.prevImagesDir, prepared.dir, identity) : null;
     const trackMem = kind === 'pre-dump' || prev !== null;
+    // Fingerprint the parent before anything is frozen: a failure here costs the process nothing.
+    const parentFingerprint: LayerFingerprint | null = prev
+      ? fingerprintLayer(prev.dir, prev.layer.inventory.dumpUptimeUs, identity.pid, identity.bootId)
+      : null;
     const { client, version } = await startClient(binaryName(opts));
     const logName = kind === 'pre-dump' ? 'pre-dump.log' : 'dump.log';
     const logFile = path.join(prepared.dir, logName);
@@ -238,8 +244,15 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
     } finally {
       await client.close();
     }
+    const warnings: string[] = [];
+    const recordProblem = recordLayer(prepared.dir, kind, req.expectedIdentity ?? identity, parentFingerprint);
+    if (recordProblem) warnings.push(recordProblem);
     tightenImagesDir(prepared.dir);
     const stats = readDumpStats(prepared.dir);
+    if (kind === 'pre-dump' && prev === null) {
+      const thp = checkThp(req.pid);
+      if (thp) warnings.push(thp);
+    }
     return {
       kind,
       pid: req.pid,
@@ -255,10 +268,25 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
         pagesSkippedParent: stats.pagesSkippedParent,
       },
       criuVersion: version.version,
+      ...(warnings.length > 0 ? { warnings } : {}),
     };
   } catch (err) {
     if (!reachedCriu) releaseImagesDir(prepared);
     throw err;
+  }
+}
+
+/**
+ * Writes ferry-layer.json into the layer CRIU just wrote (see layer-record.ts). The dump already
+ * succeeded (a final dump has stopped the process), so a failure here is a warning, not an error:
+ * the layer is still good, its parent link just cannot be verified later.
+ */
+function recordLayer(dir: string, kind: DumpKind, target: ProcessIdentity, parent: LayerFingerprint | null): string | null {
+  try {
+    writeLayerRecord(dir, { format: LAYER_RECORD_FORMAT, kind, process: target, dumpUptimeUs: readInventory(dir).dumpUptimeUs, parent });
+    return null;
+  } catch (err) {
+    return `ferry could not write its layer record into ${dir} (${(err as Error).message}); the layer is usable, but its parent link cannot be verified later`;
   }
 }
 

@@ -224,7 +224,7 @@ export class CriuFailedError extends CriuError {
   constructor(
     readonly request: CriuRequestName,
     readonly errno: number | null,
-    /** The last error lines of CRIU's own log for this request (the real cause). */
+    /** CRIU's own log for this request: the first error naming a known cause, then the last error lines. */
     readonly logTail: string[],
     readonly logFile: string | null,
     readonly summary: string,

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { findNewerLayers } from './chain';
 import { ImagesDirNotEmptyError, ParentImagesInvalidError, isImagesInvalidError } from './errors';
 import { readLayer, type LayerInfo } from './images';
+import { readLayerRecord } from './layer-record';
 import type { ProcessIdentity } from './types';
 
 /** Only CRIU logs of an earlier failed attempt: a retry into the same dir may replace them. */
@@ -143,6 +144,16 @@ export function checkPrevImagesDir(prevArg: string, imagesDir: string, target: P
     throw new ParentImagesInvalidError(
       dir,
       `it was written before pid ${target.pid} (${target.comm}) started: it belongs to an earlier process that had the same pid`,
+    );
+  }
+  // ferry's record in the parent names the exact process (start time + boot): a pid reused since is refused here.
+  const read = readLayerRecord(dir);
+  if (read && 'problem' in read) throw new ParentImagesInvalidError(dir, read.problem);
+  if (read && (read.record.process.startTime !== target.startTime || read.record.process.bootId !== target.bootId || read.record.process.pid !== target.pid)) {
+    const p = read.record.process;
+    throw new ParentImagesInvalidError(
+      dir,
+      `it is a layer of pid ${p.pid} (${p.comm}) started at tick ${p.startTime} in boot ${p.bootId}, not of pid ${target.pid} (${target.comm}) started at tick ${target.startTime} in boot ${target.bootId}`,
     );
   }
   const nowUs = readUptimeUs();

@@ -42,6 +42,11 @@ export interface DumpResult {
   process: ProcessIdentity;
   stats: DumpStats;
   criuVersion: string;
+  /**
+   * Things the caller should know that did not fail the step (e.g. transparent huge pages making
+   * pre-dumps ineffective, or ferry's layer record that could not be written). Absent when none.
+   */
+  warnings?: string[];
 }
 
 export interface PreDumpRequest {

@@ -186,9 +186,9 @@ describe('faults', () => {
     const handle = await stack.ferry.startCheckpoint({ host, pid: wl.pid, policy: { maxPreDumps: 0 } });
     const checkpointId = (await handle.query<{ checkpointId: string }>('progress')).checkpointId;
     const layerDir = path.join(stagingOf(host, checkpointId), 'layer-0');
-    // CRIU's log is the first file in the images dir: the dump has begun. Kill at once.
+    // CRIU writes pages-*.img while the process is frozen: kill the worker in the middle of it.
     const deadline = Date.now() + 60000;
-    while (!(fs.existsSync(layerDir) && fs.readdirSync(layerDir).length > 0)) {
+    while (!(fs.existsSync(layerDir) && fs.readdirSync(layerDir).some((f) => f.startsWith('pages-')))) {
       if (Date.now() > deadline) throw new Error('the final dump never started');
       await new Promise((r) => setImmediate(r));
     }
@@ -196,6 +196,9 @@ describe('faults', () => {
     await worker.kill();
     const stateAfterKill = wl.state();
     process.stdout.write(`final-dump kill: files in layer-0 at kill ${JSON.stringify(filesAtKill)}; process state after ${stateAfterKill}\n`);
+    // Never left frozen: CRIU lost its RPC peer mid-dump and let the process go (measured: it
+    // runs again at once; the retried dump after the worker's return takes the checkpoint).
+    await until(`pid ${wl.pid} to run again after the kill`, () => wl.isRunning(), 10000);
     worker = await startWorker(host);
     const r = await handle.result();
     const m = await expectIntact(r.checkpointId);
@@ -285,7 +288,11 @@ describe('faults', () => {
   test('(e) a corrupted, truncated or missing layer object: restore refuses before CRIU runs and names the object', async () => {
     const host = `it-fa-bad-${process.pid}`;
     await startWorker(host);
-    const wl = await startWorkload(16);
+    // A dir of the test's own: the restored process writes its verdict there after wl.stop().
+    const wlDir = path.join(stack.stagingRoot, 'wl-e');
+    fs.mkdirSync(wlDir);
+    const wl = await Workload.start({ mib: 16, dir: wlDir });
+    workloads.push(wl);
     const r = await stack.ferry.checkpoint({ host, pid: wl.pid, policy: { maxPreDumps: 0 }, leaveRunning: true });
     const m = await expectIntact(r.checkpointId);
     // With the original gone, a restore that reached CRIU would bring pid back: it must not.

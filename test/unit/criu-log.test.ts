@@ -38,6 +38,35 @@ describe("CRIU's log", () => {
     expect(readLogTail(path.join(tmp, 'missing.log'))).toEqual([]);
   });
 
+  it('puts the first error that names a known cause before the last lines, and makes it the cause', () => {
+    const file = path.join(tmp, 'restore.log');
+    fs.writeFileSync(
+      file,
+      [
+        "(00.000010) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted",
+        '(00.010000) Error (criu/files-reg.c:2160): File tmp/wl/held has bad size 8192 (expect 4096)',
+        ...Array.from({ length: 8 }, (_, i) => `(00.02000${i}) Error (criu/cr-restore.c:${1500 + i}): later consequence ${i}`),
+        '(00.030000) Error (criu/cr-restore.c:2397): 172 killed by signal 9: Killed',
+        '(00.040000) Error (criu/cr-restore.c:2700): Restoring FAILED.',
+        '',
+      ].join('\n'),
+    );
+    const tail = readLogTail(file);
+    expect(tail).toHaveLength(6);
+    expect(tail[0]).toBe('Error (criu/files-reg.c:2160): File tmp/wl/held has bad size 8192 (expect 4096)');
+    expect(tail.slice(-2)).toEqual(['Error (criu/cr-restore.c:2397): 172 killed by signal 9: Killed', 'Error (criu/cr-restore.c:2700): Restoring FAILED.']);
+    expect(mainCause(tail)).toMatch(/has bad size/);
+  });
+
+  it('without a known cause, puts the first specific error first and takes the last specific one as the cause', () => {
+    const file = path.join(tmp, 'dump.log');
+    const lines = ['(00.1) Error (a.c:1): first odd thing', ...Array.from({ length: 7 }, (_, i) => `(00.2) Error (b.c:${i}): odd ${i}`), '(00.3) Error (c.c:1): Dumping FAILED.'];
+    fs.writeFileSync(file, lines.join('\n'));
+    const tail = readLogTail(file, 4);
+    expect(tail).toEqual(['Error (a.c:1): first odd thing', 'Error (b.c:5): odd 5', 'Error (b.c:6): odd 6', 'Error (c.c:1): Dumping FAILED.']);
+    expect(mainCause(tail)).toBe('Error (b.c:6): odd 6');
+  });
+
   it('reads only the end of a huge log', () => {
     const file = path.join(tmp, 'big.log');
     fs.writeFileSync(file, 'x'.repeat(1024 * 1024) + '\n(01.000000) Error (criu/mem.c:45): BUG\n');
