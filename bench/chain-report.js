@@ -77,9 +77,14 @@ function reading() {
           '  parents) from the host\'s load (the lab shares the 2 host cores with other work): treat it as an upper bound.',
         ]
       : ['- Neither the frozen time nor the step time of a pre-dump grew with the chain length in this run (within its noise).']),
+    `- final dump on top of the ${rows.length} layers: frozen ${ms(raw.final.stats.frozenTimeUs)} ms against ${ms(raw.full.stats.frozenTimeUs)} ms for the full dump of the same process,` +
+      ` while writing ${((100 * raw.final.stats.pagesWritten) / Math.max(1, raw.full.stats.pagesWritten)).toFixed(0)}% of its pages` +
+      (raw.final.stats.frozenTimeUs > raw.full.stats.frozenTimeUs
+        ? ': on a long chain the final dump was frozen LONGER than a full dump, although it wrote far fewer pages. Compare the lab downtime table (final dump after 2 pre-dumps); the cost appears to grow with the number of parents CRIU consults (not profiled here).'
+        : '.'),
     `- restore of the whole chain: ${raw.restore.wallMs} ms of wall time against CRIU's own restore counter of ${raw.restore.restoreTimeUs === null ? 'n/a' : `${ms(raw.restore.restoreTimeUs)} ms`}` +
       (raw.restore.chainCheckMs !== undefined
-        ? `; ferry's chain check alone (assertRestorableChain, reading every layer's images, run once more on its own just before) took ${raw.restore.chainCheckMs} ms.`
+        ? `; ferry's chain check alone (assertRestorableChain, run once more on its own just before the restore) took ${raw.restore.chainCheckMs} ms.`
         : '; the difference (ferry\'s chain check before the restore plus CRIU work outside its restore counter) was not broken down in this run.'),
     '',
   ];

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Runs every ferry benchmark and rewrites BENCHMARKS.md (and BENCHMARKS-growth.svg) from
-# bench/results/. `make bench` runs this. Each step is a separate, bounded command.
+# Runs every ferry benchmark and rewrites BENCHMARKS.md (plus BENCHMARKS-growth.svg and
+# BENCHMARKS-chain.svg) from bench/results/. `make bench` runs this. Each step is a separate,
+# bounded command (the longest, the 4 GiB growth step and the qemu lab steps, take ~5-17 min
+# on a loaded 2-core machine).
+#
+# Steps: growth (bench/growth.js), memory (bench/upload-memory.js), driver
+# (test/fixtures/workload/bench-dump-restore.js), pipeline and migrate (bench/workflows.js),
+# storage (bench/storage-throughput.ts), lab (bench/lab-downtime.sh), chain (bench/lab-chain.sh).
 #
 # Environment:
-#   BENCH_QUICK=1        small sizes and fewer runs (a few minutes in all): growth 64/256 MiB x 2,
-#                        pipeline/migrate 256 MiB x 3, storage 256 MiB x 1 round, lab 64 MiB x 1
-#   BENCH_ONLY="..."     run only these steps (growth memory driver pipeline migrate storage lab chain); the others keep
-#                        their existing results files (chain: nightly-layer chain in the lab). BENCH_ONLY="" with BENCH_SKIP_ALL=1 only
-#                        regenerates BENCHMARKS.md.
-#   BENCH_SKIP="..."     skip these steps (e.g. BENCH_SKIP=lab: the qemu lab takes ~6 min).
+#   BENCH_QUICK=1     smaller sizes and fewer runs: growth, memory and driver at 64/256 MiB,
+#                     pipeline and migrate at 256 MiB, storage 256 MiB x 1 round, lab 64 MiB x 1,
+#                     chain of 5 layers (about 10 min with the lab steps, 5 min without)
+#   BENCH_ONLY="..."  run only these steps; the others keep their existing results files
+#   BENCH_SKIP="..."  skip these steps (e.g. BENCH_SKIP="lab chain": no qemu)
+#   BENCH_SKIP_ALL=1  run nothing, only regenerate BENCHMARKS.md from bench/results/
 # Needs root, CRIU >= 4.1, a built tree (`make build`) and the dev stack (`node bin/ferry.js dev up`,
 # started here if it is not running; never stopped here, others may use it).
 set -euo pipefail

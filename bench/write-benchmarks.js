@@ -21,7 +21,8 @@ const readJson = (name) => {
 function section(title, file, note) {
   const text = read(file);
   if (!text) return [`## ${title}`, '', `**Not measured** in this run (no bench/results/${file}).`, ''];
-  const body = text.replace(/^# .*\n/, '').replace(/^(#+) /gm, '#$1 ').trim();
+  // A note addressed to whoever writes this file is dropped: this file is that writer.
+  const body = text.replace(/^# .*\n/, '').replace(/^For BENCHMARKS\.md \(lead\)[\s\S]*?(\n\n|$)/m, '').replace(/^(#+) /gm, '#$1 ').trim();
   return [`## ${title}`, '', `Source: \`bench/results/${file}\`.${note ? ` ${note}` : ''}`, '', body, ''];
 }
 
@@ -106,19 +107,24 @@ function targets() {
   const g = readJson('growth-raw.json');
   const um = readJson('upload-memory-raw.json');
   const bySize = new Map();
-  const add = (mib, growth, src) => {
+  const add = (mib, growth, src, bufs, heap) => {
     if (!bySize.has(mib)) bySize.set(mib, []);
-    bySize.get(mib).push({ growth, src });
+    bySize.get(mib).push({ growth, src, bufs, heap });
   };
   let pool = null;
-  if (g) for (const [mib, e] of Object.entries(g.sizes)) for (const r of e.runs) { add(Number(mib), r.uploadGrowthMiB, 'growth'); pool = (r.concurrency * r.partSize) / 1048576; }
-  if (um) for (const [mib, e] of Object.entries(um.sizes)) for (const r of e.runs) { add(Number(mib), r.growthMiB, 'upload-memory'); pool = (r.concurrency * r.partSize) / 1048576; }
+  if (g) for (const h of g.history || []) for (const r of h.runs) add(h.mib, r.uploadGrowthMiB, 'growth bench, earlier run', r.uploadBuffersGrowthMiB, r.uploadHeapGrowthMiB);
+  if (g) for (const [mib, e] of Object.entries(g.sizes)) for (const r of e.runs) { add(Number(mib), r.uploadGrowthMiB, 'growth bench', r.uploadBuffersGrowthMiB, r.uploadHeapGrowthMiB); pool = (r.concurrency * r.partSize) / 1048576; }
+  if (um) for (const [mib, e] of Object.entries(um.sizes)) for (const r of e.runs) { add(Number(mib), r.growthMiB, 'upload-memory bench', r.arrayBuffersGrowthMiB, r.heapUsedGrowthMiB); pool = (r.concurrency * r.partSize) / 1048576; }
   if (bySize.size) {
     const allowance = (g && g.sdkAllowanceMiB) || 32;
     const sizes = [...bySize.keys()].sort((a, b) => a - b);
     const worst = sizes.map((s) => Math.max(...bySize.get(s).map((x) => x.growth)));
     const med = sizes.map((s) => median(bySize.get(s).map((x) => x.growth)));
-    const over = sizes.flatMap((s) => bySize.get(s).filter((x) => x.growth > pool + allowance).map((x) => `${s} MiB: +${x.growth.toFixed(0)} MiB (${x.src})`));
+    const overRuns = sizes.flatMap((s) => bySize.get(s).filter((x) => x.growth > pool + allowance));
+    const unsampled = overRuns.some((x) => x.bufs === undefined);
+    const over = sizes.flatMap((s) =>
+      bySize.get(s).filter((x) => x.growth > pool + allowance).map((x) => `${s} MiB: +${x.growth.toFixed(0)} MiB (${x.src}${x.bufs !== undefined ? `; Buffers +${x.bufs.toFixed(0)}, V8 heap +${x.heap.toFixed(0)} MiB` : ', not sampled'})`),
+    );
     const n = sizes.reduce((a, s) => a + bySize.get(s).length, 0);
     rows.push([
       'Worker memory while uploading, independent of layer size',
@@ -129,7 +135,7 @@ function targets() {
         ? `Median growth stays flat from ${sizes[0]} MiB to ${sizes[sizes.length - 1]} MiB layers.`
         : `Medians are flat with layer size (memory does not scale with the layer), but single uploads went over the stated bound: ${over.join('; ')}. ` +
           (um
-            ? `In the ${Object.values(um.sizes).reduce((a, e) => a + e.runs.length, 0)} sampled uploads (upload-memory section) Buffers outside the V8 heap grew by ${Math.max(...Object.values(um.sizes).flatMap((e) => e.runs.map((r) => r.arrayBuffersGrowthMiB))).toFixed(0)} MiB at most (the part pool) and the V8 heap by ${Math.max(...Object.values(um.sizes).flatMap((e) => e.runs.map((r) => r.heapUsedGrowthMiB))).toFixed(0)} MiB at most; the over-bound runs were not sampled, so what made the excess was not captured. `
+            ? `In the ${Object.values(um.sizes).reduce((a, e) => a + e.runs.length, 0)} sampled uploads (upload-memory section) Buffers outside the V8 heap grew by ${Math.max(...Object.values(um.sizes).flatMap((e) => e.runs.map((r) => r.arrayBuffersGrowthMiB))).toFixed(0)} MiB at most (the part pool) and the V8 heap by ${Math.max(...Object.values(um.sizes).flatMap((e) => e.runs.map((r) => r.heapUsedGrowthMiB))).toFixed(0)} MiB at most; ${unsampled ? 'an over-bound run was not sampled, so what made its excess was not captured. ' : 'the remainder of an over-bound run is native memory outside both. '}`
             : '') +
           'Until that is understood, size a worker for part buffers + ~64 MiB, or lower partSize/concurrency.',
     ]);
@@ -155,9 +161,9 @@ function targets() {
     rows.push([
       `Cost growth with chain length (1 to ${L.length} nightly layers)`,
       'table + plot',
-      `pre-dump frozen ${frozen.length ? `${Math.min(...frozen).toFixed(0)}-${Math.max(...frozen).toFixed(0)} ms for layers 2-${L.length}` : 'n/a'} (layer 1: ${(L[0].stats.frozenTimeUs / 1000).toFixed(0)} ms); stored ${stored.toFixed(0)} MiB in all; restore from ${L.length + 1} layers ${chain.restore.restoreTimeUs === null ? 'n/a' : `${(chain.restore.restoreTimeUs / 1000).toFixed(0)} ms`} in CRIU but ${chain.restore.wallMs} ms wall${chain.restore.chainCheckMs !== undefined ? ` (ferry's chain check alone: ${chain.restore.chainCheckMs} ms)` : ''}, memory ${chain.restore.verify.ok ? 'verified' : 'WRONG'}`,
+      `final dump on ${L.length} layers frozen ${(chain.final.stats.frozenTimeUs / 1000).toFixed(0)} ms vs full dump ${(chain.full.stats.frozenTimeUs / 1000).toFixed(0)} ms; pre-dump frozen ${frozen.length ? `${Math.min(...frozen).toFixed(0)}-${Math.max(...frozen).toFixed(0)} ms for layers 2-${L.length}` : 'n/a'} (layer 1: ${(L[0].stats.frozenTimeUs / 1000).toFixed(0)} ms); stored ${stored.toFixed(0)} MiB in all; restore from ${L.length + 1} layers ${chain.restore.restoreTimeUs === null ? 'n/a' : `${(chain.restore.restoreTimeUs / 1000).toFixed(0)} ms`} in CRIU but ${chain.restore.wallMs} ms wall${chain.restore.chainCheckMs !== undefined ? ` (ferry's chain check alone: ${chain.restore.chainCheckMs} ms)` : ''}, memory ${chain.restore.verify.ok ? 'verified' : 'WRONG'}`,
       'measured (lab, TCG, one run)',
-      'Only in the TCG-emulated soft-dirty lab (this host cannot pre-dump); one run, so no spread. Per-layer costs stay flat and stored bytes grow linearly; ferry\'s own chain check before a restore (\`assertRestorableChain\`) dominates the restore of a long chain under TCG and deserves a look; it was not profiled here. A candidate (unverified): for each layer, the sibling scan in src/criu/chain.ts reads every other layer dir next to it, which is quadratic when all layers share one directory, as here. See the chain section.',
+      'Only in the TCG-emulated soft-dirty lab (this host cannot pre-dump); one run, so no spread. Per-layer pre-dump costs stay flat and stored bytes grow linearly, but the final dump on top of a long chain was frozen longer than a full dump (see the chain section); ferry\'s own chain check before a restore (\`assertRestorableChain\`) dominates the restore of a long chain under TCG and deserves a look; it was not profiled here. A candidate (unverified): for each layer, the sibling scan in src/criu/chain.ts reads every other layer dir next to it, which is quadratic when all layers share one directory, as here. See the chain section.',
     ]);
   } else {
     rows.push([

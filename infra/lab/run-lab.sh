@@ -81,7 +81,19 @@ if ferry inspect "$work/boot2/wrong/final" >"$work/inspect-wrong.txt" 2>&1; then
   lab_die "ferry inspect accepted a final dump whose parent is pre-dump 1 instead of pre-dump 2"
 fi
 lab_log "negative control: ferry inspect rejects the wrong-parent chain:"
-grep -E 'not the latest|NOT consistent' "$work/inspect-wrong.txt" >&2 || true
+grep -E 'not the latest|different parent|NOT consistent' "$work/inspect-wrong.txt" >&2 || true
+# The same mistake with the skipped pre-dump absent: only the parent fingerprint ferry wrote into
+# the final layer (ferry-layer.json) can tell.
+mkdir -p "$work/wrong-alone"
+cp -a "$chain/pre1" "$chain/final" "$work/wrong-alone/"
+ln -sfn ../pre1 "$work/wrong-alone/final/parent"
+if ferry inspect "$work/wrong-alone/final" >"$work/inspect-wrong-alone.txt" 2>&1; then
+  cat "$work/inspect-wrong-alone.txt" >&2
+  lab_die "ferry inspect accepted a relinked final dump whose skipped pre-dump is absent"
+fi
+grep -q 'dumped against a different parent' "$work/inspect-wrong-alone.txt" ||
+  lab_die "the wrong parent was not caught by the layer fingerprint"
+lab_log "negative control: the layer fingerprint catches the wrong parent with the skipped pre-dump absent"
 
 # boot 2: refuse the wrong chain, restore the good one
 cat >"$work/boot2/job.json" <<EOF

@@ -21,6 +21,12 @@ export interface CriuPort {
   preDump(req: PreDumpRequest): Promise<DumpResult>;
   dump(req: DumpRequest): Promise<DumpResult>;
   restore(req: RestoreRequest): Promise<RestoreResult>;
+  /**
+   * Identity of any live process, with no refusal and no policy check: used to recognise a
+   * process ferry restored itself (a child of the worker, which identify() refuses as ferry's own
+   * tree). Optional for fakes; identify() is used without it.
+   */
+  describe?(pid: number): Promise<ProcessIdentity>;
   /** Whether `identity` is still alive (same pid, same start time). */
   isAlive(identity: ProcessIdentity): Promise<boolean>;
 }

@@ -240,7 +240,9 @@ export function createActivities(deps: ActivityDeps) {
         const finishedAtMs = now();
         const outcome: RestoreOutcome = { pid: r.pid, restoreTimeUs: r.restoreTimeUs, startedAtMs, finishedAtMs, durationMs: finishedAtMs - startedAtMs };
         try {
-          const process = await deps.criu.identify(r.pid);
+          // Not identify(): with rst_sibling the restored process is the worker's child, which
+          // identify() refuses as ferry's own tree, and the marker was then never written.
+          const process = deps.criu.describe ? await deps.criu.describe(r.pid) : await deps.criu.identify(r.pid);
           await writeJsonAtomic(marker, { ...outcome, process });
         } catch (err) {
           log.warn('could not record the restored process for retries', { pid: r.pid, error: String(err) });

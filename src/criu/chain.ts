@@ -25,7 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ImagesInvalidError, isImagesInvalidError } from './errors';
 import { PAGE_SIZE, readLayer, type LayerInfo, type PagemapInfo } from './images';
-import { compareFingerprint, readLayerRecord, type LayerRecord, type ParentCheck } from './layer-record';
+import { compareFingerprint, readLayerRecord, type FerryLayerRecord, type ParentCheck } from './layer-record';
 
 const MAX_CHAIN_LENGTH = 256;
 
@@ -207,7 +207,7 @@ export function readChain(dirArg: string, options: { checkSiblings?: boolean } =
 }
 
 /** A layer's ferry record; 'invalid' (with the reason added to `problems`) when it cannot be used. */
-function recordOf(layer: LayerInfo, problems: string[]): LayerRecord | 'invalid' | null {
+function recordOf(layer: LayerInfo, problems: string[]): FerryLayerRecord | 'invalid' | null {
   const read = readLayerRecord(layer.dir);
   if (read === null) return null;
   if ('problem' in read) {
@@ -220,9 +220,9 @@ function recordOf(layer: LayerInfo, problems: string[]): LayerRecord | 'invalid'
 /** Checks the link child -> parent against the child's record; adds problems, returns the verdict. */
 function checkRecordedParent(
   child: LayerInfo,
-  childRecord: LayerRecord | 'invalid' | null,
+  childRecord: FerryLayerRecord | 'invalid' | null,
   parent: LayerInfo,
-  parentRecord: LayerRecord | 'invalid' | null,
+  parentRecord: FerryLayerRecord | 'invalid' | null,
   problems: string[],
 ): ParentCheck {
   if (childRecord === null) return 'not-fingerprinted';

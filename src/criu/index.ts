@@ -8,7 +8,7 @@ export { readLayer, readDumpStats, readRestoreStats, readInventory, readRootPid,
 export type { LayerInfo, PagemapInfo, PagemapEntryInfo, InventoryInfo, DumpStatsInfo, RestoreStatsInfo, PstreeEntryInfo } from './images';
 export { readChain, checkLink, findNewerLayers, type ChainInfo } from './chain';
 export { checkTarget, sameProcess } from './process';
-export { LAYER_RECORD_FILE, LAYER_RECORD_FORMAT, readLayerRecord, fingerprintLayer, type LayerRecord, type LayerFingerprint, type ParentCheck } from './layer-record';
+export { LAYER_RECORD_FILE, LAYER_RECORD_FORMAT, readLayerRecord, fingerprintLayer, type FerryLayerRecord, type LayerFingerprint, type ParentCheck } from './layer-record';
 export { parseSmapsRollup, thpWarning, type SmapsRollup } from './thp';
 export * from './errors';
 export type * from './types';

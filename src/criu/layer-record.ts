@@ -35,7 +35,7 @@ export interface LayerFingerprint {
   pid: number;
 }
 
-export interface LayerRecord {
+export interface FerryLayerRecord {
   format: number;
   kind: DumpKind;
   /** The dumped process (pid + start time + boot id + comm). */
@@ -76,7 +76,7 @@ export function fingerprintLayer(parentDir: string, dumpUptimeUs: number | null,
 }
 
 /** Writes the record into a fresh layer dir: created exclusively, 0600, never through a symlink. */
-export function writeLayerRecord(dir: string, record: LayerRecord): void {
+export function writeLayerRecord(dir: string, record: FerryLayerRecord): void {
   const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
   const fd = fs.openSync(path.join(dir, LAYER_RECORD_FILE), flags, 0o600);
   try {
@@ -119,7 +119,7 @@ function validProcess(v: unknown): v is ProcessIdentity {
  * The record of layer `dir`: null when there is none (plain CRIU layer), else the record or the
  * reason it cannot be used (unreadable, not JSON, unknown format, missing fields).
  */
-export function readLayerRecord(dir: string): { record: LayerRecord } | { problem: string } | null {
+export function readLayerRecord(dir: string): { record: FerryLayerRecord } | { problem: string } | null {
   const file = path.join(dir, LAYER_RECORD_FILE);
   let text: string;
   let fd: number;
@@ -153,14 +153,14 @@ export function readLayerRecord(dir: string): { record: LayerRecord } | { proble
     return { problem: `${file} lacks kind, process or dumpUptimeUs, or has them in the wrong type` };
   }
   if (r.parent !== null && !validFingerprint(r.parent)) return { problem: `${file} has a malformed parent fingerprint` };
-  return { record: value as LayerRecord };
+  return { record: value as FerryLayerRecord };
 }
 
 /**
  * Differences between the parent a layer recorded and the layer its link points at (empty when
  * they match). `parentRecord` is the parent's own record, when it has one.
  */
-export function compareFingerprint(expected: LayerFingerprint, parent: LayerInfo, parentRecord: LayerRecord | null): string[] {
+export function compareFingerprint(expected: LayerFingerprint, parent: LayerInfo, parentRecord: FerryLayerRecord | null): string[] {
   const diffs: string[] = [];
   if (expected.dumpUptimeUs !== parent.inventory.dumpUptimeUs) {
     diffs.push(`dump uptime ${expected.dumpUptimeUs ?? 'none'} us expected, ${parent.inventory.dumpUptimeUs ?? 'none'} us found`);

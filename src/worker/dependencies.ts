@@ -29,6 +29,7 @@ export function criuPort(config: FerryConfig, host: string): CriuPort {
     check: () => checkCriu(opts),
     // Refuses a process outside the policy before the workflow does anything else with it.
     identify: async (pid) => checkProcessAllowed(policy, 'dump', pid),
+    describe: async (pid) => readProcessIdentity(pid),
     preDump: (req) => preDump(req, opts),
     dump: (req) => dump(req, opts),
     restore: (req) => restore(req, opts),

@@ -81,8 +81,11 @@ describe('ferry dump / inspect / restore', () => {
     expect(inspected.stdout).toContain(`1. dump     ${dir}`);
     expect(inspected.stdout).toContain(`pages written ${doc.stats.pagesWritten}, in parent 0`);
     expect(inspected.stdout).toMatch(/^consistent/m);
-    const inspectedJson = JSON.parse((await ferry('inspect', dir, '--json')).stdout) as { consistent: boolean; layers: Array<{ pagesPresent: number }> };
+    expect(inspected.stdout).toMatch(/^ {6}first layer \(no parent\)$/m);
+    expect(Object.keys(doc)).not.toContain('warnings');
+    const inspectedJson = JSON.parse((await ferry('inspect', dir, '--json')).stdout) as { consistent: boolean; layers: Array<{ pagesPresent: number }>; parentChecks: string[] };
     expect(inspectedJson.consistent).toBe(true);
+    expect(inspectedJson.parentChecks).toEqual(['none']);
     expect(inspectedJson.layers[0]!.pagesPresent).toBe(doc.stats.pagesWritten);
 
     const deadline = Date.now() + 10000;

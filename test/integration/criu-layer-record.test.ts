@@ -20,7 +20,7 @@ import {
   readLayerRecord,
   readProcessIdentity,
   restore,
-  type LayerRecord,
+  type FerryLayerRecord,
 } from '../../src/criu';
 import { fingerprintLayer, writeLayerRecord } from '../../src/criu/layer-record';
 import { Workload } from '../fixtures/workload/workload';
@@ -46,7 +46,7 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function recordOf(dir: string): LayerRecord {
+function recordOf(dir: string): FerryLayerRecord {
   const read = readLayerRecord(dir);
   if (read === null || 'problem' in read) throw new Error(`no usable record in ${dir}: ${JSON.stringify(read)}`);
   return read.record;

@@ -204,6 +204,22 @@ describe('soft-dirty lab: the pre-dump chain on a kernel that tracks dirty pages
     expect(info.problems.join('\n')).toMatch(/not the latest pre-dump/);
   });
 
+  test('the wrong parent is caught by the layer fingerprint even when the skipped pre-dump is gone', () => {
+    // Only pre-dump 1 and the final dump, relinked: no sibling betrays the skipped pre-dump 2, so
+    // only the parent fingerprint ferry wrote into the final layer (ferry-layer.json) can tell.
+    const alone = path.join(work, 'wrong-alone');
+    fs.mkdirSync(alone);
+    fs.cpSync(path.join(chainDir, 'pre1'), path.join(alone, 'pre1'), { recursive: true, verbatimSymlinks: true });
+    fs.cpSync(path.join(chainDir, 'final'), path.join(alone, 'final'), { recursive: true, verbatimSymlinks: true });
+    fs.rmSync(path.join(alone, 'final', 'parent'));
+    fs.symlinkSync('../pre1', path.join(alone, 'final', 'parent'));
+    const r = ferry(['inspect', path.join(alone, 'final'), '--json']);
+    expect(r.status).toBe(1);
+    const info = JSON.parse(r.stdout) as { consistent: boolean; problems: string[] };
+    expect(info.consistent).toBe(false);
+    expect(info.problems.join('\n')).toMatch(/dumped against a different parent/);
+  });
+
   test('push to MinIO and pull back byte for byte; boot 2 refuses the wrong chain and restores the pulled one intact', () => {
     const pushedDoc = ferryJson<{ layers: number; complete: boolean }>(['push', path.join(chainDir, 'final'), '--checkpoint', checkpoint]);
     pushed = true;

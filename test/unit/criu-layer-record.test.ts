@@ -10,7 +10,7 @@ import { readChain } from '../../src/criu/chain';
 import { encodeMessage } from '../../src/criu/codec';
 import { isParentImagesInvalidError } from '../../src/criu/errors';
 import { checkPrevImagesDir } from '../../src/criu/images-dir';
-import { LAYER_RECORD_FILE, LAYER_RECORD_FORMAT, fingerprintLayer, readLayerRecord, writeLayerRecord, type LayerRecord } from '../../src/criu/layer-record';
+import { LAYER_RECORD_FILE, LAYER_RECORD_FORMAT, fingerprintLayer, readLayerRecord, writeLayerRecord, type FerryLayerRecord } from '../../src/criu/layer-record';
 import { readInventory } from '../../src/criu/images';
 import { IMG_COMMON_MAGIC, INVENTORY_MAGIC, PAGEMAP_MAGIC, PE_PARENT, PE_PRESENT, PSTREE_MAGIC } from '../../src/criu/schema';
 import type { ProcessIdentity } from '../../src/criu/types';
@@ -79,11 +79,11 @@ describe('ferry layer record', () => {
     const { p1, final } = recordedChain(path.join(tmp, 'c'));
     expect(fs.statSync(path.join(final, LAYER_RECORD_FILE)).mode & 0o777).toBe(0o600);
     expect(() => record(final, 'dump', p1)).toThrow(/EEXIST/);
-    const read = readLayerRecord(final) as { record: LayerRecord };
+    const read = readLayerRecord(final) as { record: FerryLayerRecord };
     expect(read.record.kind).toBe('dump');
     expect(read.record.parent).toMatchObject({ dumpUptimeUs: 2_000_000, bootId: BOOT, pid: PID });
     expect(read.record.parent!.inventorySha256).toMatch(/^[0-9a-f]{64}$/);
-    expect((readLayerRecord(p1) as { record: LayerRecord }).record.parent).toBeNull();
+    expect((readLayerRecord(p1) as { record: FerryLayerRecord }).record.parent).toBeNull();
     expect(readLayerRecord(tmp)).toBeNull();
   });
 
