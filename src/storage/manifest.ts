@@ -51,6 +51,24 @@ function checkFile(key: string, where: string, f: unknown): LayerFile {
   return f as unknown as LayerFile;
 }
 
+// Restores and the CLI read these fields as numbers and strings: a manifest that lies about their
+// types is refused here rather than failing somewhere downstream.
+function checkProcess(key: string, where: string, p: unknown): void {
+  if (!isObject(p)) throw new ManifestInvalid(key, `${where} is missing`);
+  if (!isNonNegInt(p.pid)) throw new ManifestInvalid(key, `${where}.pid is not a process id`);
+  if (!isNonNegInt(p.startTime)) throw new ManifestInvalid(key, `${where}.startTime is not a clock-tick count`);
+  if (typeof p.bootId !== 'string' || typeof p.comm !== 'string') throw new ManifestInvalid(key, `${where}.bootId/comm is not a string`);
+}
+
+const STATS_FIELDS = ['frozenTimeUs', 'memdumpTimeUs', 'pagesScanned', 'pagesWritten', 'pagesSkippedParent'] as const;
+
+function checkStats(key: string, where: string, st: unknown): void {
+  if (!isObject(st)) throw new ManifestInvalid(key, `${where} is missing`);
+  for (const field of STATS_FIELDS) {
+    if (!isNonNegInt(st[field])) throw new ManifestInvalid(key, `${where}.${field} is not a non-negative integer`);
+  }
+}
+
 function checkLayer(key: string, where: string, l: unknown, expectedIndex: number): LayerRecord {
   if (!isObject(l)) throw new ManifestInvalid(key, `${where} is not an object`);
   if (l.index !== expectedIndex) throw new ManifestInvalid(key, `${where}.index is ${String(l.index)}, expected ${expectedIndex}`);
@@ -68,7 +86,8 @@ function checkLayer(key: string, where: string, l: unknown, expectedIndex: numbe
   for (const field of ['criuVersion', 'kernel', 'host', 'storedAt'] as const) {
     if (typeof l[field] !== 'string') throw new ManifestInvalid(key, `${where}.${field} is not a string`);
   }
-  if (!isObject(l.process) || !isObject(l.stats)) throw new ManifestInvalid(key, `${where}.process/stats missing`);
+  checkProcess(key, `${where}.process`, l.process);
+  checkStats(key, `${where}.stats`, l.stats);
   if (l.encryption !== undefined) {
     const e = l.encryption;
     if (!isObject(e) || e.scheme !== ENCRYPTION_SCHEME) throw new ManifestInvalid(key, `${where}.encryption.scheme must be ${ENCRYPTION_SCHEME}`);
@@ -96,7 +115,9 @@ export function validateManifest(key: string, value: unknown, expectedId?: strin
     throw new ManifestInvalid(key, `it names checkpoint ${JSON.stringify(value.checkpointId)}, not ${JSON.stringify(expectedId)}`);
   }
   if (typeof value.complete !== 'boolean') throw new ManifestInvalid(key, 'complete is not a boolean');
-  if (typeof value.createdAt !== 'string') throw new ManifestInvalid(key, 'createdAt is not a string');
+  if (typeof value.createdAt !== 'string' || Number.isNaN(Date.parse(value.createdAt))) {
+    throw new ManifestInvalid(key, 'createdAt is not an ISO time');
+  }
   if (value.completedAt !== null && typeof value.completedAt !== 'string') throw new ManifestInvalid(key, 'completedAt is not a string or null');
   if (!Array.isArray(value.baseLayers)) throw new ManifestInvalid(key, 'baseLayers is not a list');
   value.baseLayers.forEach((b, i) => {

@@ -208,6 +208,32 @@ describe('faults', () => {
     await expectAlive(wl);
   });
 
+  test('(a) worker SIGKILLed during the restore: the process ends up running exactly once', async () => {
+    const host = `it-fa-rst-${process.pid}`;
+    let worker = await startWorker(host);
+    const wl = await startWorkload(32);
+    const r = await stack.ferry.checkpoint({ host, pid: wl.pid, policy: { maxPreDumps: 0 } });
+    expect(wl.isRunning()).toBe(false);
+    const handle = await stack.ferry.startRestore({ host, checkpointId: r.checkpointId });
+    const downloads = path.join(stack.stagingRoot, host, 'downloads');
+    const restoreLogs = () =>
+      fs.existsSync(downloads)
+        ? fs.readdirSync(downloads, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('restore.log'))
+        : [];
+    // CRIU's restore log appears as CRIU starts restoring: kill the worker at once.
+    const deadline = Date.now() + 90000;
+    while (restoreLogs().length === 0) {
+      if (Date.now() > deadline) throw new Error('the restore never started');
+      await new Promise((res) => setImmediate(res));
+    }
+    await worker.kill();
+    process.stdout.write(`restore kill: process state right after ${wl.state()}\n`);
+    worker = await startWorker(host);
+    const out = await handle.result();
+    expect(out.pid).toBe(wl.pid);
+    await expectAlive(wl);
+  });
+
   test('(b) the Temporal server restarted mid-workflow: the pipeline waits and completes', async () => {
     const host = `it-fa-tmp-${process.pid}`;
     await startWorker(host);
