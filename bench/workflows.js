@@ -119,6 +119,20 @@ function parseJson(stdout) {
   return JSON.parse(stdout.slice(start));
 }
 
+/** Summaries of the earlier runs kept in results/<name>-raw.json, so a rerun never hides a measured result. */
+function previousRuns(name, ratioOf) {
+  const file = path.join(__dirname, 'results', `${name}-raw.json`);
+  if (!fs.existsSync(file)) return [];
+  const old = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const runs = Array.isArray(old.runs) ? old.runs.length : old.runs.ferry.length;
+  return [...(old.history || []), { at: old.machine.date.slice(11, 16), load: old.machine.loadavg[0], runs, ratio: ratioOf(old) }];
+}
+
+function historyLines(raw) {
+  if (!raw.history || !raw.history.length) return [];
+  return ['', `Earlier runs of this bench (same size, replaced by the one above): ${raw.history.map((h) => `${h.ratio.toFixed(2)}x (${h.runs} runs, ${h.at} UTC, load ${h.load})`).join('; ')}.`];
+}
+
 // ---- pipeline overhead -------------------------------------------------------------------
 
 async function pipeline(mib, repeats) {
@@ -159,7 +173,9 @@ async function pipeline(mib, repeats) {
   }
   const raw = { machine, mib, repeats, runs, finishedAt: new Date().toISOString() };
   // The 1 GiB run is the issue's; other sizes go beside it (they show which costs are fixed).
-  lib.writeResult(mib === 1024 ? 'pipeline' : `pipeline-${mib}`, renderPipeline(raw), raw);
+  const name = mib === 1024 ? 'pipeline' : `pipeline-${mib}`;
+  raw.history = previousRuns(name, (old) => lib.median(old.runs.ferry.map((r) => r.wallMs)) / lib.median(old.runs.plain.map((r) => r.wallMs)));
+  lib.writeResult(name, renderPipeline(raw), raw);
   return raw;
 }
 
@@ -188,6 +204,7 @@ function renderPipeline(raw) {
     '',
     `Ratio of medians (ferry / plain, wall): **${ratio.toFixed(2)}x** (per-round ratios: ${ratios.map((x) => x.toFixed(2)).join(', ')}); ferry takes ${fixed.toFixed(0)} ms more.`,
     `Target: within 1.15x — **${ratio <= 1.15 ? 'met' : 'missed'}**.`,
+    ...historyLines(raw),
     '',
   ].join('\n');
 }
@@ -224,7 +241,9 @@ async function migrate(mib, repeats) {
     }
   });
   const raw = { machine, mib, repeats, runs, finishedAt: new Date().toISOString() };
-  lib.writeResult(mib === 1024 ? 'migrate' : `migrate-${mib}`, renderMigrate(raw), raw);
+  const name = mib === 1024 ? 'migrate' : `migrate-${mib}`;
+  raw.history = previousRuns(name, (old) => lib.median(old.runs.map((r) => r.ratio)));
+  lib.writeResult(name, renderMigrate(raw), raw);
   return raw;
 }
 
@@ -255,6 +274,7 @@ function renderMigrate(raw) {
     `Ratio downtime / (CRIU dump + restore), median of per-run ratios: **${ratio.toFixed(2)}x** (runs: ${runs.map((r) => r.ratio.toFixed(2)).join(', ')}).`,
     `Target: within 1.2x — **${ratio <= 1.2 ? 'met' : 'missed'}**. Upload + download inside the downtime: ${transfer.toFixed(0)} ms (median);`,
     `without them the ratio would be ${exTransfer.toFixed(2)}x.`,
+    ...historyLines(raw),
     '',
   ].join('\n');
 }
