@@ -8,6 +8,12 @@ const fs = require('node:fs');
 // and the warning would drown the output of every command that touches storage.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// `ferry ... | head` closes the pipe early: that is the reader's choice, not an error of ferry's.
+process.stdout.on('error', (err) => {
+  if (err && err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 const entry = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 if (!fs.existsSync(entry)) {
   console.error('ferry: not built yet. Run `npm install` (or `npm run build`) in ' + path.join(__dirname, '..'));

@@ -24,7 +24,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ImagesInvalidError, isImagesInvalidError } from './errors';
-import { PAGE_SIZE, readLayer, type LayerInfo, type PagemapInfo } from './images';
+import { PAGE_SIZE, readInventory, readLayer, type LayerInfo, type PagemapInfo } from './images';
 import { compareFingerprint, readLayerRecord, type FerryLayerRecord, type ParentCheck } from './layer-record';
 
 const MAX_CHAIN_LENGTH = 256;
@@ -131,13 +131,15 @@ export function findNewerLayers(parent: LayerInfo, rootPid: number | null, befor
     const dir = path.join(home, name);
     if (dir === parent.dir || exclude.includes(dir)) continue;
     if (!fs.existsSync(path.join(dir, 'inventory.img')) || !fs.existsSync(path.join(dir, `pagemap-${rootPid}.img`))) continue;
-    let sibling: LayerInfo;
+    // Only the sibling's dump time matters: its inventory is a few bytes, while a whole layer
+    // (every pagemap) would make checking a long chain that shares one directory quadratic in
+    // pagemap reads (measured: 114 s for 31 layers in the lab under TCG).
+    let su: number | null;
     try {
-      sibling = readLayer(dir);
+      su = readInventory(dir).dumpUptimeUs;
     } catch {
       continue;
     }
-    const su = sibling.inventory.dumpUptimeUs;
     if (su !== null && su > pu && su < beforeUs) newer.push({ dir, uptime: su });
   }
   return newer.sort((a, b) => a.uptime - b.uptime).map((l) => l.dir);
