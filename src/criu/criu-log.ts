@@ -20,7 +20,7 @@ const KNOWN_CAUSES = [
   /Can't fork/,
   /No such file/,
   /Permission denied|Operation not permitted/,
-  /not a session leader/,
+  /not a session leader|session leader of .* is outside of its pid namespace/,
   /File exists/,
   /No space left/,
   /Pid-reuse|Pid reuse/,

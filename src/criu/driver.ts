@@ -147,10 +147,13 @@ function classifyFailure(
     request === 'RESTORE'
       ? 'The process was not restored; fix the cause above and retry the restore.'
       : 'The process was left running; its images were discarded. Fix the cause above and retry.';
-  if (/is not a session leader/.test(text)) {
+  // CRIU names this in two ways: the leader is another process of this pid namespace ("not a session
+  // leader"), or it lives in an outer pid namespace (a CI runner, a container's init). The cure is the same.
+  if (/is not a session leader|session leader of .* is outside of its pid namespace/.test(text)) {
     hint =
-      'The process was left running. It belongs to a session whose leader (usually the shell that started it) ' +
-      'would not be dumped with it; start the process as the leader of its own session (e.g. `setsid PROGRAM`) and retry.';
+      'The process was left running. It belongs to a session whose leader (usually the shell or service manager ' +
+      'that started it) would not be dumped with it; start the process as the leader of its own session ' +
+      '(e.g. `setsid PROGRAM`) and retry.';
   }
   return new CriuFailedError(request, errno, tail, logRef, hint, { cause: failure, mainCause: mainCause(tail) });
 }

@@ -88,14 +88,6 @@ export function checkIdentity(expected: ProcessIdentity, actual: ProcessIdentity
   }
 }
 
-function readCmdline(pid: number): string {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
 /** Every live process's parent, from one pass over /proc. */
 function parentMap(): Map<number, number> {
   const parents = new Map<number, number>();
@@ -159,7 +151,9 @@ export function checkTarget(pid: number, expected?: ProcessIdentity): ProcessIde
   const identity = readIdentitySync(pid);
   const stat = readProcStat(pid);
   if (!stat) throw new NoSuchProcessError(pid);
-  if ((stat.flags & PF_KTHREAD) !== 0 || pid === 2 || (stat.ppid === 2 && readCmdline(pid) === '')) {
+  // The PF_KTHREAD flag alone decides: pid 2 is kthreadd only in the root pid namespace; inside a
+  // container or `unshare --pid` it is an ordinary process.
+  if ((stat.flags & PF_KTHREAD) !== 0) {
     throw new RefusedTargetError(pid, 'kernel-thread');
   }
   if (ownProcessTree().has(pid)) throw new RefusedTargetError(pid, 'own-tree');

@@ -218,11 +218,12 @@ describe('failures inside CRIU leave the target running', () => {
   });
 
   it('a process CRIU cannot dump (not leading its session): the error says why and the target runs on', async () => {
-    // setsid-less background job: its session leader is this test's session, outside the dump.
+    // setsid-less background job: its session leader is this test's session, outside the dump. CRIU words
+    // it by where that leader lives: in this pid namespace (a login shell) or outside it (some CI runners).
     const pid = Number(execFileSync('sh', ['-c', 'sleep 120 >/dev/null 2>&1 & echo $!']).toString().trim());
     try {
       const imagesDir = path.join(tmp, 'not-leader');
-      const err = await expectError(dump({ pid, imagesDir }), isCriuFailedError, /CRIU DUMP failed: Error \(criu\/pstree\.c:\d+\): The root process \d+ is not a session leader/);
+      const err = await expectError(dump({ pid, imagesDir }), isCriuFailedError, /CRIU DUMP failed: Error \(criu\/(pstree\.c:\d+\): The root process \d+ is not a session leader|cr-dump\.c:\d+\): A session leader of \d+\(\d+\) is outside of its pid namespace)/);
       expect(err.message).toMatch(/setsid PROGRAM/);
       expect(err.message).toContain(path.join(imagesDir, 'dump.log'));
       expect(fs.readdirSync(imagesDir)).toEqual(['dump.log']);
@@ -254,6 +255,21 @@ describe('refusals leave the target untouched', () => {
     await expectError(dump({ pid: 1, imagesDir: path.join(tmp, 'init') }), isRefusedTargetError, /pid 1 \(init\)/);
     await expectError(dump({ pid: process.pid, imagesDir: path.join(tmp, 'self') }), isRefusedTargetError, /ferry itself/);
     await expectError(preDump({ pid: process.ppid, imagesDir: path.join(tmp, 'parent') }), isRefusedTargetError, /ancestors/);
+  });
+
+  it('pid 2 inside a pid namespace is an ordinary process, not refused as a kernel thread', async () => {
+    // kthreadd is pid 2 only in the root pid namespace; in a container the same number is a user's process.
+    const processModule = path.resolve(__dirname, '..', '..', 'dist', 'criu', 'process.js');
+    if (!fs.existsSync(processModule)) throw new Error('dist/ is missing: run `npm run build` before this test');
+    const probe = `const { checkTarget } = require(${JSON.stringify(processModule)});
+      try { console.log(JSON.stringify(checkTarget(Number(process.argv[1])))); }
+      catch (e) { console.log(JSON.stringify({ refused: e.reason ?? e.message })); }`;
+    const script = `sleep 30 & out=$("$0" -e "$1" $!); kill $!; echo "$out"`;
+    const out = execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'sh', '-c', script, process.execPath, probe]).toString();
+    const verdict = JSON.parse(out) as { pid?: number; refused?: string };
+    expect(verdict).toMatchObject({ pid: 2 });
+    // The same pid number outside the namespace is still refused.
+    await expectError(dump({ pid: 2, imagesDir: path.join(tmp, 'kthreadd') }), isRefusedTargetError, /kernel thread/);
   });
 
   it('a non-empty images dir', async () => {
