@@ -12,7 +12,7 @@ import type {
   RestoreRequest,
   RestoreResult,
 } from '../criu/types';
-import type { LayerInput, LayerRecord, TransferOptions } from '../storage/types';
+import type { LayerInput, LayerRecord, PullOptions, TransferOptions } from '../storage/types';
 
 export interface CriuPort {
   check(): Promise<CriuCheckResult>;
@@ -43,8 +43,11 @@ export interface StorePort {
     layers: LayerRecord[],
     baseLayers: Array<{ checkpointId: string; index: number }>,
   ): Promise<{ layers: number; complete: boolean }>;
-  /** Downloads and verifies a whole chain (base layers included) into `intoDir`. */
-  pullChain(checkpointId: string, intoDir: string, opts: TransferOptions): Promise<{ layerDirs: string[]; finalDir: string; bytes: number }>;
+  /**
+   * Downloads and verifies a whole chain (base layers included) into `intoDir`; layers already
+   * there are kept (see PullOptions.trustPresent). `bytes` counts what this call downloaded.
+   */
+  pullChain(checkpointId: string, intoDir: string, opts: PullOptions): Promise<{ layerDirs: string[]; finalDir: string; downloaded: number[]; bytes: number }>;
   /** Deletes what is stored for a checkpoint; no error when nothing is. */
   discard(checkpointId: string): Promise<void>;
 }

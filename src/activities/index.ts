@@ -200,26 +200,32 @@ export function createActivities(deps: ActivityDeps) {
     async downloadChain(input: DownloadInput): Promise<DownloadResult> {
       return mapped(async () => {
         const dir = staging.downloadDir(input.checkpointId, input.downloadId);
-        // Verified layers of an earlier attempt could be kept, but a clean pull is simpler to trust.
-        await staging.remove(dir);
+        const keepPresent = input.keepPresent === true;
+        // Without keepPresent a clean pull is simpler to trust than the leftovers of an earlier attempt.
+        if (!keepPresent) await staging.remove(dir);
         await fs.mkdir(dir, { recursive: true });
         const startedAtMs = now();
         try {
           const r = await deps.store.pullChain(input.checkpointId, dir, {
             onProgress: (p) => heartbeat({ bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
             signal: cancellationSignal(),
+            allowIncomplete: input.allowIncomplete === true,
+            // Present layers were verified by this worker when it downloaded them (the prefetch).
+            trustPresent: keepPresent,
           });
           return {
             checkpointId: input.checkpointId,
             imagesDir: r.finalDir,
             stagingDir: dir,
             layers: r.layerDirs.length,
+            layersDownloaded: r.downloaded.length,
             bytes: r.bytes,
             startedAtMs,
             durationMs: now() - startedAtMs,
           };
         } catch (err) {
-          await staging.remove(dir);
+          // Verified layers of a prefetch stay for the retry; the workflow cleans the dir if it gives up.
+          if (!keepPresent) await staging.remove(dir);
           throw err;
         }
       });

@@ -86,6 +86,16 @@ export interface DownloadInput {
   checkpointId: string;
   /** Distinguishes concurrent downloads of one checkpoint on one host (the workflow's run id). */
   downloadId: string;
+  /**
+   * Fetch the layers stored so far although the checkpoint is not complete yet (migrate's prefetch
+   * of the pre-dump layers while the process still runs). Default false.
+   */
+  allowIncomplete?: boolean;
+  /**
+   * Keep the layers an earlier download of the same downloadId left in place (checked by name and
+   * size) and fetch only the rest. Default false: start from an empty dir.
+   */
+  keepPresent?: boolean;
 }
 
 export interface DownloadResult {
@@ -94,7 +104,11 @@ export interface DownloadResult {
   imagesDir: string;
   /** The dir holding every downloaded layer; clean it after restoring. */
   stagingDir: string;
+  /** Layers in the chain. */
   layers: number;
+  /** Layers this call downloaded (fewer than `layers` when keepPresent found some in place). */
+  layersDownloaded: number;
+  /** Bytes this call downloaded. */
   bytes: number;
   startedAtMs: number;
   durationMs: number;

@@ -48,7 +48,18 @@ export function formatMigrate(r: MigrateResult, url: string | null): string {
     `    final dump ${ms(d.parts.finalDumpMs)} (CRIU frozen ${ms(d.parts.frozenDumpMs)}), upload ${ms(d.parts.uploadMs)}, commit ${ms(d.parts.commitMs)},`,
     `    download ${ms(d.parts.downloadMs)}, restore ${ms(d.parts.restoreMs)}, other ${ms(d.parts.otherMs)}`,
     `  ${r.checkpoint.preDumps.available ? `pre-dumps: ${r.checkpoint.preDumps.count}; ${r.checkpoint.preDumps.detail}` : `pre-dumps: none; ${r.checkpoint.preDumps.detail}`}`,
+    ...prefetchLine(r),
     `  checkpoint ${r.checkpointId}: ${r.checkpoint.layers.length} layer(s), ${formatBytes(r.checkpoint.bytesUploaded)}; total ${ms(r.durationMs)}`,
     `  workflow ${r.workflowId}${url ? `: ${url}` : ''}`,
   ].join('\n');
+}
+
+/** What reached the target before the freeze; absent from results of migrations run before prefetching existed. */
+function prefetchLine(r: MigrateResult): string[] {
+  if (r.prefetchProblem) return [`  prefetch failed (${r.prefetchProblem}); the whole chain was downloaded inside the downtime`];
+  if (!r.prefetch) return [];
+  return [
+    `  prefetched ${r.prefetch.layers} layer(s), ${formatBytes(r.prefetch.bytes)} to ${r.to} in ${ms(r.prefetch.durationMs)} while the process ran; ` +
+      `inside the downtime: ${formatBytes(r.restore.bytesDownloaded)}`,
+  ];
 }

@@ -66,6 +66,7 @@ import type {
   LayerFile,
   LayerInput,
   LayerRecord,
+  PulledChain,
   PullOptions,
   TransferOptions,
   TransferReport,
@@ -466,7 +467,7 @@ export class LayerStore {
    * link to the one before, as CRIU expects. A layer dir appears only once all its files are
    * verified; layer dirs already there from an interrupted pull are re-verified and kept.
    */
-  async pullChain(checkpointId: string, intoDir: string, opts?: PullOptions): Promise<{ layerDirs: string[]; finalDir: string }> {
+  async pullChain(checkpointId: string, intoDir: string, opts?: PullOptions): Promise<PulledChain> {
     const manifest = await this.readManifest(checkpointId);
     if (!manifest.complete && !opts?.allowIncomplete) throw new CheckpointIncomplete(checkpointId);
     const chain = await this.resolveChain(manifest);
@@ -474,7 +475,7 @@ export class LayerStore {
     this.checkChainKeys(checkpointId, chain, Boolean(opts?.allowUnencrypted));
     const target = path.resolve(intoDir);
     await mkdir(target, { recursive: true });
-    const present = await this.checkPullTarget(target, chain);
+    const present = await this.checkPullTarget(target, chain, Boolean(opts?.trustPresent));
 
     const controller = linkedController(opts?.signal);
     const todo = chain.filter((e) => !present.has(e.position));
@@ -508,7 +509,7 @@ export class LayerStore {
         throw err;
       }
     }
-    return { layerDirs, finalDir: layerDirs[layerDirs.length - 1] };
+    return { layerDirs, finalDir: layerDirs[layerDirs.length - 1], downloaded: todo.map((e) => e.position) };
   }
 
   /**
@@ -528,8 +529,11 @@ export class LayerStore {
     }
   }
 
-  /** Which layer dirs are already in place and verified; refuses a target holding anything else. */
-  private async checkPullTarget(target: string, chain: ChainEntry[]): Promise<Set<number>> {
+  /**
+   * Which layer dirs are already in place and verified (by size only when `trustPresent`); refuses
+   * a target holding anything else.
+   */
+  private async checkPullTarget(target: string, chain: ChainEntry[], trustPresent: boolean): Promise<Set<number>> {
     const present = new Set<number>();
     for (const name of await readdir(target)) {
       if (name.startsWith('.ferry-pull-')) {
@@ -548,7 +552,7 @@ export class LayerStore {
       for (const f of files) {
         if (!same) break;
         const want = expected.get(f.name);
-        same = want !== undefined && want.size === f.size && (await sha256File(f.path)).sha256 === want.sha256;
+        same = want !== undefined && want.size === f.size && (trustPresent || (await sha256File(f.path)).sha256 === want.sha256);
       }
       if (!same) throw new LocalLayerInvalid(target, `${name} exists but does not match checkpoint layer ${entry.position}; pull into a new or empty directory`);
       const parent = await lstat(path.join(dir, 'parent')).catch(() => null);

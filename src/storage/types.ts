@@ -85,6 +85,23 @@ export interface PullOptions extends TransferOptions {
    * since nothing authenticates a plaintext layer; meant for checkpoints pushed before encryption).
    */
   allowUnencrypted?: boolean;
+  /**
+   * Keep layer dirs already in the target after checking their file names and sizes only, not
+   * their SHA-256. For a caller that downloaded and verified them itself into its own staging dir
+   * moments ago (migrate's prefetch): re-hashing every pre-dump layer would put a full read of the
+   * process's memory back inside the downtime. Default: re-verify them fully.
+   */
+  trustPresent?: boolean;
+}
+
+/** Where a pulled chain is, and which of its layers this pull downloaded (the rest were present). */
+export interface PulledChain {
+  /** intoDir/layer-0 .. layer-N, in chain order. */
+  layerDirs: string[];
+  /** The last layer's dir: what CRIU restores from. */
+  finalDir: string;
+  /** Chain positions downloaded by this call. */
+  downloaded: number[];
 }
 
 /** One line of `ferry checkpoints ls`. */

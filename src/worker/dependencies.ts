@@ -70,7 +70,7 @@ export function storePort(store: LayerStore): StorePort {
     },
     async pullChain(checkpointId, intoDir, opts) {
       const r = await store.pullChain(checkpointId, intoDir, opts);
-      return { ...r, bytes: await treeBytes(r.layerDirs) };
+      return { ...r, bytes: await treeBytes(r.downloaded.map((position) => r.layerDirs[position])) };
     },
     async discard(checkpointId) {
       try {

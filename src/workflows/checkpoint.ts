@@ -13,8 +13,10 @@ import {
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
+  condition,
   defineQuery,
   defineSignal,
+  getExternalWorkflowHandle,
   isCancellation,
   setHandler,
   uuid4,
@@ -26,11 +28,16 @@ import type { ProcessIdentity } from '../criu/types';
 import { decide, normalizePolicy, type ConvergencePolicy, type PreDumpObservation } from './convergence-policy';
 import { asHostUnavailable, innermostMessage, invalidInput } from './failures';
 import { hostActivities, type HostActivities } from './host-activities';
-import { DUMP_NOW_SIGNAL, FAILURE_TYPES, PROGRESS_QUERY, isValidHostName } from './names';
-import type { CheckpointInput, CheckpointProgress, CheckpointResult, LayerSummary, PreDumpOutcome } from './types';
+import { DUMP_NOW_SIGNAL, FAILURE_TYPES, LAYERS_STORED_SIGNAL, PREFETCHED_SIGNAL, PROGRESS_QUERY, isValidHostName } from './names';
+import type { CheckpointInput, CheckpointProgress, CheckpointResult, LayersStored, LayerSummary, PreDumpOutcome } from './types';
 
 export const progressQuery = defineQuery<CheckpointProgress>(PROGRESS_QUERY);
 export const dumpNowSignal = defineSignal(DUMP_NOW_SIGNAL);
+export const layersStoredSignal = defineSignal<[LayersStored]>(LAYERS_STORED_SIGNAL);
+export const prefetchedSignal = defineSignal(PREFETCHED_SIGNAL);
+
+/** How long a checkpoint waits for its parent's prefetch by default: the transfer activities' own limit. */
+const DEFAULT_PREFETCH_WAIT_MS = 2 * 60 * 60 * 1000;
 
 export const DEFAULT_TASK_QUEUE_PREFIX = 'ferry';
 const CHECKPOINT_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
@@ -62,6 +69,14 @@ export function validatePrefix(prefix: unknown): string {
     throw invalidInput(`taskQueuePrefix must be 1-64 chars of letters, digits, . _ -, got ${JSON.stringify(prefix)}`);
   }
   return prefix;
+}
+
+function validatePrefetchWait(ms: unknown): number {
+  if (ms === undefined) return DEFAULT_PREFETCH_WAIT_MS;
+  if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 1) {
+    throw invalidInput(`prefetchWaitLimitMs must be a positive whole number of milliseconds, got ${JSON.stringify(ms)}`);
+  }
+  return ms;
 }
 
 /** Generated ids are deterministic in workflow code (uuid4 is seeded by the run). */
@@ -129,6 +144,11 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
   if (typeof policyOrProblem === 'string') throw invalidInput(policyOrProblem);
   const policy: ConvergencePolicy = policyOrProblem;
   const leaveRunning = input.leaveRunning === true;
+  const prefetchWaitMs = validatePrefetchWait(input.prefetchWaitLimitMs);
+  const parentWorkflow = workflowInfo().parent;
+  if (input.announceStoredLayers === true && !parentWorkflow) {
+    throw invalidInput('announceStoredLayers is for a checkpoint started by another workflow (migrate); this one has no parent');
+  }
   const checkpointId = input.checkpointId === undefined ? newCheckpointId(host, pid) : validateCheckpointId(input.checkpointId);
   const startedAt = Date.now();
   const acts = hostActivities(prefix, host);
@@ -146,6 +166,10 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
   setHandler(progressQuery, () => progress);
   setHandler(dumpNowSignal, () => {
     progress.dumpNowRequested = true;
+  });
+  let prefetched = false;
+  setHandler(prefetchedSignal, () => {
+    prefetched = true;
   });
 
   const layerSummary = (index: number) => progress.layers.find((l) => l.index === index);
@@ -251,6 +275,22 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
     // Uploads of pre-dumps finish before the freeze: disk and network contention would otherwise
     // stretch the frozen time, which is what the pre-dumps were for.
     await uploads.drain();
+
+    if (input.announceStoredLayers === true && parentWorkflow && (records.length > 0 || baseLayers.length > 0)) {
+      // Let the parent (migrate) fetch what is stored to the target host while the process still
+      // runs: then only the final layer crosses the network inside the downtime.
+      progress.stage = 'awaiting-prefetch';
+      const stored = [...records].sort((a, b) => a.index - b.index);
+      await acts.commitCheckpoint({ checkpointId, layers: stored, baseLayers });
+      const announcement: LayersStored = {
+        checkpointId,
+        layers: baseLayers.length + stored.length,
+        bytes: stored.reduce((sum, r) => sum + r.bytes, 0),
+      };
+      await getExternalWorkflowHandle(parentWorkflow.workflowId, parentWorkflow.runId).signal(layersStoredSignal, announcement);
+      // A dump-now request ends the wait too: whoever sent it wants the freeze now.
+      await condition(() => prefetched || progress.dumpNowRequested, prefetchWaitMs);
+    }
 
     progress.stage = 'final-dump';
     const finalInput = { checkpointId, index: baseLayers.length + dumps.length, pid, expectedIdentity: identity, parent, leaveRunning };

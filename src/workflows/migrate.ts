@@ -1,28 +1,34 @@
 /**
  * Workflow `migrate`: checkpoint a process on host A (pre-dumps while it runs, then the final
  * dump stops it), restore it on host B, and report the downtime (freeze on A to running on B)
- * with its parts. If anything fails after the process stopped on A, it is restored on A from A's
- * local images, so a failed migration never loses the process.
+ * with its parts. Layers stored before the freeze (pre-dumps, warm base layers) are fetched to B
+ * while the process still runs on A, so only the final layer moves inside the downtime. If
+ * anything fails after the process stopped on A, it is restored on A from A's local images, so a
+ * failed migration never loses the process.
  */
 import {
   ApplicationFailure,
   CancellationScope,
+  condition,
   defineQuery,
   defineSignal,
-  executeChild,
   getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  patched,
   setHandler,
+  startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { checkpoint, validateCheckpointId, validateHost, validatePid, validatePrefix } from './checkpoint';
+import { checkpoint, layersStoredSignal, prefetchedSignal, validateCheckpointId, validateHost, validatePid, validatePrefix } from './checkpoint';
 import { asHostUnavailable, innermostMessage, invalidInput } from './failures';
 import { hostActivities } from './host-activities';
-import { DUMP_NOW_SIGNAL, FAILURE_TYPES, PROGRESS_QUERY, processWorkflowId, workflowTaskQueue } from './names';
-import type { CheckpointResult, DowntimeBreakdown, MigrateInput, MigrateResult, RestoreResult } from './types';
+import { DUMP_NOW_SIGNAL, FAILURE_TYPES, PATCHES, PROGRESS_QUERY, processWorkflowId, workflowTaskQueue } from './names';
+import type { CheckpointResult, DowntimeBreakdown, LayersStored, MigrateInput, MigrateResult, PrefetchSummary, RestoreResult } from './types';
 
 export interface MigrateProgress {
-  stage: 'checking-hosts' | 'checkpointing' | 'downloading' | 'restoring' | 'rolling-back' | 'cleaning' | 'done' | 'failed';
+  stage: 'checking-hosts' | 'checkpointing' | 'prefetching' | 'downloading' | 'restoring' | 'rolling-back' | 'cleaning' | 'done' | 'failed';
   from: string;
   to: string;
   pid: number;
@@ -79,10 +85,21 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
   }
 
   progress.stage = 'checkpointing';
+  // Runs started before the prefetch existed replay without it.
+  const prefetchEnabled = patched(PATCHES.migratePrefetch);
+  const downloadId = workflowInfo().runId;
+  let stored: LayersStored | null = null;
+  setHandler(layersStoredSignal, (announcement) => {
+    stored = announcement;
+  });
+  let prefetch: PrefetchSummary | null = null;
+  let prefetchProblem: string | null = null;
+  // The target's download dir once the prefetch filled it: the final download adds to it.
+  let prefetchDir: string | null = null;
   let ck: CheckpointResult;
   try {
     checkpointRunning = true;
-    ck = await executeChild(checkpoint, {
+    const child = await startChild(checkpoint, {
       workflowId: checkpointWorkflowId,
       taskQueue: workflowTaskQueue(prefix),
       args: [
@@ -96,11 +113,39 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
           leaveRunning: false,
           keepStaging: true,
           taskQueuePrefix: prefix,
+          ...(prefetchEnabled ? { announceStoredLayers: true } : {}),
         },
       ],
     });
+    const finished = child.result();
+    if (prefetchEnabled) {
+      // The checkpoint either announces stored layers and waits for us, or ends without any.
+      const announced = await Promise.race([condition(() => stored !== null).then(() => true), finished.then(() => false, () => false)]);
+      if (announced && stored !== null) {
+        progress.stage = 'prefetching';
+        const checkpointId = (stored as LayersStored).checkpointId;
+        try {
+          const pf = await target.downloadChain({ checkpointId, downloadId, allowIncomplete: true });
+          prefetchDir = pf.stagingDir;
+          prefetch = { layers: pf.layersDownloaded, bytes: pf.bytes, durationMs: pf.durationMs };
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          // Not fatal: the download after the final dump then fetches everything, inside the downtime.
+          prefetchProblem = innermostMessage(err);
+          log.warn('prefetch of the stored layers failed; the whole chain will be downloaded after the final dump', { checkpointId, problem: prefetchProblem });
+        }
+        progress.stage = 'checkpointing';
+        // If the checkpoint already ended (it failed, or gave up waiting), `finished` says how.
+        await child.signal(prefetchedSignal).catch(() => undefined);
+      }
+    }
+    ck = await finished;
   } catch (err) {
     progress.stage = 'failed';
+    if (prefetchDir !== null) {
+      const dir = prefetchDir;
+      await CancellationScope.nonCancellable(() => target.cleanStaging({ dir }));
+    }
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       throw ApplicationFailure.create({
         type: FAILURE_TYPES.checkpointInProgress,
@@ -117,10 +162,10 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
   return await CancellationScope.nonCancellable(async () => {
     const finalLayer = ck.layers[ck.layers.length - 1];
     let restored: RestoreResult;
-    let stagingDir: string | null = null;
+    let stagingDir: string | null = prefetchDir;
     try {
       progress.stage = 'downloading';
-      const dl = await target.downloadChain({ checkpointId: ck.checkpointId, downloadId: workflowInfo().runId });
+      const dl = await target.downloadChain({ checkpointId: ck.checkpointId, downloadId, ...(prefetch ? { keepPresent: true } : {}) });
       stagingDir = dl.stagingDir;
       progress.stage = 'restoring';
       const r = await target.restoreProcess({ imagesDir: dl.imagesDir });
@@ -167,6 +212,8 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
       newPid: restored.pid,
       downtime: downtimeOf(ck, restored.downloadMs, restored.restoreMs, restored.runningAtMs),
       checkpoint: ck,
+      prefetch,
+      prefetchProblem,
       restore: restored,
       durationMs: Date.now() - startedAt,
     };

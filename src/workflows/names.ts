@@ -54,6 +54,15 @@ export const WORKFLOW_TYPES = {
 
 export const PROGRESS_QUERY = 'progress';
 export const DUMP_NOW_SIGNAL = 'dumpNow';
+/** Checkpoint -> its parent: the pre-dump layers are stored (manifest committed as incomplete). */
+export const LAYERS_STORED_SIGNAL = 'layersStored';
+/** Parent -> checkpoint: done fetching the stored layers; take the final dump now. */
+export const PREFETCHED_SIGNAL = 'prefetched';
+
+/** Workflow patch ids (`patched()`): histories of runs started before a change replay the old path. */
+export const PATCHES = {
+  migratePrefetch: 'migrate-prefetch-stored-layers',
+} as const;
 
 /**
  * Stable `type`s of the failures ferry's workflows and activities raise. Callers branch on these,

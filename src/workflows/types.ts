@@ -23,14 +23,32 @@ export interface CheckpointInput {
    * the source host if the restore on the target fails). The caller must clean them.
    */
   keepStaging?: boolean;
+  /**
+   * Set by migrate (only valid in a child workflow): once the pre-dump layers are stored, commit
+   * them as an incomplete manifest, signal `layersStored` to the parent, and wait for its
+   * `prefetched` signal (or a dump-now request, or prefetchWaitLimitMs) before the final dump, so
+   * the target host fetches them while the process still runs. Default false.
+   */
+  announceStoredLayers?: boolean;
+  /** Longest wait for `prefetched` (default 2 hours, the transfer activities' own limit). */
+  prefetchWaitLimitMs?: number;
   /** Task-queue prefix of the ferry deployment (default "ferry"). */
   taskQueuePrefix?: string;
+}
+
+/** What a checkpoint tells its parent with `layersStored`. */
+export interface LayersStored {
+  checkpointId: string;
+  /** Layers of the chain stored so far (warm base layers included). */
+  layers: number;
+  bytes: number;
 }
 
 export type CheckpointStage =
   | 'starting'
   | 'checking-host'
   | 'pre-dumping'
+  | 'awaiting-prefetch'
   | 'final-dump'
   | 'uploading'
   | 'committing'
@@ -162,7 +180,21 @@ export interface MigrateResult {
   newPid: number;
   downtime: DowntimeBreakdown;
   checkpoint: CheckpointResult;
+  /**
+   * The target's download of the layers stored before the freeze (pre-dumps, warm base layers),
+   * outside the downtime; null when there were none, or when the prefetch failed and the download
+   * inside the downtime fetched everything (see prefetchProblem).
+   */
+  prefetch: PrefetchSummary | null;
+  /** Why the prefetch failed (the migration went on without it), or null. */
+  prefetchProblem: string | null;
   restore: RestoreResult;
+  durationMs: number;
+}
+
+export interface PrefetchSummary {
+  layers: number;
+  bytes: number;
   durationMs: number;
 }
 

@@ -3,7 +3,7 @@
  * resumption after MinIO is killed mid-upload, and one clear error per failure kind with nothing
  * exposed from bad data.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -99,6 +99,31 @@ describe('layer store on MinIO', () => {
     }
     const list = await s.list();
     expect(list.find((c) => c.checkpointId === 'rt-1')).toMatchObject({ complete: true, layers: 3, bytes: pushed.report.bytesTotal });
+  });
+
+  it('prefetch: stored layers of an incomplete checkpoint first, then only the final layer into the same dir', async () => {
+    const s = store(minio.client());
+    const chain = makeChain(3, [6 * MiB, 1 * MiB, 2 * MiB], 33, tmp());
+    const pushed = await pushLocalChain(s, 'pf-1', chain.dirs[2], { criuVersion: '4.1.1' });
+    const complete = pushed.manifest;
+    // What migrate's checkpoint commits before the freeze: the pre-dump layers, not complete.
+    await s.writeManifest({ ...complete, layers: complete.layers.slice(0, 2), complete: false, completedAt: null });
+    const into = path.join(tmp(), 'prefetched');
+    const early = await s.pullChain('pf-1', into, { allowIncomplete: true });
+    expect(early.downloaded).toEqual([0, 1]);
+
+    await s.writeManifest(complete);
+    const client = minio.client();
+    const counts = countCommands(client);
+    const late = await store(client).pullChain('pf-1', into, { trustPresent: true });
+    expect(late.downloaded).toEqual([2]);
+    // The manifest, then layer 2's files: nothing of layers 0 and 1 is read again.
+    expect(counts.get('GetObjectCommand')).toBe(1 + complete.layers[2].files.length);
+    for (let i = 0; i < 3; i++) expect(snapshotDir(late.layerDirs[i]).files).toEqual(snapshotDir(chain.dirs[i]).files);
+
+    // Trusting present layers still checks what is cheap to check: a file of the wrong size is refused.
+    appendFileSync(path.join(late.layerDirs[0], 'pages-1.img'), 'x');
+    await expectFailure(s.pullChain('pf-1', into, { trustPresent: true }), (e: unknown) => (e as Error).name === 'LocalLayerInvalid' && /layer-0 exists but does not match/.test((e as Error).message));
   });
 
   it('resumes after MinIO is killed mid-upload without resending stored parts', async () => {

@@ -233,5 +233,10 @@ describe('checkpoint workflow', () => {
     expect((err as { failureType: string }).failureType).toBe('InvalidInput');
     expect((err as Error).message).toMatch(/maxPreDumps/);
     expect(host.criu.calls).toEqual([]);
+    // The prefetch handshake needs a parent workflow to answer it; started alone it would wait for nothing.
+    const orphan = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { announceStoredLayers: true }).catch((e: unknown) => e));
+    expect((orphan as { failureType: string }).failureType).toBe('InvalidInput');
+    expect((orphan as Error).message).toMatch(/announceStoredLayers .* has no parent/);
+    expect(host.criu.calls).toEqual([]);
   });
 });

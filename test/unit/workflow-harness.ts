@@ -13,7 +13,7 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle, type W
 import { createActivities } from '../../src/activities';
 import type { ActivityDeps, CriuPort, StorePort } from '../../src/activities/deps';
 import type { DumpRequest, DumpResult, DumpStats, PreDumpRequest, ProcessIdentity } from '../../src/criu/types';
-import type { LayerRecord } from '../../src/storage/types';
+import type { LayerRecord, PullOptions } from '../../src/storage/types';
 import { FerryClient } from '../../src/client';
 import { createFerryWorkers } from '../../src/worker';
 
@@ -133,16 +133,30 @@ export class FakeStore implements StorePort {
     this.manifests.set(checkpointId, { complete, layers, baseLayers });
     return { layers: layers.length, complete };
   }
-  async pullChain(checkpointId: string, intoDir: string) {
+  /** One entry per finished pull: which layer indexes it downloaded, and whether the manifest was complete. */
+  pulls: Array<{ checkpointId: string; downloaded: number[]; complete: boolean }> = [];
+  pullsStarted = 0;
+  /** Runs at the start of each pull (e.g. wait for a test gate, or throw to fail it). */
+  beforePull: (checkpointId: string, complete: boolean) => Promise<void> = async () => {};
+
+  async pullChain(checkpointId: string, intoDir: string, opts: PullOptions) {
     const man = this.manifests.get(checkpointId);
     if (!man) throw Object.assign(new Error(`checkpoint ${checkpointId} not found`), { name: 'CheckpointNotFound' });
+    if (!man.complete && !opts.allowIncomplete) throw Object.assign(new Error(`checkpoint ${checkpointId} is incomplete`), { name: 'CheckpointIncomplete' });
+    this.pullsStarted++;
+    await this.beforePull(checkpointId, man.complete);
+    const downloaded: number[] = [];
     const layerDirs = man.layers.map((l) => {
       const d = path.join(intoDir, `layer-${l.index}`);
-      fs.mkdirSync(d, { recursive: true });
-      fs.writeFileSync(path.join(d, 'inventory.img'), 'inv');
+      if (!fs.existsSync(d)) {
+        fs.mkdirSync(d, { recursive: true });
+        fs.writeFileSync(path.join(d, 'inventory.img'), 'inv');
+        downloaded.push(l.index);
+      }
       return d;
     });
-    return { layerDirs, finalDir: layerDirs[layerDirs.length - 1], bytes: 3 * layerDirs.length };
+    this.pulls.push({ checkpointId, downloaded, complete: man.complete });
+    return { layerDirs, finalDir: layerDirs[layerDirs.length - 1], downloaded, bytes: 3 * downloaded.length };
   }
   async discard(checkpointId: string) {
     this.layers.delete(checkpointId);

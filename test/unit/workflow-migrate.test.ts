@@ -31,6 +31,14 @@ function twoHosts(tag: string) {
   return { store, a, b, prefix: uniquePrefix() };
 }
 
+async function waitFor(ok: () => boolean, timeoutMs = 30000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const leftovers = (dir: string) => ['checkpoints', 'downloads'].flatMap((d) => (fs.existsSync(path.join(dir, d)) ? fs.readdirSync(path.join(dir, d)) : []));
 
 describe('restore and migrate workflows', () => {
@@ -53,7 +61,7 @@ describe('restore and migrate workflows', () => {
     b.criu.restoredPid = 9002;
     const r = await withWorkers(env, prefix, [a, b], async (ferry) => {
       const res = await ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', policy: { maxPreDumps: 2, minPagesWritten: 10 } });
-      await captureHistory(ferry, res.workflowId, 'migrate-pre-dumps-scripted');
+      await captureHistory(ferry, res.workflowId, 'migrate-prefetch-scripted');
       return res;
     });
     expect(r.newPid).toBe(9002);
@@ -67,6 +75,47 @@ describe('restore and migrate workflows', () => {
     expect(a.criu.alive.has(PID)).toBe(false);
     expect(b.criu.alive.has(9002)).toBe(true);
     expect(leftovers(a.deps.stagingDir)).toEqual([]);
+    expect(leftovers(b.deps.stagingDir)).toEqual([]);
+    // The pre-dump layers reached B before the freeze (from an incomplete manifest); inside the
+    // downtime only the final layer was downloaded, into the same dir.
+    expect(store.pulls).toEqual([
+      { checkpointId: r.checkpointId, downloaded: [0, 1], complete: false },
+      { checkpointId: r.checkpointId, downloaded: [2], complete: true },
+    ]);
+    expect(r.prefetch).toMatchObject({ layers: 2, bytes: 6 });
+    expect(r.prefetchProblem).toBeNull();
+    expect(r.restore).toMatchObject({ layers: 3, bytesDownloaded: 3 });
+    expect(b.criu.calls).toEqual([expect.stringMatching(/^restore:.*downloads.*layer-2$/)]);
+  });
+
+  test('migrate: the final dump waits for the prefetch, and a failed prefetch only moves the download into the downtime', async () => {
+    const { store, a, b, prefix } = twoHosts('migpf');
+    a.criu.preDumpPages = [50000, 20000];
+    b.criu.restoredPid = 9003;
+    let releasePull: () => void = () => {};
+    const pullGate = new Promise<void>((resolve) => (releasePull = resolve));
+    const dumpsWhilePrefetching: string[] = [];
+    store.beforePull = async (checkpointId, complete) => {
+      if (complete) return;
+      dumpsWhilePrefetching.push(...a.criu.calls.filter((c) => c.startsWith('dump:')));
+      await pullGate;
+      dumpsWhilePrefetching.push(...a.criu.calls.filter((c) => c.startsWith('dump:')));
+      throw Object.assign(new Error(`network down while fetching ${checkpointId}`), { name: 'ObjectMissing' });
+    };
+    const r = await withWorkers(env, prefix, [a, b], async (ferry) => {
+      const started = ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', policy: { maxPreDumps: 2, minPagesWritten: 10 } });
+      // Released only once the prefetch is under way: the final dump must not have started by then.
+      await waitFor(() => store.pullsStarted > 0);
+      releasePull();
+      const res = await started;
+      await captureHistory(ferry, res.workflowId, 'migrate-prefetch-failed-scripted');
+      return res;
+    });
+    expect(dumpsWhilePrefetching).toEqual([]);
+    expect(r.newPid).toBe(9003);
+    expect(r.prefetch).toBeNull();
+    expect(r.prefetchProblem).toMatch(/network down while fetching/);
+    expect(store.pulls).toEqual([{ checkpointId: r.checkpointId, downloaded: [0, 1, 2], complete: true }]);
     expect(leftovers(b.deps.stagingDir)).toEqual([]);
   });
 
