@@ -1,9 +1,11 @@
 'use strict';
 // Turns the raw numbers of bench/lab-downtime.sh into the markdown of bench/results/lab.md.
-//   node bench/lab-downtime.js RAW_RESULT_JSON BOOT_JSON TOTAL_MS
+//   node bench/lab-downtime.js RAW_RESULT_JSON BOOT_JSON TOTAL_MS [OUT_NAME]
+// Environment: FERRY_LAB_MEM (the guest's memory, for the header).
 const fs = require('node:fs');
+const os = require('node:os');
 
-const [rawFile, bootFile, totalMs] = process.argv.slice(2);
+const [rawFile, bootFile, totalMs, outName = 'lab'] = process.argv.slice(2);
 const raw = JSON.parse(fs.readFileSync(rawFile, 'utf8'));
 const boot = JSON.parse(fs.readFileSync(bootFile, 'utf8'));
 
@@ -57,7 +59,7 @@ const lines = [
   'milliseconds do not carry over to a real host; the ratio between the two columns, measured on',
   'the same workload in the same run, is the figure that does.**',
   '',
-  `Guest: qemu \`-accel tcg -cpu qemu64,+rdrand\`, 1 vCPU, kernel ${c.kernel} (Debian bookworm, soft-dirty tracking on), CRIU ${c.criuVersion.replace(/^Version:\s*/, '')}; host ${require('node:os').cpus().length} cores shared with other work.`,
+  `Guest: qemu \`-accel tcg -cpu qemu64,+rdrand\`, 1 vCPU, ${process.env.FERRY_LAB_MEM || '2G'} of memory, kernel ${c.kernel} (Debian bookworm, soft-dirty tracking on), CRIU ${c.criuVersion.replace(/^Version:\s*/, '')}; host ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')} (1/5/15 min) when the run ended.`,
   `One boot, ${(Number(totalMs) / 60000).toFixed(1)} min of wall time (guest ready ${boot.readyMs} ms after launch).`,
   '',
   'Method, per row and repetition: start the workload fixture (test/fixtures/workload: anonymous memory, a',
@@ -87,12 +89,11 @@ const lines = [
   '- THP "always" (Debian\'s kernel default): a transparent huge page carries one soft-dirty bit for',
   '  its 2 MiB, so scattered writes mark whole huge pages dirty and the final dump re-sends almost all',
   '  memory. The other rows run with THP "madvise".',
-  '- Noise: the host\'s 2 cores were shared with parallel builds and tests; single runs spread by up',
-  '  to 2x (see min-max), which is why each row is a median and the comparison is within one run.',
+  '- Noise: single runs spread by up to 2x (see min-max) when the host is busy, which is why each row',
+  '  is a median and the comparison is within one run.',
   '',
-  'For BENCHMARKS.md (lead): copy the table and the bold caveat above; rerun with',
-  '`bash bench/lab-downtime.sh` (about as long as stated above; options in its header, e.g.',
-  '`--sizes "64 128" --repeats 2` for a shorter run).',
+  `Rerun: \`bash bench/lab-downtime.sh${outName === 'lab' ? '' : ` --out ${outName}`}\` with the options in its header (sizes, rates, repeats);`,
+  'it takes about as long as stated above.',
   '',
 ];
 process.stdout.write(lines.join('\n'));

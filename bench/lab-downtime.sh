@@ -8,7 +8,9 @@
 # per interval, per mille), --interval-ms 200, --repeats 3, --gap-ms 1000 (pause between steps),
 # --thp-row "128 5" (one extra size/rate run with transparent huge pages "always"; "" to skip),
 # --drivers "library" (how each step runs: "library" calls ferry's CRIU driver from one Node
-# process, "cli" runs the `ferry` command per step; "library cli" runs both).
+# process, "cli" runs the `ferry` command per step; "library cli" runs both), --out lab (results
+# go to bench/results/<out>.md and <out>-raw.json: e.g. `--sizes "1024 4096" --out lab-large`
+# keeps the smaller sizes' results of an earlier run).
 # Environment: FERRY_LAB_MEM (default 2G here), FERRY_LAB_TIMEOUT (default 3600 here).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +24,7 @@ repeats=3
 gap=1000
 thp_row="128 5"
 drivers="library"
+out=lab
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) sizes=$2; shift ;;
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
     --gap-ms) gap=$2; shift ;;
     --thp-row) thp_row=$2; shift ;;
     --drivers) drivers=$2; shift ;;
+    --out) out=$2; shift ;;
     *) lab_die "unknown option $1 (see the header of $0)" ;;
   esac
   shift
@@ -56,9 +60,10 @@ fi
 echo "{\"tasks\":[$tasks]}" >"$share/job.json"
 
 t0=$(lab_now_ms)
-FERRY_LAB_MEM=${FERRY_LAB_MEM:-2G} FERRY_LAB_TIMEOUT=${FERRY_LAB_TIMEOUT:-3600} bash "$repo/infra/lab/boot-guest.sh" "$guest" "$share"
+export FERRY_LAB_MEM=${FERRY_LAB_MEM:-2G}
+FERRY_LAB_TIMEOUT=${FERRY_LAB_TIMEOUT:-3600} bash "$repo/infra/lab/boot-guest.sh" "$guest" "$share"
 t1=$(lab_now_ms)
 mkdir -p "$repo/bench/results"
-cp "$share/out/result.json" "$repo/bench/results/lab-raw.json"
-node "$repo/bench/lab-downtime.js" "$repo/bench/results/lab-raw.json" "$share/boot.json" "$((t1 - t0))" >"$repo/bench/results/lab.md"
-cat "$repo/bench/results/lab.md"
+cp "$share/out/result.json" "$repo/bench/results/$out-raw.json"
+node "$repo/bench/lab-downtime.js" "$repo/bench/results/$out-raw.json" "$share/boot.json" "$((t1 - t0))" "$out" >"$repo/bench/results/$out.md"
+cat "$repo/bench/results/$out.md"

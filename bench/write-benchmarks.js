@@ -154,14 +154,13 @@ function targets() {
   } else rows.push(['Worker memory while uploading', 'bounded', 'not measured', 'n/a', 'no growth or upload-memory results']);
 
   const lab = read('lab.md');
-  const labRaw = readJson('lab-raw.json');
-  const labSizes = labRaw ? [...new Set(labRaw.tasks.filter((t) => t.kind === 'bench' && t.ok).flatMap((t) => t.value.runs.map((r) => r.mib)))].sort((a, b) => a - b) : [];
-  const missing = [256, 1024, 4096].filter((s) => !labSizes.includes(s)).map((s) => (s >= 1024 ? `${s / 1024} GiB` : `${s} MiB`));
+  const labSizes = labSizesMeasured();
+  const missing = [256, 1024, 4096].filter((s) => !labSizes.includes(s)).map(sizeName);
   rows.push([
     'Downtime: final dump after pre-dumps vs one full dump (soft-dirty lab, TCG)',
     'no numeric target in the issue',
-    lab ? 'see the lab section (ratios full / final per size and dirty rate)' : 'not measured',
-    lab ? `measured at ${labSizes.join(', ')} MiB${missing.length ? `; ${missing.join(' and ')} not measured (TCG guest with 2 GiB of memory, run time)` : ''}` : 'n/a',
+    lab ? 'see the lab sections (ratios full / final per size and dirty rate)' : 'not measured',
+    lab ? `measured at ${labSizes.map(sizeName).join(', ')}${missing.length ? `; ${missing.join(' and ')} not measured (TCG guest memory, run time)` : ''}` : 'n/a',
     'Only in a TCG-emulated guest: this host\'s kernel has no soft-dirty tracking. Absolute times do not carry over; the ratio does.',
   ]);
   const chain = readJson('chain-raw.json');
@@ -187,6 +186,18 @@ function targets() {
     ]);
   }
   return rows;
+}
+
+const sizeName = (mib) => (mib >= 1024 ? `${mib / 1024} GiB` : `${mib} MiB`);
+
+/** Workload sizes (MiB) of the lab downtime runs, from every lab results file. */
+function labSizesMeasured() {
+  const sizes = new Set();
+  for (const file of ['lab-raw.json', 'lab-large-raw.json']) {
+    const raw = readJson(file);
+    for (const t of raw ? raw.tasks : []) if (t.kind === 'bench' && t.ok) for (const r of t.value.runs) sizes.add(r.mib);
+  }
+  return [...sizes].sort((a, b) => a - b);
 }
 
 function main() {
@@ -225,16 +236,16 @@ function main() {
   lines.push(...section('Migration downtime', 'migrate.md'));
   if (read('migrate-256.md')) lines.push(...section('Migration downtime at 256 MiB', 'migrate-256.md'));
   lines.push(...section('Storage throughput', 'storage.md', 'Written by `bench/storage-throughput.ts` (the layer-store engineer\'s bench), included as it stands.'));
-  lines.push(...section('Downtime with pre-dumps (soft-dirty lab)', 'lab.md', 'Written by `bench/lab-downtime.sh` (the lab engineer\'s bench), included as it stands.'));
+  lines.push(...section('Downtime with pre-dumps (soft-dirty lab)', 'lab.md', 'Written by `bench/lab-downtime.sh`, included as it stands.'));
+  if (read('lab-large.md')) lines.push(...section('Downtime with pre-dumps at 1 and 4 GiB (soft-dirty lab)', 'lab-large.md', 'Written by `bench/lab-downtime.sh --out lab-large` in a separate guest boot with more memory, included as it stands.'));
   lines.push(...section('Cost growth with chain length (soft-dirty lab)', 'chain.md'));
   if (fs.existsSync(path.join(root, 'BENCHMARKS-chain.svg')) && read('chain.md')) lines.push('![cost growth with chain length](BENCHMARKS-chain.svg)', '');
-  const labRaw2 = readJson('lab-raw.json');
-  const labSizes = labRaw2 ? [...new Set(labRaw2.tasks.filter((t) => t.kind === 'bench' && t.ok).flatMap((t) => t.value.runs.map((r) => r.mib)))].sort((a, b) => a - b) : [];
-  const missing = [1024, 4096].filter((s) => !labSizes.includes(s)).map((s) => `${s / 1024} GiB`);
+  const labSizes = labSizesMeasured();
+  const missing = [1024, 4096].filter((s) => !labSizes.includes(s)).map(sizeName);
   lines.push('## Not measured');
   lines.push('');
   if (!read('chain.md')) lines.push('- Chain length growth (1 to 30 nightly layers): see the targets table for why.');
-  lines.push(`- Pre-dump downtime at ${missing.length ? missing.join(' and ') : 'larger sizes'}: the lab guest (TCG, 2 GiB of guest memory) ran ${labSizes.join(', ') || 'no'} MiB; on this host pre-dumps are impossible (no soft-dirty).`);
+  if (missing.length) lines.push(`- Pre-dump downtime at ${missing.join(' and ')}: the lab guest (TCG) ran ${labSizes.map(sizeName).join(', ') || 'no size'}; on this host pre-dumps are impossible (no soft-dirty).`);
   lines.push('- Cost growth above was measured with full dumps only, for the same reason.');
   lines.push('');
   fs.writeFileSync(path.join(root, 'BENCHMARKS.md'), lines.join('\n'));
