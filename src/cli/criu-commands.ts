@@ -110,6 +110,7 @@ interface DumpFlags extends OutputOptions {
   imagesDir: string;
   prevImagesDir?: string;
   leaveRunning?: boolean;
+  shellJob?: boolean;
 }
 
 /** Linux's PATH_MAX and NAME_MAX: longer paths cannot name a directory at all. */
@@ -131,12 +132,14 @@ function intFlag(flag: string, raw: string): number {
   return parsePositiveInt(flag, raw);
 }
 
-function dumpRequest(opts: DumpFlags): { pid: number; imagesDir: string; prevImagesDir?: string } {
+function dumpRequest(opts: DumpFlags): { pid: number; imagesDir: string; prevImagesDir?: string; shellJob?: boolean } {
   const pid = intFlag('--pid', opts.pid);
   const imagesDir = dirFlag('--images-dir', opts.imagesDir);
   const prevImagesDir = opts.prevImagesDir === undefined ? undefined : dirFlag('--prev-images-dir', opts.prevImagesDir);
-  return { pid, imagesDir, ...(prevImagesDir ? { prevImagesDir } : {}) };
+  return { pid, imagesDir, ...(prevImagesDir ? { prevImagesDir } : {}), ...(opts.shellJob ? { shellJob: true } : {}) };
 }
+
+const SHELL_JOB_HELP = 'the process was started from a shell without setsid: dump it anyway (restore it with --shell-job too)';
 
 export function registerCriuCommands(program: Command): void {
   program
@@ -181,6 +184,7 @@ Without memory tracking (mem_track: no) pre-dumps are refused; a full \`ferry du
     .requiredOption('--pid <pid>', 'process to pre-dump (its whole tree is included)')
     .requiredOption('--images-dir <dir>', 'new or empty directory for this layer (created 0700)')
     .option('--prev-images-dir <dir>', 'the previous pre-dump: write only pages changed since then')
+    .option('--shell-job', SHELL_JOB_HELP)
     .option('--json', 'print the result as JSON')
     .addHelpText('after', `
 The tutorial's chain: two pre-dumps while the process runs, then a short final dump.
@@ -205,12 +209,16 @@ Needs a kernel with CONFIG_MEM_SOFT_DIRTY (see \`ferry check\`).`)
     .requiredOption('--images-dir <dir>', 'new or empty directory for the dump (created 0700)')
     .option('--prev-images-dir <dir>', 'the latest pre-dump: write only pages changed since then')
     .option('--leave-running', 'keep the process running after the dump (a snapshot)')
+    .option('--shell-job', SHELL_JOB_HELP)
     .option('--json', 'print the result as JSON')
     .addHelpText('after', `
 Examples:
   $ ferry dump --pid 1234 --images-dir ./final-dump --prev-images-dir ./predump-2
   $ ferry dump --pid 1234 --images-dir ./snapshot --leave-running --json
-  $ ferry restore --images-dir ./final-dump`)
+  $ ferry restore --images-dir ./final-dump
+
+A process started from an interactive shell shares the shell's session, which CRIU will not dump
+without its leader: start it with \`setsid PROGRAM\`, or pass --shell-job to dump and to restore.`)
     .action(async (opts: DumpFlags) => {
       const req = { ...dumpRequest(opts), leaveRunning: opts.leaveRunning === true };
       const result = await criu().dump(req, driverOptions());
@@ -222,6 +230,7 @@ Examples:
     .description('Restore a dumped process from its images dir (and its pre-dump chain); it runs detached and keeps its pid')
     .requiredOption('--images-dir <dir>', 'the final dump to restore')
     .option('--pid-wait <seconds>', 'how long to wait for a dying process to release the pid (default 5)')
+    .option('--shell-job', 'the dump was taken with --shell-job: the process joins this shell\'s session')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', `
 Examples:
@@ -229,11 +238,11 @@ Examples:
   $ pid=$(ferry restore --images-dir ./final-dump --json | jq .pid)
 
 The chain is checked first (\`ferry inspect\`); a pre-dump alone cannot be restored.`)
-    .action(async (opts: OutputOptions & { imagesDir: string; pidWait?: string }) => {
+    .action(async (opts: OutputOptions & { imagesDir: string; pidWait?: string; shellJob?: boolean }) => {
       const imagesDir = dirFlag('--images-dir', opts.imagesDir);
       const pidWaitMs = opts.pidWait === undefined ? undefined : intFlag('--pid-wait', opts.pidWait) * 1000;
       const result: RestoreResult = await criu().restore(
-        { imagesDir },
+        { imagesDir, ...(opts.shellJob ? { shellJob: true } : {}) },
         { ...driverOptions(), ...(pidWaitMs ? { pidWaitMs } : {}) },
       );
       if (!opts.json) note(opts, `restored from ${result.imagesDir}${result.restoreTimeUs !== null ? ` in ${ms(result.restoreTimeUs)}` : ''}; pid:`);

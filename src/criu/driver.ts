@@ -153,7 +153,7 @@ function classifyFailure(
     hint =
       'The process was left running. It belongs to a session whose leader (usually the shell or service manager ' +
       'that started it) would not be dumped with it; start the process as the leader of its own session ' +
-      '(e.g. `setsid PROGRAM`) and retry.';
+      '(e.g. `setsid PROGRAM`) and retry, or dump it as a shell job (`--shell-job`, and restore it with `--shell-job`).';
   }
   return new CriuFailedError(request, errno, tail, logRef, hint, { cause: failure, mainCause: mainCause(tail) });
 }
@@ -227,6 +227,7 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
         ...(trackMem ? { track_mem: true } : {}),
         ...(prev ? { parent_img: prev.parentImg } : {}),
         ...(kind === 'dump' && req.leaveRunning ? { leave_running: true } : {}),
+        ...(req.shellJob ? { shell_job: true } : {}),
       };
       reachedCriu = true;
       try {
@@ -333,7 +334,7 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
     const dirFd = openDir(dir);
     try {
       response = await client.restore(
-        { images_dir_fd: dirFd, rst_sibling: true, log_file: 'restore.log', log_level: opts.logLevel ?? 2 },
+        { images_dir_fd: dirFd, rst_sibling: true, log_file: 'restore.log', log_level: opts.logLevel ?? 2, ...(req.shellJob ? { shell_job: true } : {}) },
         { hooks: opts.hooks, signal: opts.signal },
       );
     } finally {

@@ -56,6 +56,12 @@ export interface PreDumpRequest {
   prevImagesDir?: string;
   /** Identity recorded at the chain's first step; a different process under that pid is refused. */
   expectedIdentity?: ProcessIdentity;
+  /**
+   * The process is a shell job: it belongs to a session (and maybe a terminal) whose leader, usually
+   * the shell that started it, is not dumped with it. CRIU then records it anyway; restore it with
+   * shellJob too. Default false (CRIU refuses such a process).
+   */
+  shellJob?: boolean;
 }
 
 export interface DumpRequest extends PreDumpRequest {
@@ -65,6 +71,8 @@ export interface DumpRequest extends PreDumpRequest {
 
 export interface RestoreRequest {
   imagesDir: string;
+  /** The dump was taken with shellJob: the restored process joins the restoring process's session. */
+  shellJob?: boolean;
 }
 
 export interface RestoreResult {

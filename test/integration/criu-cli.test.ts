@@ -3,7 +3,7 @@
  * exit codes. Most run in-process through main(); restore also runs as the real `ferry` command,
  * to show the restored process outlives the command (needs `npm run build`).
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -104,6 +104,21 @@ describe('ferry dump / inspect / restore', () => {
     expect(restored.stdout.trim()).toBe(String(w.pid));
     expect(['R', 'S']).toContain(w.state());
     expect(await w.verify()).toMatchObject({ ok: true, bad: 0 });
+  });
+
+  it('--shell-job dumps a background job of a shell, which is refused without it', async () => {
+    const pid = Number(execFileSync('sh', ['-c', 'sleep 120 >/dev/null 2>&1 & echo $!']).toString().trim());
+    try {
+      const refused = await ferry('dump', '--pid', String(pid), '--images-dir', path.join(tmp, 'job-refused'), '--leave-running');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/session leader.*--shell-job/s);
+      const r = await ferry('dump', '--pid', String(pid), '--images-dir', path.join(tmp, 'job'), '--leave-running', '--shell-job', '--json');
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ pid, kind: 'dump', leftRunning: true });
+      expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0]).toMatch(/[RS]/);
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
   });
 
   it('pre-dump follows the kernel: refused with an explanation without soft-dirty', async () => {

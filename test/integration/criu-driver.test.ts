@@ -224,12 +224,35 @@ describe('failures inside CRIU leave the target running', () => {
     try {
       const imagesDir = path.join(tmp, 'not-leader');
       const err = await expectError(dump({ pid, imagesDir }), isCriuFailedError, /CRIU DUMP failed: Error \(criu\/(pstree\.c:\d+\): The root process \d+ is not a session leader|cr-dump\.c:\d+\): A session leader of \d+\(\d+\) is outside of its pid namespace)/);
-      expect(err.message).toMatch(/setsid PROGRAM/);
+      expect(err.message).toMatch(/setsid PROGRAM.*--shell-job/);
       expect(err.message).toContain(path.join(imagesDir, 'dump.log'));
       expect(fs.readdirSync(imagesDir)).toEqual(['dump.log']);
       expect(['R', 'S']).toContain(stateOf(pid));
     } finally {
       process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('a shell job (not leading its session) dumps and restores with shellJob', async () => {
+    const pid = Number(execFileSync('sh', ['-c', 'sleep 120 >/dev/null 2>&1 & echo $!']).toString().trim());
+    let restoredPid: number | null = null;
+    try {
+      const imagesDir = path.join(tmp, 'shell-job');
+      const dumped = await dump({ pid, imagesDir, shellJob: true });
+      expect(dumped.leftRunning).toBe(false);
+      const restored = await restore({ imagesDir, shellJob: true }, { pidWaitMs: 15000 });
+      restoredPid = restored.pid;
+      expect(restored.pid).toBe(pid);
+      expect(['R', 'S']).toContain(stateOf(restored.pid));
+      // It joined the session of the restoring process (this test), as a shell job does.
+      const sessionOf = (p: number) => Number(fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[3]);
+      expect(sessionOf(restored.pid)).toBe(sessionOf(process.pid));
+    } finally {
+      try {
+        process.kill(restoredPid ?? pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
   });
 });
