@@ -20,6 +20,8 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+# The AWS SDK's notice about future Node versions, printed by every bench child that loads it.
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 
 quick=${BENCH_QUICK:-0}
 only=${BENCH_ONLY:-growth memory driver pipeline migrate storage lab chain}

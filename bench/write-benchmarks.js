@@ -94,7 +94,7 @@ function targets() {
       ratio <= 1.2
         ? 'Orchestration adds little to CRIU\'s own time.'
         : `This kernel cannot track dirty memory, so there are no pre-dumps: the final dump is the whole ${mig.mib} MiB and ferry's downtime includes sending it to S3 and fetching it on the target (${xfer.toFixed(0)} ms of upload + download, median), which CRIU's own dump + restore (${sum.toFixed(0)} ms) does not count. ` +
-          `Without the upload and download the downtime would be ${median(mig.runs.map((r) => (r.downtimeMs - (r.parts.uploadMs || 0) - (r.parts.downloadMs || 0)) / r.criuSumMs)).toFixed(2)}x CRIU's dump + restore (median per run): ferry's own dump and restore steps around CRIU (spawning \`criu swrk\`, checks, staging) plus scheduling and bookkeeping between the steps ("otherMs", ${other.toFixed(0)} ms). On a soft-dirty kernel the final dump would carry only the pages dirtied since the last pre-dump (see the lab section), which is what shrinks the transfer inside the downtime.`;
+          `Without the upload and download the downtime would be ${median(mig.runs.map((r) => (r.downtimeMs - (r.parts.uploadMs || 0) - (r.parts.downloadMs || 0)) / r.criuSumMs)).toFixed(2)}x CRIU's dump + restore (median per run): ferry's own dump and restore steps around CRIU (spawning \`criu swrk\`, checks, staging) plus scheduling and bookkeeping between the steps ("otherMs", ${other.toFixed(0)} ms). On a soft-dirty kernel the final dump would carry only the pages dirtied since the last pre-dump (see the lab section), and \`migrate\` fetches the pre-dump layers to the target before the freeze (its prefetch), so only that final layer crosses S3 inside the downtime; that path could not run on this host, and its downtime is not measured here.`;
     rows.push([`Migration downtime (\`ferry migrate\`, ${mig.mib} MiB) vs CRIU dump + restore`, '<= 1.2x', `${ratio.toFixed(2)}x (${down.toFixed(0)} vs ${sum.toFixed(0)} ms, median of ${mig.runs.length})`, ratio <= 1.2 ? 'met' : '**missed**', why]);
   } else rows.push(['Migration downtime (`ferry migrate`) vs CRIU dump + restore', '<= 1.2x', 'not measured', 'n/a', 'bench/results/migrate-raw.json missing']);
 
@@ -111,7 +111,8 @@ function targets() {
       upOk && downOk ? 'met' : '**missed**',
       upOk && downOk
         ? ''
-        : 'ferry hashes every byte (SHA-256 content address on upload, SHA-256 verification before a downloaded file is exposed) and the server checks a CRC32 per part; on this 2-core machine that CPU competes with MinIO on loopback. Plain PutObject/GetObject baselines verify nothing. See the storage section for the per-run numbers.',
+        : `ferry is ${pctSlower(st.ferryUp, bestUp)} slower up and ${st.ferryDown ? pctSlower(st.ferryDown, bestDown) : 'n/a'} slower down (medians; the runs' ranges are in the storage section). ` +
+          'ferry hashes every byte (SHA-256 content address on upload, SHA-256 verification before a downloaded file is exposed) and the server checks a CRC32 per part; on this 2-core machine that CPU competes with MinIO on loopback. Plain PutObject/GetObject baselines verify nothing. See the storage section for the per-run numbers.',
     ]);
   } else rows.push(['Storage throughput vs best baseline', 'at least as fast', 'not measured', 'n/a', 'bench/results/storage.md missing']);
 
@@ -174,7 +175,11 @@ function targets() {
       'table + plot',
       `final dump on ${L.length} layers frozen ${(chain.final.stats.frozenTimeUs / 1000).toFixed(0)} ms vs full dump ${(chain.full.stats.frozenTimeUs / 1000).toFixed(0)} ms; pre-dump frozen ${frozen.length ? `${Math.min(...frozen).toFixed(0)}-${Math.max(...frozen).toFixed(0)} ms for layers 2-${L.length}` : 'n/a'} (layer 1: ${(L[0].stats.frozenTimeUs / 1000).toFixed(0)} ms); stored ${stored.toFixed(0)} MiB in all; restore from ${L.length + 1} layers ${chain.restore.restoreTimeUs === null ? 'n/a' : `${(chain.restore.restoreTimeUs / 1000).toFixed(0)} ms`} in CRIU but ${chain.restore.wallMs} ms wall${chain.restore.chainCheckMs !== undefined ? ` (ferry's chain check alone: ${chain.restore.chainCheckMs} ms)` : ''}, memory ${chain.restore.verify.ok ? 'verified' : 'WRONG'}`,
       'measured (lab, TCG, one run)',
-      'Only in the TCG-emulated soft-dirty lab (this host cannot pre-dump); one run, so no spread. Per-layer pre-dump costs stay flat and stored bytes grow linearly, but the final dump on top of a long chain was frozen longer than a full dump (see the chain section); ferry\'s own chain check before a restore (\`assertRestorableChain\`) dominates the restore of a long chain under TCG and deserves a look; it was not profiled here. A candidate (unverified): for each layer, the sibling scan in src/criu/chain.ts reads every other layer dir next to it, which is quadratic when all layers share one directory, as here. See the chain section.',
+      `Only in the TCG-emulated soft-dirty lab (this host cannot pre-dump); one run, so no spread. Per-layer pre-dump costs stay flat and stored bytes grow linearly; the final dump on top of the chain was frozen ${chain.final.stats.frozenTimeUs < chain.full.stats.frozenTimeUs ? 'shorter' : 'LONGER'} than a full dump of the same process. ` +
+        (chain.restore.chainCheckMs !== undefined
+          ? `ferry's chain check before a restore (\`assertRestorableChain\`: every layer's pagemaps, inventory and layer record) took ${chain.restore.chainCheckMs} ms of the ${chain.restore.wallMs} ms restore under TCG. Its search for a newer sibling layer now reads only the siblings' inventories; before that change it read every sibling's pagemaps, which is quadratic when all layers share one directory (113657 ms for a chain of the same length in the earlier run). `
+          : '') +
+        'See the chain section.',
     ]);
   } else {
     rows.push([
@@ -188,13 +193,26 @@ function targets() {
   return rows;
 }
 
+/** How much longer a took than b, as a percentage. */
+const pctSlower = (a, b) => `${(((a.s - b.s) / b.s) * 100).toFixed(0)}%`;
+
 const sizeName = (mib) => (mib >= 1024 ? `${mib / 1024} GiB` : `${mib} MiB`);
 
-/** Workload sizes (MiB) of the lab downtime runs, from every lab results file. */
-function labSizesMeasured() {
+/** Names of the lab downtime results (bench/results/<name>-raw.json: lab, and --out runs such as lab-4g). */
+function labResultNames() {
+  return fs
+    .readdirSync(path.join(root, 'bench', 'results'))
+    .map((f) => /^(lab(-[a-z0-9-]+)?)-raw\.json$/.exec(f))
+    .filter(Boolean)
+    .map((m) => m[1])
+    .sort();
+}
+
+/** Workload sizes (MiB) of the lab downtime runs, from the given (default: every) lab results file. */
+function labSizesMeasured(names = labResultNames()) {
   const sizes = new Set();
-  for (const file of ['lab-raw.json', 'lab-large-raw.json']) {
-    const raw = readJson(file);
+  for (const name of names) {
+    const raw = readJson(`${name}-raw.json`);
     for (const t of raw ? raw.tasks : []) if (t.kind === 'bench' && t.ok) for (const r of t.value.runs) sizes.add(r.mib);
   }
   return [...sizes].sort((a, b) => a - b);
@@ -235,9 +253,11 @@ function main() {
   if (read('pipeline-256.md')) lines.push(...section('Pipeline overhead at 256 MiB (which costs are fixed)', 'pipeline-256.md'));
   lines.push(...section('Migration downtime', 'migrate.md'));
   if (read('migrate-256.md')) lines.push(...section('Migration downtime at 256 MiB', 'migrate-256.md'));
-  lines.push(...section('Storage throughput', 'storage.md', 'Written by `bench/storage-throughput.ts` (the layer-store engineer\'s bench), included as it stands.'));
+  lines.push(...section('Storage throughput', 'storage.md', 'Written by `bench/storage-throughput.ts`, included as it stands.'));
   lines.push(...section('Downtime with pre-dumps (soft-dirty lab)', 'lab.md', 'Written by `bench/lab-downtime.sh`, included as it stands.'));
-  if (read('lab-large.md')) lines.push(...section('Downtime with pre-dumps at 1 and 4 GiB (soft-dirty lab)', 'lab-large.md', 'Written by `bench/lab-downtime.sh --out lab-large` in a separate guest boot with more memory, included as it stands.'));
+  for (const name of labResultNames().filter((n) => n !== 'lab' && read(`${n}.md`))) {
+    lines.push(...section(`Downtime with pre-dumps at ${labSizesMeasured([name]).map(sizeName).join(', ')} (soft-dirty lab)`, `${name}.md`, `Written by \`bench/lab-downtime.sh --out ${name}\` in a separate guest boot with more memory, included as it stands.`));
+  }
   lines.push(...section('Cost growth with chain length (soft-dirty lab)', 'chain.md'));
   if (fs.existsSync(path.join(root, 'BENCHMARKS-chain.svg')) && read('chain.md')) lines.push('![cost growth with chain length](BENCHMARKS-chain.svg)', '');
   const labSizes = labSizesMeasured();

@@ -26,7 +26,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# Images of a multi-GiB workload live here: allow most of the guest's memory, not tmpfs's default half.
+mount -t tmpfs -o mode=1777,size=90% tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /dev/shm
 echo "LAB: init-start $(uptime_s)"
