@@ -229,7 +229,11 @@ function main() {
   lines.push('## Machine and load');
   lines.push('');
   lines.push(`- ${m.nproc} cores, ${m.memGiB} GiB RAM, Linux ${m.kernel} (Firecracker VM, no soft-dirty memory tracking: \`CONFIG_MEM_SOFT_DIRTY\` off), ${m.criu}, Node ${m.node}.`);
-  lines.push(`- Load average when the run started: ${m.loadavg.join(' / ')} (1 / 5 / 15 min). **The machine was shared with other engineers' builds and tests during this run**, so absolute times carry noise (single runs of the same step varied up to ~2x in this run: see the min-max columns). Every comparison below is between variants measured side by side in the same run, interleaved; read the ratios, not the absolute milliseconds.`);
+  const shared =
+    m.shared === false
+      ? 'Nothing else ran on the machine during the host steps but the benchmark itself (its MinIO, Temporal dev server and workers); single runs still vary (disk write-back, page cache): see the min-max columns.'
+      : "**The machine was shared with other engineers' builds and tests during this run**, so absolute times carry noise (single runs of the same step varied up to ~2x: see the min-max columns).";
+  lines.push(`- Load average when the run started: ${m.loadavg.join(' / ')} (1 / 5 / 15 min). ${shared} Every comparison below is between variants measured side by side in the same run, interleaved; read the ratios, not the absolute milliseconds.`);
   lines.push('- Storage: MinIO on loopback (the dev stack\'s, or a private one for the storage bench), same disk as the images. Temporal: the dev stack\'s dev server (SQLite).');
   lines.push('');
   lines.push('## Method');

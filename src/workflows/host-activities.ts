@@ -3,6 +3,7 @@
  * Everything runs on the host's own task queue: CRIU must run where the process is, and a layer
  * must be uploaded from the disk it was dumped to.
  */
+import type { Duration } from '@temporalio/common';
 import { ActivityCancellationType, proxyActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { FerryActivities } from '../activities';
 import { PERMANENT_FAILURE_TYPES, hostTaskQueue } from './names';
@@ -30,28 +31,21 @@ export function hostActivities(prefix: string, host: string) {
     retry: RETRY_QUICK,
     cancellationType,
   });
-  // A dump is one CRIU call; the activity heartbeats while it runs so a dead worker is noticed.
-  const dump = proxyActivities<FerryActivities>({
-    taskQueue,
-    startToCloseTimeout: '30m',
-    heartbeatTimeout: '30s',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3, nonRetryableErrorTypes },
-    cancellationType,
-  });
-  const transfer = proxyActivities<FerryActivities>({
-    taskQueue,
-    startToCloseTimeout: '2h',
-    heartbeatTimeout: '60s',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 10, nonRetryableErrorTypes },
-    cancellationType,
-  });
-  const restore = proxyActivities<FerryActivities>({
-    taskQueue,
-    startToCloseTimeout: '30m',
-    heartbeatTimeout: '30s',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3, nonRetryableErrorTypes },
-    cancellationType,
-  });
+  // Long steps heartbeat while they run, so a dead worker is noticed within `heartbeat`, not at
+  // the end of `limit`; `attempts` bounds how often a transient failure is retried.
+  const longRunning = (limit: Duration, heartbeat: Duration, attempts: number) =>
+    proxyActivities<FerryActivities>({
+      taskQueue,
+      startToCloseTimeout: limit,
+      heartbeatTimeout: heartbeat,
+      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: heartbeat, maximumAttempts: attempts, nonRetryableErrorTypes },
+      cancellationType,
+    });
+  // A dump or a restore is one CRIU call: a few attempts, since a retry redoes the whole call.
+  const dump = longRunning('30m', '30s', 3);
+  const restore = longRunning('30m', '30s', 3);
+  // Transfers resume where they stopped (stored parts are not resent), so they may retry more.
+  const transfer = longRunning('2h', '60s', 10);
   return {
     checkHost: probe.checkHost,
     identifyProcess: quick.identifyProcess,
