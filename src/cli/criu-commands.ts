@@ -56,13 +56,13 @@ export class ChainInconsistentError extends Error {
 
 const ms = (us: number): string => `${(us / 1000).toFixed(1)} ms`;
 
-function formatDump(r: DumpResult): string {
+function formatDump(r: DumpResult, shellJob = false): string {
   const s = r.stats;
   return [
     `${r.kind} of pid ${r.pid} (${r.process.comm}) written to ${r.imagesDir}` + (r.parent ? `\n  parent   ${r.parent}` : ''),
     `  frozen   ${ms(s.frozenTimeUs)} (memory dump ${ms(s.memdumpTimeUs)})`,
     `  pages    ${s.pagesWritten} written (${formatBytes(s.pagesWritten * 4096)}), ${s.pagesSkippedParent} in parent, ${s.pagesScanned} scanned`,
-    `  process  ${r.leftRunning ? 'left running' : 'stopped (restore it with `ferry restore --images-dir ' + r.imagesDir + '`)'}`,
+    `  process  ${r.leftRunning ? 'left running' : 'stopped (restore it with `ferry restore --images-dir ' + r.imagesDir + (shellJob ? ' --shell-job' : '') + '`)'}`,
     ...(r.warnings ?? []).map((w) => `  warning  ${w}`),
   ].join('\n');
 }
@@ -222,7 +222,7 @@ without its leader: start it with \`setsid PROGRAM\`, or pass --shell-job to dum
     .action(async (opts: DumpFlags) => {
       const req = { ...dumpRequest(opts), leaveRunning: opts.leaveRunning === true };
       const result = await criu().dump(req, driverOptions());
-      emit(opts, dumpJson(result), () => formatDump(result));
+      emit(opts, dumpJson(result), () => formatDump(result, req.shellJob === true));
     });
 
   program

@@ -116,8 +116,16 @@ describe('ferry dump / inspect / restore', () => {
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ pid, kind: 'dump', leftRunning: true });
       expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0]).toMatch(/[RS]/);
+      // The final dump stops it; the readable output tells how to restore a shell job.
+      const final = await ferry('dump', '--pid', String(pid), '--images-dir', path.join(tmp, 'job-final'), '--shell-job');
+      expect(final.code).toBe(0);
+      expect(final.stdout).toContain(`ferry restore --images-dir ${path.join(tmp, 'job-final')} --shell-job`);
     } finally {
-      process.kill(pid, 'SIGKILL');
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // the final dump already stopped it
+      }
     }
   });
 
