@@ -13,7 +13,7 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import type { ActivityDeps } from '../../src/activities/deps';
-import { FerryClient } from '../../src/client';
+import { FerryClient, isHostNotServedError } from '../../src/client';
 import { loadConfig, type FerryConfig } from '../../src/config/config';
 import { openLayerStore, type LayerStore } from '../../src/storage';
 import { createFerryWorkers, createHostDependencies } from '../../src/worker';
@@ -97,12 +97,28 @@ export async function startWorkers(stack: Stack, hosts: Array<{ host: string; de
     workers.push(...(await createFerryWorkers({ ...common, host: h.host, activities: createActivities(h.deps), workflows: false })));
   }
   const runs = workers.map((w) => w.run());
-  return {
-    async stop() {
-      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-      await Promise.allSettled(runs);
-    },
+  const stop = async () => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await Promise.allSettled(runs);
   };
+  try {
+    // run() returns before the first poll reaches the server; the CLI refuses a host nobody polls for.
+    for (const h of hosts) {
+      await until(`a worker polling host ${h.host}'s task queue`, () =>
+        stack.ferry.assertHostServed(h.host).then(
+          () => true,
+          (err: unknown) => {
+            if (isHostNotServedError(err)) return false;
+            throw err;
+          },
+        ),
+      );
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { stop };
 }
 
 /**
