@@ -208,6 +208,14 @@ function labResultNames() {
     .sort();
 }
 
+/** The dirty rates of one lab results file, e.g. "0.1% and 0.5% of pages per 200 ms". */
+function labRatesMeasured(name) {
+  const raw = readJson(`${name}-raw.json`);
+  const runs = raw ? raw.tasks.filter((t) => t.kind === 'bench' && t.ok).flatMap((t) => t.value.runs) : [];
+  const rates = [...new Set(runs.map((r) => r.dirtyPermille))].sort((a, b) => a - b).map((p) => `${p / 10}%`);
+  return runs.length ? `${rates.join(' and ')} of pages per ${runs[0].intervalMs} ms` : 'no runs';
+}
+
 /** Workload sizes (MiB) of the lab downtime runs, from the given (default: every) lab results file. */
 function labSizesMeasured(names = labResultNames()) {
   const sizes = new Set();
@@ -259,8 +267,9 @@ function main() {
   if (read('migrate-256.md')) lines.push(...section('Migration downtime at 256 MiB', 'migrate-256.md'));
   lines.push(...section('Storage throughput', 'storage.md', 'Written by `bench/storage-throughput.ts`, included as it stands.'));
   lines.push(...section('Downtime with pre-dumps (soft-dirty lab)', 'lab.md', 'Written by `bench/lab-downtime.sh`, included as it stands.'));
-  for (const name of labResultNames().filter((n) => n !== 'lab' && read(`${n}.md`))) {
-    lines.push(...section(`Downtime with pre-dumps at ${labSizesMeasured([name]).map(sizeName).join(', ')} (soft-dirty lab)`, `${name}.md`, `Written by \`bench/lab-downtime.sh --out ${name}\` in a separate guest boot with more memory, included as it stands.`));
+  const bySize = (a, b) => Math.min(...labSizesMeasured([a])) - Math.min(...labSizesMeasured([b])) || (a < b ? -1 : 1);
+  for (const name of labResultNames().filter((n) => n !== 'lab' && read(`${n}.md`)).sort(bySize)) {
+    lines.push(...section(`Downtime with pre-dumps at ${labSizesMeasured([name]).map(sizeName).join(', ')}, ${labRatesMeasured(name)} (soft-dirty lab)`, `${name}.md`, `Written by \`bench/lab-downtime.sh --out ${name}\` in a separate guest boot with more memory, included as it stands.`));
   }
   lines.push(...section('Cost growth with chain length (soft-dirty lab)', 'chain.md'));
   if (fs.existsSync(path.join(root, 'BENCHMARKS-chain.svg')) && read('chain.md')) lines.push('![cost growth with chain length](BENCHMARKS-chain.svg)', '');
