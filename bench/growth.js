@@ -37,39 +37,7 @@ async function childDump(pid, imagesDir) {
 }
 
 async function childUpload(dir, checkpointId) {
-  const { loadConfig } = lib.requireDist('config/config');
-  const storage = lib.requireDist('storage');
-  const { ListObjectsV2Command } = require('@aws-sdk/client-s3');
-  const config = loadConfig();
-  const store = storage.openLayerStore(config);
-  // Connection, credentials and SDK code paths warm before the baseline is taken.
-  await store.client.send(new ListObjectsV2Command({ Bucket: config.s3.bucket, Prefix: config.s3.prefix, MaxKeys: 1 }));
-  lib.resetHwm();
-  const baselineKiB = lib.vmHwmKiB();
-  // Sampled so that a peak above the bound can be attributed (V8 heap vs Buffers outside it).
-  const base = process.memoryUsage();
-  const max = { heapUsed: 0, arrayBuffers: 0 };
-  const timer = setInterval(() => {
-    const m = process.memoryUsage();
-    max.heapUsed = Math.max(max.heapUsed, m.heapUsed);
-    max.arrayBuffers = Math.max(max.arrayBuffers, m.arrayBuffers);
-  }, 20);
-  const layer = {
-    index: 0,
-    kind: 'dump',
-    parentIndex: null,
-    criuVersion: 'bench',
-    kernel: os.release(),
-    host: 'bench',
-    process: { pid: 0, startTime: 0, bootId: '', comm: '' },
-    stats: { frozenTimeUs: 0, memdumpTimeUs: 0, pagesScanned: 0, pagesWritten: 0, pagesSkippedParent: 0 },
-  };
-  const t0 = process.hrtime.bigint();
-  const { report } = await store.putLayerReport(checkpointId, layer, dir);
-  const uploadMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  clearInterval(timer);
-  const peakKiB = lib.vmHwmKiB();
-  return { uploadMs, baselineKiB, peakKiB, growthKiB: peakKiB - baselineKiB, heapUsedGrowthMiB: (max.heapUsed - base.heapUsed) / lib.MiB, arrayBuffersGrowthMiB: (max.arrayBuffers - base.arrayBuffers) / lib.MiB, bytesSent: report.bytesSent, partSize: store.partSize, concurrency: store.concurrency, encrypted: store.encryptionKeyId !== null };
+  return lib.measuredUpload(dir, checkpointId);
 }
 
 // ---- parent -------------------------------------------------------------------------------

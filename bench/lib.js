@@ -182,4 +182,57 @@ function log(msg) {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
-module.exports = { root, MiB, requireDist, sleep, median, spread, poll, machine, Workload, dirBytes, timed, vmHwmKiB, resetHwm, deletePrefix, writeResult, log };
+/**
+ * Uploads `dir` as one layer through the dev stack's layer store (dist/storage) and measures the
+ * memory it costs: the connection and SDK are warmed first, then VmHWM is reset, so `growthKiB` is
+ * the upload's own; V8 heap and Buffers outside it are sampled every 20 ms to tell them apart.
+ */
+async function measuredUpload(dir, checkpointId) {
+  const { loadConfig } = requireDist('config/config');
+  const storage = requireDist('storage');
+  const { ListObjectsV2Command } = require('@aws-sdk/client-s3');
+  const config = loadConfig();
+  const store = storage.openLayerStore(config);
+  await store.client.send(new ListObjectsV2Command({ Bucket: config.s3.bucket, Prefix: config.s3.prefix, MaxKeys: 1 }));
+  resetHwm();
+  const baselineKiB = vmHwmKiB();
+  const base = process.memoryUsage();
+  const max = { heapUsed: 0, arrayBuffers: 0 };
+  const timer = setInterval(() => {
+    const m = process.memoryUsage();
+    max.heapUsed = Math.max(max.heapUsed, m.heapUsed);
+    max.arrayBuffers = Math.max(max.arrayBuffers, m.arrayBuffers);
+  }, 20);
+  const layer = {
+    index: 0,
+    kind: 'dump',
+    parentIndex: null,
+    criuVersion: 'bench',
+    kernel: os.release(),
+    host: 'bench',
+    process: { pid: 0, startTime: 0, bootId: '', comm: '' },
+    stats: { frozenTimeUs: 0, memdumpTimeUs: 0, pagesScanned: 0, pagesWritten: 0, pagesSkippedParent: 0 },
+  };
+  try {
+    const t0 = process.hrtime.bigint();
+    const { report } = await store.putLayerReport(checkpointId, layer, dir);
+    const uploadMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const peakKiB = vmHwmKiB();
+    return {
+      uploadMs,
+      baselineKiB,
+      peakKiB,
+      growthKiB: peakKiB - baselineKiB,
+      heapUsedGrowthMiB: (max.heapUsed - base.heapUsed) / MiB,
+      arrayBuffersGrowthMiB: (max.arrayBuffers - base.arrayBuffers) / MiB,
+      bytesSent: report.bytesSent,
+      partSize: store.partSize,
+      concurrency: store.concurrency,
+      encrypted: store.encryptionKeyId !== null,
+    };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+module.exports = { root, MiB, requireDist, sleep, median, spread, poll, machine, Workload, dirBytes, timed, vmHwmKiB, resetHwm, measuredUpload, deletePrefix, writeResult, log };

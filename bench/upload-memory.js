@@ -29,36 +29,16 @@ async function writeRandomFile(file, mib) {
 }
 
 async function child(dir, id) {
-  const { loadConfig } = lib.requireDist('config/config');
-  const storage = lib.requireDist('storage');
-  const { ListObjectsV2Command } = require('@aws-sdk/client-s3');
-  const config = loadConfig();
-  const store = storage.openLayerStore(config);
-  await store.client.send(new ListObjectsV2Command({ Bucket: config.s3.bucket, Prefix: config.s3.prefix, MaxKeys: 1 }));
-  lib.resetHwm();
-  const base = process.memoryUsage();
-  const baselineKiB = lib.vmHwmKiB();
-  const max = { rss: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
-  const timer = setInterval(() => {
-    const m = process.memoryUsage();
-    for (const k of Object.keys(max)) max[k] = Math.max(max[k], m[k]);
-  }, 20);
-  const layer = { index: 0, kind: 'dump', parentIndex: null, criuVersion: 'bench', kernel: os.release(), host: 'bench', process: { pid: 0, startTime: 0, bootId: '', comm: '' }, stats: { frozenTimeUs: 0, memdumpTimeUs: 0, pagesScanned: 0, pagesWritten: 0, pagesSkippedParent: 0 } };
-  const t0 = process.hrtime.bigint();
-  await store.putLayer(id, layer, dir);
-  const uploadMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  clearInterval(timer);
-  const peakKiB = lib.vmHwmKiB();
-  const M = (b) => b / lib.MiB;
+  const r = await lib.measuredUpload(dir, id);
   return {
-    uploadMs,
-    baselineMiB: baselineKiB / 1024,
-    peakMiB: peakKiB / 1024,
-    growthMiB: (peakKiB - baselineKiB) / 1024,
-    heapUsedGrowthMiB: M(max.heapUsed - base.heapUsed),
-    arrayBuffersGrowthMiB: M(max.arrayBuffers - base.arrayBuffers),
-    partSize: store.partSize,
-    concurrency: store.concurrency,
+    uploadMs: r.uploadMs,
+    baselineMiB: r.baselineKiB / 1024,
+    peakMiB: r.peakKiB / 1024,
+    growthMiB: r.growthKiB / 1024,
+    heapUsedGrowthMiB: r.heapUsedGrowthMiB,
+    arrayBuffersGrowthMiB: r.arrayBuffersGrowthMiB,
+    partSize: r.partSize,
+    concurrency: r.concurrency,
   };
 }
 
