@@ -29,8 +29,7 @@ done
 guest=$(bash "$repo/infra/lab/build-guest.sh")
 workload=$(bash "$repo/test/fixtures/workload/build.sh" --static)
 share=$(mktemp -d /tmp/ferry-lab-chain-XXXXXX)
-# Kept after a failure: the guest's console log and partial results are the only diagnosis.
-trap 'rc=$?; if [ $rc -eq 0 ]; then rm -rf "$share"; else echo "[lab] kept $share for diagnosis" >&2; fi' EXIT
+lab_remove_on_success "$share"
 cp "$workload" "$share/workload"
 cat >"$share/job.json" <<JSON
 {"tasks":[{"kind":"check"},{"kind":"exec","commands":[["node","/ferry/bench/lab-chain-guest.js","/lab","/ferry","$layers","$mib","$permille","$interval","$gap"]]}]}

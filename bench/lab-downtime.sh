@@ -45,8 +45,7 @@ list() { printf '%s\n' $1 | paste -sd, -; }
 guest=$(bash "$repo/infra/lab/build-guest.sh")
 workload=$(bash "$repo/test/fixtures/workload/build.sh" --static)
 share=$(mktemp -d /tmp/ferry-lab-bench-XXXXXX)
-# Kept after a failure: the guest's console log and partial results are the only diagnosis.
-trap 'rc=$?; if [ $rc -eq 0 ]; then rm -rf "$share"; else echo "[lab] kept $share for diagnosis" >&2; fi' EXIT
+lab_remove_on_success "$share"
 cp "$workload" "$share/workload"
 
 tasks='{"kind":"check"}'

@@ -26,6 +26,13 @@ lab_die() { printf '[lab] error: %s\n' "$*" >&2; exit 1; }
 # Milliseconds since the epoch, for the timings the lab reports.
 lab_now_ms() { date +%s%3N; }
 
+# Removes DIR when the script exits successfully; after a failure it is kept and named, since the
+# guest's console log and partial results in it are the only diagnosis.
+lab_remove_on_success() {
+  # shellcheck disable=SC2064 # DIR is expanded now, on purpose.
+  trap "rc=\$?; if [ \$rc -eq 0 ]; then rm -rf '$1'; else lab_log 'kept $1 for diagnosis'; fi" EXIT
+}
+
 # Installs the Debian packages in "$@" that are missing (root only; others get told what to do).
 lab_apt_install_missing() {
   local missing=() pkg
