@@ -147,9 +147,16 @@ function classifyFailure(
     request === 'RESTORE'
       ? 'The process was not restored; fix the cause above and retry the restore.'
       : 'The process was left running; its images were discarded. Fix the cause above and retry.';
-  // CRIU names this in two ways: the leader is another process of this pid namespace ("not a session
-  // leader"), or it lives in an outer pid namespace (a CI runner, a container's init). The cure is the same.
-  if (/is not a session leader|session leader of .* is outside of its pid namespace/.test(text)) {
+  // Two different conditions. "Not a session leader": the leader is another process of this pid
+  // namespace (the shell that started it); --shell-job records that session as external. "Outside of its
+  // pid namespace": the process sees its session id as 0 (its leader lives in an outer namespace, as
+  // under some CI runners or in a container entered from outside); CRIU refuses that even for a shell job.
+  if (/session leader of .* is outside of its pid namespace/.test(text)) {
+    hint =
+      'The process was left running. Its session leader lives outside its pid namespace, so CRIU cannot record ' +
+      'its session, not even with --shell-job; start the process as the leader of its own session ' +
+      '(e.g. `setsid PROGRAM`) and retry.';
+  } else if (/is not a session leader/.test(text)) {
     hint =
       'The process was left running. It belongs to a session whose leader (usually the shell or service manager ' +
       'that started it) would not be dumped with it; start the process as the leader of its own session ' +

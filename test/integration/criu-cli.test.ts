@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { main } from '../../src/cli/main';
 import { checkCriu } from '../../src/criu';
+import { startShellJob } from '../fixtures/shell-job';
 import { Workload } from '../fixtures/workload/workload';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -106,8 +107,31 @@ describe('ferry dump / inspect / restore', () => {
     expect(await w.verify()).toMatchObject({ ok: true, bad: 0 });
   });
 
+  it('a process whose session leader is outside its pid namespace is refused, --shell-job or not, with a hint that says setsid', () => {
+    // In a fresh pid namespace the first shell keeps the session of the outer one, so its background job
+    // sees its session id as 0. That is the situation of a process started under some CI runners.
+    const dir = path.join(tmp, 'outer-session');
+    const script =
+      'sleep 120 >/dev/null 2>&1 & job=$!; ' +
+      'node "$1" dump --pid $job --images-dir "$2/plain" --leave-running 2>&1; echo "plain=$?"; ' +
+      'node "$1" dump --pid $job --images-dir "$2/shell-job" --leave-running --shell-job 2>&1; echo "shell-job=$?"; ' +
+      'echo "state=$(cut -d" " -f3 /proc/$job/stat)"; kill -9 $job';
+    const out = execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'bash', '-c', script, 'bash', path.join(ROOT, 'bin', 'ferry.js'), dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const text = out.toString();
+    expect(text).toContain('plain=1');
+    expect(text).toContain('shell-job=1');
+    expect(text).toMatch(/state=[RS]/);
+    // Both refusals name the cause and the one cure; neither suggests --shell-job, which cannot help here.
+    const hints = text.match(/outside its pid namespace, so CRIU cannot record its session, not even with --shell-job; start the process as the leader of its own session \(e\.g\. `setsid PROGRAM`\)/g);
+    expect(hints).toHaveLength(2);
+    expect(text).not.toContain('dump it as a shell job');
+    expect(fs.readdirSync(path.join(dir, 'shell-job'))).toEqual(['dump.log']);
+  });
+
   it('--shell-job dumps a background job of a shell, which is refused without it', async () => {
-    const pid = Number(execFileSync('sh', ['-c', 'sleep 120 >/dev/null 2>&1 & echo $!']).toString().trim());
+    const pid = startShellJob();
     try {
       const refused = await ferry('dump', '--pid', String(pid), '--images-dir', path.join(tmp, 'job-refused'), '--leave-running');
       expect(refused.code).toBe(1);
