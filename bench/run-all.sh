@@ -6,7 +6,8 @@
 #
 # Steps: growth (bench/growth.js), memory (bench/upload-memory.js), driver
 # (test/fixtures/workload/bench-dump-restore.js), pipeline and migrate (bench/workflows.js),
-# storage (bench/storage-throughput.ts), lab (bench/lab-downtime.sh), chain (bench/lab-chain.sh).
+# storage (bench/storage-throughput.ts), lab (bench/lab-downtime.sh), chain (bench/lab-chain.sh),
+# labmigrate (bench/lab-migrate.sh: migrate with real pre-dumps in the lab, via the dev stack).
 #
 # Environment:
 #   BENCH_QUICK=1     smaller sizes and fewer runs: growth, memory and driver at 64/256 MiB,
@@ -24,7 +25,7 @@ cd "$repo"
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 
 quick=${BENCH_QUICK:-0}
-only=${BENCH_ONLY:-growth memory driver pipeline migrate storage lab chain}
+only=${BENCH_ONLY:-growth memory driver pipeline migrate storage lab chain labmigrate}
 skip=${BENCH_SKIP:-}
 [ "${BENCH_SKIP_ALL:-0}" = 1 ] && only=""
 want() { [[ " $only " == *" $1 "* ]] && [[ " $skip " != *" $1 "* ]]; }
@@ -110,6 +111,11 @@ fi
 if want chain; then
   if [ "$quick" = 1 ]; then layers=5; else layers=30; fi
   step "chain $layers layers (lab)"; bash bench/lab-chain.sh --layers "$layers" >/dev/null
+fi
+
+if want labmigrate; then
+  if [ "$quick" = 1 ]; then args=(--mib 64 --repeats 1); else args=(--mib 128 --repeats 3); fi
+  step "migrate in the lab ${args[*]}"; bash bench/lab-migrate.sh "${args[@]}" >/dev/null
 fi
 
 node bench/write-benchmarks.js

@@ -5,7 +5,8 @@
 #   boot-guest.sh GUEST_DIR SHARE_DIR
 #
 # Environment: FERRY_LAB_TIMEOUT (seconds, default 300; qemu is killed after it),
-# FERRY_LAB_MEM (default 1G), FERRY_LAB_SMP (vCPUs, default 1).
+# FERRY_LAB_MEM (default 1G), FERRY_LAB_SMP (vCPUs, default 1), FERRY_LAB_HOST_PORTS (host
+# TCP ports on 127.0.0.1 the guest may reach, e.g. "7233 9000"; default none: no network at all).
 # Writes SHARE_DIR/console.log (serial console, each line prefixed with host ms since launch)
 # and SHARE_DIR/boot.json (host-side timings). Exit 0 only when the guest's scenario exited 0.
 set -euo pipefail
@@ -27,11 +28,26 @@ command -v qemu-system-x86_64 >/dev/null || lab_die "qemu-system-x86_64 not foun
 rm -rf "$share/out"
 mkdir -p "$share/out"
 
+# No network unless asked. With FERRY_LAB_HOST_PORTS the guest gets a user-mode NIC with
+# restrict=on (it can reach neither the host nor anything outside), and each listed port of the
+# host's loopback is forwarded to the same port at $LAB_HOST_ADDR in the guest, one tcp-bridge.js
+# per connection.
+LAB_HOST_ADDR=10.0.2.100
+net=(-net none)
+if [ -n "${FERRY_LAB_HOST_PORTS:-}" ]; then
+  fwd=""
+  for port in $FERRY_LAB_HOST_PORTS; do
+    [[ "$port" =~ ^[0-9]+$ ]] || lab_die "FERRY_LAB_HOST_PORTS: $port is not a port number"
+    fwd+=",guestfwd=tcp:$LAB_HOST_ADDR:$port-cmd:$FERRY_LAB_NODE $LAB_DIR/tcp-bridge.js $port"
+  done
+  net=(-netdev "user,id=n0,restrict=on$fwd" -device virtio-net-pci,netdev=n0)
+fi
+
 # -accel tcg: KVM is not usable on these hosts. qemu64,+rdrand seeds the guest RNG at boot.
 # panic=-1 + -no-reboot: a guest whose init dies makes qemu exit instead of hanging.
 qemu=(
   qemu-system-x86_64 -accel tcg -cpu qemu64,+rdrand -m "$mem" -smp "$smp"
-  -nographic -no-reboot -net none -serial mon:stdio
+  -nographic -no-reboot "${net[@]}" -serial mon:stdio
   -kernel "$guest/vmlinux" -initrd "$guest/initrd.cpio.gz"
   -append "console=ttyS0 panic=-1 quiet loglevel=4 mitigations=off"
   -drive "file=$guest/system.sqfs,if=virtio,format=raw,readonly=on"

@@ -20,11 +20,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Kernel modules the guest loads, in this order (dependencies are added in front automatically).
 # crc32c_generic..nf_tables: this CRIU links libnftables and fails in kerndat without them.
-# virtio..9p: the system disk and the host shares. The *_diag modules let CRIU inspect sockets.
+# virtio..9p: the system disk and the host shares. virtio_net: the NIC of boots that reach host
+# services (FERRY_LAB_HOST_PORTS). The *_diag modules let CRIU inspect sockets.
 LAB_MODULES=(
   crc32c_generic libcrc32c nfnetlink nf_tables
   virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk
-  netfs fscache 9pnet 9pnet_virtio 9p squashfs
+  netfs fscache 9pnet 9pnet_virtio 9p squashfs virtio_net
   inet_diag tcp_diag udp_diag unix_diag netlink_diag af_packet_diag
 )
 

@@ -27,10 +27,11 @@ lab_die() { printf '[lab] error: %s\n' "$*" >&2; exit 1; }
 lab_now_ms() { date +%s%3N; }
 
 # Removes DIR when the script exits successfully; after a failure it is kept and named, since the
-# guest's console log and partial results in it are the only diagnosis.
+# guest's console log and partial results in it are the only diagnosis. An optional second argument
+# names a function to run first on every exit (it owns the EXIT trap, so scripts pass theirs here).
 lab_remove_on_success() {
-  # shellcheck disable=SC2064 # DIR is expanded now, on purpose.
-  trap "rc=\$?; if [ \$rc -eq 0 ]; then rm -rf '$1'; else lab_log 'kept $1 for diagnosis'; fi" EXIT
+  # shellcheck disable=SC2064 # DIR and the function name are expanded now, on purpose.
+  trap "rc=\$?; ${2:-:}; if [ \$rc -eq 0 ]; then rm -rf '$1'; else lab_log 'kept $1 for diagnosis'; fi; exit \$rc" EXIT
 }
 
 # Installs the Debian packages in "$@" that are missing (root only; others get told what to do).

@@ -219,7 +219,7 @@ Examples:
 
 A process started from an interactive shell shares the shell's session, which CRIU will not dump
 without its leader: start it with \`setsid PROGRAM\`, or pass --shell-job to dump and to restore.
-If its session leader is outside its pid namespace, only \`setsid PROGRAM\` helps.`)
+If its session id is 0 (no session leader in sight), only \`setsid PROGRAM\` helps.`)
     .action(async (opts: DumpFlags) => {
       const req = { ...dumpRequest(opts), leaveRunning: opts.leaveRunning === true };
       const result = await criu().dump(req, driverOptions());

@@ -5,9 +5,12 @@
  */
 import type { Command } from 'commander';
 import { parseHost } from './checkpoint-commands';
+import { UsageError } from './usage-error';
 
 interface WorkerFlags {
   host?: string;
+  workflows: boolean;
+  activities: boolean;
 }
 
 export function registerWorkerCommands(program: Command): void {
@@ -15,14 +18,21 @@ export function registerWorkerCommands(program: Command): void {
     .command('worker')
     .description("Run ferry's Temporal worker for one host: workflow code plus this host's CRIU and storage activities")
     .option('--host <name>', "name of this host, as checkpoints and migrations refer to it (default: this machine's hostname)")
+    .option('--no-workflows', "run only this host's activities; the workflow code runs in another `ferry worker` (e.g. on a small or slow host)")
+    .option('--no-activities', 'run only the workflow code (shared queue); no CRIU or storage work on this machine')
     .addHelpText('after', `
 Examples:
   $ ferry worker                      # this machine, under its hostname
   $ ferry worker --host node-a &      # two simulated hosts on one machine
   $ ferry worker --host node-b &
+  $ ferry worker --no-activities &    # workflow code only, e.g. next to the Temporal server
+  $ ferry worker --host vm-1 --no-workflows
 
 Stops cleanly on SIGINT / SIGTERM (running activities are given time to finish).`)
     .action(async (opts: WorkerFlags) => {
+      if (!opts.workflows && !opts.activities) {
+        throw new UsageError('--no-workflows and --no-activities together leave the worker nothing to run');
+      }
       const host = parseHost('--host', opts.host);
       /* eslint-disable @typescript-eslint/no-require-imports */
       const { loadConfig } = require('../config/config') as typeof import('../config/config');
@@ -32,11 +42,16 @@ Stops cleanly on SIGINT / SIGTERM (running activities are given time to finish).
       await runFerryWorker({
         config,
         host,
-        onReady: (info) =>
-          process.stderr.write(
-            `ferry worker for host ${host} ready: workflows on ${info.workflowQueue}, activities on ${info.hostQueue}, ` +
-              `staging in ${info.stagingDir}, Temporal at ${config.temporal.address}\n`,
-          ),
+        workflows: opts.workflows,
+        activities: opts.activities,
+        onReady: (info) => {
+          const parts = [
+            ...(info.workflowQueue ? [`workflows on ${info.workflowQueue}`] : []),
+            ...(info.hostQueue ? [`activities on ${info.hostQueue}, staging in ${info.stagingDir}`] : []),
+          ];
+          const who = opts.activities ? `for host ${host}` : '(workflow code only)';
+          process.stderr.write(`ferry worker ${who} ready: ${parts.join(', ')}, Temporal at ${config.temporal.address}\n`);
+        },
       });
     });
 }

@@ -149,13 +149,14 @@ function classifyFailure(
       : 'The process was left running; its images were discarded. Fix the cause above and retry.';
   // Two different conditions. "Not a session leader": the leader is another process of this pid
   // namespace (the shell that started it); --shell-job records that session as external. "Outside of its
-  // pid namespace": the process sees its session id as 0 (its leader lives in an outer namespace, as
-  // under some CI runners or in a container entered from outside); CRIU refuses that even for a shell job.
+  // pid namespace": the process sees its session id as 0, either because its leader lives in an outer pid
+  // namespace or because nothing above it ever started a session (children of an init that never calls
+  // setsid, as under some CI runners); CRIU refuses that even for a shell job.
   if (/session leader of .* is outside of its pid namespace/.test(text)) {
     hint =
-      'The process was left running. Its session leader lives outside its pid namespace, so CRIU cannot record ' +
-      'its session, not even with --shell-job; start the process as the leader of its own session ' +
-      '(e.g. `setsid PROGRAM`) and retry.';
+      'The process was left running. Its session id is 0 (its session leader is outside its pid namespace, or no ' +
+      'process above it ever started a session), which CRIU cannot record, not even with --shell-job; start the ' +
+      'process as the leader of its own session (e.g. `setsid PROGRAM`) and retry.';
   } else if (/is not a session leader/.test(text)) {
     hint =
       'The process was left running. It belongs to a session whose leader (usually the shell or service manager ' +

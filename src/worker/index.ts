@@ -86,16 +86,24 @@ export async function runWorkers(workers: Worker[]): Promise<void> {
 export interface RunFerryWorkerOptions {
   config: FerryConfig;
   host: string;
+  /** Run the workflow code (shared queue); default true. */
+  workflows?: boolean;
+  /** Run `host`'s activities (its own queue); default true. */
+  activities?: boolean;
   /** Replace the real dependencies (tests). */
   deps?: ActivityDeps;
-  onReady?: (info: { workflowQueue: string; hostQueue: string; stagingDir: string }) => void;
+  /** Called once the workers exist; a queue is absent when that half does not run here. */
+  onReady?: (info: { workflowQueue?: string; hostQueue?: string; stagingDir?: string }) => void;
 }
 
 /** `ferry worker`: connects, wires the real dependencies, and runs until SIGINT/SIGTERM. */
 export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void> {
   const { config, host } = opts;
-  const deps = opts.deps ?? createHostDependencies(config, host);
-  await mkdir(deps.stagingDir, { recursive: true });
+  const runWorkflows = opts.workflows !== false;
+  const runActivities = opts.activities !== false;
+  if (!runWorkflows && !runActivities) throw new WorkerSetupError('a worker must run workflow code, activities, or both');
+  const deps = runActivities ? (opts.deps ?? createHostDependencies(config, host)) : undefined;
+  if (deps) await mkdir(deps.stagingDir, { recursive: true });
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect({ address: config.temporal.address, ...(config.temporal.tls ? { tls: {} } : {}) });
@@ -110,13 +118,12 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
       connection,
       namespace: config.temporal.namespace,
       taskQueuePrefix: config.temporal.taskQueuePrefix,
-      host,
-      activities: createActivities(deps),
+      workflows: runWorkflows,
+      ...(deps ? { host, activities: createActivities(deps) } : {}),
     });
     opts.onReady?.({
-      workflowQueue: workflowTaskQueue(config.temporal.taskQueuePrefix),
-      hostQueue: hostTaskQueue(config.temporal.taskQueuePrefix, host),
-      stagingDir: deps.stagingDir,
+      ...(runWorkflows ? { workflowQueue: workflowTaskQueue(config.temporal.taskQueuePrefix) } : {}),
+      ...(deps ? { hostQueue: hostTaskQueue(config.temporal.taskQueuePrefix, host), stagingDir: deps.stagingDir } : {}),
     });
     await runWorkers(workers);
   } finally {

@@ -113,6 +113,7 @@ const CASES: Case[] = [
   usage('worker: empty host', () => ['worker', '--host', ''], /--host must be a host name/),
   usage('worker: bad host', () => ['worker', '--host', 'a b'], /--host must be a host name/),
   usage('worker: huge host', () => ['worker', '--host', HUGE], /--host must be a host name/),
+  usage('worker: nothing to run', () => ['worker', '--no-workflows', '--no-activities'], /--no-workflows and --no-activities together leave the worker nothing to run/),
 
   usage('checkpoint: missing --pid', () => ['checkpoint'], /required option '--pid <pid>' not specified/),
   usage('checkpoint: garbage pid', () => ['checkpoint', '--pid', 'abc'], POSITIVE),

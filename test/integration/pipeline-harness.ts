@@ -178,12 +178,12 @@ export function stackEnv(stack: Stack, extra: Record<string, string> = {}): Node
   return env;
 }
 
-/** Starts `node bin/ferry.js worker --host <host>` and waits until it says it is ready. */
-export async function spawnWorker(stack: Stack, host: string, env: NodeJS.ProcessEnv = stackEnv(stack)): Promise<WorkerProcess> {
+/** Starts `node bin/ferry.js worker --host <host> [extraArgs]` and waits until it says it is ready. */
+export async function spawnWorker(stack: Stack, host: string, env: NodeJS.ProcessEnv = stackEnv(stack), extraArgs: string[] = []): Promise<WorkerProcess> {
   if (!fs.existsSync(path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
-  const child = spawn(process.execPath, [FERRY_BIN, 'worker', '--host', host], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [FERRY_BIN, 'worker', '--host', host, ...extraArgs], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d: string) => (err += d));

@@ -44,6 +44,11 @@ mkdir -p /lab/out
 
 # CRIU's kerndat probes TCP repair on a socket bound to loopback.
 ip link set lo up || fail "ip link set lo up"
+# A NIC exists only in boots that reach host services (boot-guest.sh, FERRY_LAB_HOST_PORTS): qemu's
+# user-mode network, where the forwarded host ports answer at 10.0.2.100.
+if [ -e /sys/class/net/eth0 ]; then
+  ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || fail "eth0 setup"
+fi
 # An idle TCG guest's entropy pool is not ready at first; every CRIU call stalls ~3 s until it
 # is. Block once here instead.
 head -c 1 /dev/random >/dev/null

@@ -15,6 +15,8 @@
 //            good chain is restored with ferry and verified page by page.
 //   bench    frozen time of a full dump vs the final dump after two pre-dumps, per size and
 //            dirty rate, repeated; raw numbers go to result.json, medians are made on the host.
+//   migrate  `ferry migrate` between two hosts of this guest through the host's Temporal and
+//            MinIO (see migrate-task.js).
 // This file is plain JS on purpose: it runs from the checkout as is, with no build step.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -58,8 +60,8 @@ function run(cmd, args, opts = {}) {
 }
 
 /** Runs `ferry <args> --json`; returns the parsed document plus the command's wall time. */
-function ferry(args) {
-  const r = run(process.execPath, [...ferryArgv, ...args, '--json']);
+function ferry(args, opts = {}) {
+  const r = run(process.execPath, [...ferryArgv, ...args, '--json'], opts);
   if (r.exit !== 0) {
     throw new TaskError(`ferry ${args.join(' ')} exited ${r.exit}${r.signal ? ` (${r.signal})` : ''}`, { stderr: r.stderr.slice(-4000), stdout: r.stdout.slice(-2000) });
   }
@@ -403,7 +405,12 @@ function execTask(task) {
   });
 }
 
-const tasks = { check: checkTask, chain: chainTask, restore: restoreTask, bench: benchTask, exec: execTask };
+function migrateTask(task) {
+  const helpers = { log, ferry, startWorkload, verify, stopWorkload, waitUntil, sleepMs, pidAlive, TaskError, outDir, repoDir };
+  return require('./migrate-task').migrateTask(task, helpers);
+}
+
+const tasks = { check: checkTask, chain: chainTask, restore: restoreTask, bench: benchTask, exec: execTask, migrate: migrateTask };
 
 function uptimeS() {
   return Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Migration with real pre-dumps (docs/lab.md): `ferry migrate` between two hosts that both live in
+# one soft-dirty lab guest, so CRIU pre-dumps for real, through this machine's Temporal and MinIO
+# (the dev stack; started here if it is not running, and stopped again). The workflow code runs
+# here (`ferry worker --no-activities`); the guest runs the two hosts' activities and `ferry
+# migrate`, reaching exactly Temporal's and MinIO's ports (restricted user-mode network). Each
+# run's downtime (freeze to running on the target) is compared with CRIU's own frozen + restore
+# time for the same final layer. Writes bench/results/<out>.md and <out>-raw.json.
+#
+# Options: --mib 128, --permille 5 (pages dirtied per interval, per mille), --interval-ms 200,
+# --repeats 3 (migrations, back and forth), --pre-dumps 3, --out migrate-lab.
+# Environment: FERRY_LAB_MEM (default 3G here), FERRY_LAB_TIMEOUT (default 3600 here).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=infra/lab/lib.sh
+source "$repo/infra/lab/lib.sh"
+
+mib=128
+permille=5
+interval=200
+repeats=3
+pre_dumps=3
+out=migrate-lab
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --mib) mib=$2; shift ;;
+    --permille) permille=$2; shift ;;
+    --interval-ms) interval=$2; shift ;;
+    --repeats) repeats=$2; shift ;;
+    --pre-dumps) pre_dumps=$2; shift ;;
+    --out) out=$2; shift ;;
+    *) lab_die "unknown option $1 (see the header of $0)" ;;
+  esac
+  shift
+done
+
+ferry() { node "$repo/bin/ferry.js" "$@"; }
+[ -f "$repo/dist/cli/main.js" ] || lab_die "ferry is not built; run 'make build' first"
+guest=$(bash "$repo/infra/lab/build-guest.sh")
+workload=$(bash "$repo/test/fixtures/workload/build.sh" --static)
+
+started_stack=0
+if ! ferry dev status >/dev/null 2>&1; then
+  ferry dev up >&2
+  started_stack=1
+fi
+# The dev stack's settings (endpoint, bucket, credentials file); the guest gets the same ones with
+# the host's loopback replaced by the forwarded address.
+eval "$(ferry dev env)"
+prefix="lab-mig-$$"
+export FERRY_TASK_QUEUE_PREFIX=$prefix
+
+share=$(mktemp -d /tmp/ferry-lab-migrate-XXXXXX)
+worker_pid=""
+cleanup() {
+  # The credentials copy goes whatever happened; the rest of the share is kept after a failure.
+  rm -f "$share/aws-credentials"
+  if [ -n "$worker_pid" ]; then kill "$worker_pid" 2>/dev/null || true; wait "$worker_pid" 2>/dev/null || true; fi
+  if [ "$started_stack" = 1 ]; then ferry dev down >&2 || true; fi
+}
+lab_remove_on_success "$share" cleanup
+cp "$workload" "$share/workload"
+install -m 600 "$AWS_SHARED_CREDENTIALS_FILE" "$share/aws-credentials"
+
+ferry worker --no-activities 2>"$share/workflow-worker.log" &
+worker_pid=$!
+for _ in $(seq 1 600); do
+  grep -q 'ready:' "$share/workflow-worker.log" && break
+  kill -0 "$worker_pid" 2>/dev/null || { cat "$share/workflow-worker.log" >&2; lab_die "the workflow worker exited at start"; }
+  sleep 0.2
+done
+grep -q 'ready:' "$share/workflow-worker.log" || lab_die "the workflow worker was not ready after 120 s"
+
+host_addr=10.0.2.100
+temporal_port=${FERRY_TEMPORAL_ADDRESS##*:}
+s3_port=${FERRY_S3_ENDPOINT##*:}
+cat >"$share/job.json" <<JSON
+{"tasks":[
+  {"kind":"check"},
+  {"kind":"migrate","hosts":["lab-a","lab-b"],"repeats":$repeats,"preDumps":$pre_dumps,"settleMs":2000,
+   "checkpointPrefix":"$prefix",
+   "workload":{"mib":$mib,"dirtyPermille":$permille,"intervalMs":$interval},
+   "env":{"FERRY_TEMPORAL_ADDRESS":"$host_addr:$temporal_port","FERRY_TEMPORAL_NAMESPACE":"$FERRY_TEMPORAL_NAMESPACE",
+          "FERRY_TASK_QUEUE_PREFIX":"$prefix","FERRY_S3_ENDPOINT":"http://$host_addr:$s3_port",
+          "FERRY_S3_REGION":"$FERRY_S3_REGION","FERRY_S3_BUCKET":"$FERRY_S3_BUCKET","FERRY_S3_PATH_STYLE":"$FERRY_S3_PATH_STYLE",
+          "AWS_SHARED_CREDENTIALS_FILE":"/lab/aws-credentials","AWS_PROFILE":"$AWS_PROFILE","AWS_REGION":"$AWS_REGION",
+          "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED":"1"}}
+]}
+JSON
+
+t0=$(lab_now_ms)
+export FERRY_LAB_MEM=${FERRY_LAB_MEM:-3G}
+FERRY_LAB_HOST_PORTS="$temporal_port $s3_port" FERRY_LAB_TIMEOUT=${FERRY_LAB_TIMEOUT:-3600} \
+  bash "$repo/infra/lab/boot-guest.sh" "$guest" "$share"
+t1=$(lab_now_ms)
+mkdir -p "$repo/bench/results"
+cp "$share/out/result.json" "$repo/bench/results/$out-raw.json"
+node "$repo/bench/lab-migrate-report.js" "$repo/bench/results/$out-raw.json" "$((t1 - t0))" "$mib" "$permille" "$interval" >"$repo/bench/results/$out.md"
+cat "$repo/bench/results/$out.md"

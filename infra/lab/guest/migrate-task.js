@@ -1,0 +1,82 @@
+'use strict';
+// The lab's "migrate" task (scenario.js): `ferry migrate` between two hosts that both live in this
+// guest, so the pre-dumps run for real on a soft-dirty kernel while Temporal and MinIO are the
+// host's (reached through the forwarded ports, boot-guest.sh FERRY_LAB_HOST_PORTS). The workflow
+// code runs on the host (`ferry worker --no-activities`); here run only the two hosts' activities
+// (`ferry worker --host X --no-workflows`): bundling workflow code under TCG would take minutes.
+//
+// Task: {"kind":"migrate", "hosts":["lab-a","lab-b"], "env":{FERRY_* and AWS_* settings},
+//        "workload":{"mib","dirtyPermille","intervalMs"}, "repeats", "preDumps", "settleMs",
+//        "workerReadyMs", "checkpointPrefix"}
+// Each run migrates the workload to the other host and verifies its memory page by page.
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+/** @param h the scenario's helpers: log, ferry, startWorkload, verify, stopWorkload, waitUntil, sleepMs, pidAlive, TaskError, outDir, repoDir */
+function migrateTask(task, h) {
+  const env = { ...process.env, ...task.env, FERRY_STAGING_DIR: '/tmp/ferry-staging' };
+  const workers = task.hosts.map((host) => startWorker(host, env, h));
+  let pid = null;
+  try {
+    for (const w of workers) {
+      h.waitUntil(`worker ${w.host} to be ready (log: ${w.logFile})`, task.workerReadyMs ?? 900000, () => {
+        if (!h.pidAlive(w.pid)) throw new h.TaskError(`worker ${w.host} exited at start`, { log: readTail(w.logFile) });
+        return readTail(w.logFile).includes('ready:');
+      });
+      h.log(`worker ${w.host} ready`);
+    }
+    pid = h.startWorkload(task.workload).pid;
+    h.sleepMs(task.settleMs ?? 2000);
+    const runs = [];
+    for (let i = 0; i < task.repeats; i++) {
+      const [from, to] = i % 2 ? [task.hosts[1], task.hosts[0]] : [task.hosts[0], task.hosts[1]];
+      const args = ['migrate', '--pid', String(pid), '--from', from, '--to', to, '--no-warm', '--pre-dumps', String(task.preDumps ?? 3)];
+      args.push('--checkpoint-id', `${task.checkpointPrefix}-${i}`, '--wait');
+      const step = h.ferry(args, { env });
+      const res = step.doc;
+      h.log(`migrate ${i + 1}/${task.repeats} ${from}->${to}: downtime ${res.downtime.totalMs} ms, stop ${res.checkpoint.preDumps.stopReason}`);
+      const checked = h.verify(res.newPid);
+      if (!checked.ok) throw new h.TaskError(`pid ${res.newPid} failed its page check after migrate ${i + 1}`, checked);
+      runs.push({ from, to, wallMs: step.wallMs, result: res, verify: checked });
+      pid = res.newPid;
+    }
+    return { runs };
+  } finally {
+    if (pid !== null) h.stopWorkload(pid);
+    for (const w of workers) stopWorker(w, h);
+  }
+}
+
+function startWorker(host, env, h) {
+  const logFile = path.join(h.outDir, `worker-${host}.log`);
+  const fd = fs.openSync(logFile, 'a');
+  const bin = path.join(h.repoDir, 'bin', 'ferry.js');
+  const child = spawn(process.execPath, [bin, 'worker', '--host', host, '--no-workflows'], { env, stdio: ['ignore', fd, fd], detached: true });
+  fs.closeSync(fd);
+  child.unref();
+  return { host, pid: child.pid, logFile };
+}
+
+function stopWorker(w, h) {
+  try {
+    process.kill(w.pid, 'SIGTERM');
+    h.waitUntil(`worker ${w.host} to stop`, 60000, () => !h.pidAlive(w.pid));
+  } catch {
+    try {
+      process.kill(w.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function readTail(file) {
+  try {
+    return fs.readFileSync(file, 'utf8').slice(-4000);
+  } catch {
+    return '';
+  }
+}
+
+module.exports = { migrateTask };
