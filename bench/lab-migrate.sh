@@ -7,7 +7,7 @@
 # run's downtime (freeze to running on the target) is compared with CRIU's own frozen + restore
 # time for the same final layer. Writes bench/results/<out>.md and <out>-raw.json.
 #
-# Options: --mib 128, --permille 5 (pages dirtied per interval, per mille), --interval-ms 200,
+# Options: --mib 128, --permille 1 (pages dirtied per interval, per mille), --interval-ms 200,
 # --repeats 3 (migrations, back and forth), --pre-dumps 3, --out migrate-lab.
 # Environment: FERRY_LAB_MEM (default 3G here), FERRY_LAB_TIMEOUT (default 3600 here).
 set -euo pipefail
@@ -16,7 +16,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$repo/infra/lab/lib.sh"
 
 mib=128
-permille=5
+permille=1
 interval=200
 repeats=3
 pre_dumps=3
@@ -84,7 +84,7 @@ cat >"$share/job.json" <<JSON
           "FERRY_TASK_QUEUE_PREFIX":"$prefix","FERRY_S3_ENDPOINT":"http://$host_addr:$s3_port",
           "FERRY_S3_REGION":"$FERRY_S3_REGION","FERRY_S3_BUCKET":"$FERRY_S3_BUCKET","FERRY_S3_PATH_STYLE":"$FERRY_S3_PATH_STYLE",
           "AWS_SHARED_CREDENTIALS_FILE":"/lab/aws-credentials","AWS_PROFILE":"$AWS_PROFILE","AWS_REGION":"$AWS_REGION",
-          "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED":"1"}}
+          "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED":"true"}}
 ]}
 JSON
 

@@ -40,7 +40,7 @@ if [ -n "${FERRY_LAB_HOST_PORTS:-}" ]; then
     [[ "$port" =~ ^[0-9]+$ ]] || lab_die "FERRY_LAB_HOST_PORTS: $port is not a port number"
     fwd+=",guestfwd=tcp:$LAB_HOST_ADDR:$port-cmd:$FERRY_LAB_NODE $LAB_DIR/tcp-bridge.js $port"
   done
-  net=(-netdev "user,id=n0,restrict=on$fwd" -device virtio-net-pci,netdev=n0)
+  net=(-netdev "user,id=n0,restrict=on$fwd" -device virtio-net-pci,netdev=n0,romfile=)
 fi
 
 # -accel tcg: KVM is not usable on these hosts. qemu64,+rdrand seeds the guest RNG at boot.

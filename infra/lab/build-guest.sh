@@ -6,8 +6,8 @@
 #                   uncompressed from the bzImage because TCG boots the ELF about twice as fast;
 #   initrd.cpio.gz  busybox-static, the kernel modules the lab needs, infra/lab/guest/init.sh;
 #   system.sqfs     CRIU (the binary infra/install.sh installs) and this machine's Node, each with
-#                   the shared libraries ldd finds, on a read-only squashfs disk so the
-#                   initramfs stays small.
+#                   the shared libraries ldd finds (plus those of the checkout's native addons),
+#                   on a read-only squashfs disk so the initramfs stays small.
 # ferry's own code is not in the guest image: the checkout is shared read-only over 9p at boot,
 # so code changes never force a rebuild. The cache key covers every input above.
 #
@@ -100,8 +100,20 @@ copy_with_libs() {
   done < <(ldd "$bin" | awk '/=> \//{print $3} /^\s*\/[^ ]+ \(/{print $1}')
 }
 
+# Shared libraries that the checkout's native Node addons (Temporal's core bridge, which `ferry
+# worker` loads) need beyond node's own; the addons themselves come over the checkout share.
+addon_libs() {
+  local addon
+  find "$LAB_REPO/node_modules" -name '*.node' -path '*linux*' 2>/dev/null | while read -r addon; do
+    readelf -h "$addon" 2>/dev/null | grep -q 'X86-64' || continue
+    ldd "$addon" 2>/dev/null | awk '/=> \//{print $3}'
+  done | sort -u
+}
+
 kernel_deb=$(resolve_kernel_deb)
+extra_libs=$(addon_libs)
 key_input=$(
+  echo "$extra_libs"
   basename "$kernel_deb"
   sha256sum "$FERRY_LAB_CRIU" "$BUSYBOX" | awk '{print $1}'
   # node is ~100 MiB: its size and mtime identify it well enough and cost nothing to read.
@@ -172,6 +184,7 @@ sys="$work/sysroot"
 mkdir -p "$sys/bin" "$sys/lib/x86_64-linux-gnu" "$sys/lib64"
 copy_with_libs "$FERRY_LAB_CRIU" "$sys/bin/criu" "$sys/lib/x86_64-linux-gnu"
 copy_with_libs "$FERRY_LAB_NODE" "$sys/bin/node" "$sys/lib/x86_64-linux-gnu"
+for lib in $extra_libs; do cp -L -n "$lib" "$sys/lib/x86_64-linux-gnu/$(basename "$lib")"; done
 loader=$(readelf -l "$FERRY_LAB_NODE" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
 cp -L "$loader" "$sys/lib64/$(basename "$loader")"
 # Uncompressed: under TCG, decompressing ~100 MiB of node costs more than reading it.
