@@ -8,7 +8,8 @@
 # time for the same final layer. Writes bench/results/<out>.md and <out>-raw.json.
 #
 # Options: --mib 128, --permille 1 (pages dirtied per interval, per mille), --interval-ms 200,
-# --repeats 3 (migrations, back and forth), --pre-dumps 3, --out migrate-lab.
+# --repeats 3 (migrations, back and forth), --pre-dumps 3, --out migrate-lab, --results-dir
+# bench/results (test/integration/lab-migrate.test.ts points it elsewhere).
 # Environment: FERRY_LAB_MEM (default 3G here), FERRY_LAB_TIMEOUT (default 3600 here).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,6 +22,7 @@ interval=200
 repeats=3
 pre_dumps=3
 out=migrate-lab
+results="$repo/bench/results"
 while [ $# -gt 0 ]; do
   case "$1" in
     --mib) mib=$2; shift ;;
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
     --repeats) repeats=$2; shift ;;
     --pre-dumps) pre_dumps=$2; shift ;;
     --out) out=$2; shift ;;
+    --results-dir) results=$2; shift ;;
     *) lab_die "unknown option $1 (see the header of $0)" ;;
   esac
   shift
@@ -62,7 +65,8 @@ lab_remove_on_success "$share" cleanup
 cp "$workload" "$share/workload"
 install -m 600 "$AWS_SHARED_CREDENTIALS_FILE" "$share/aws-credentials"
 
-ferry worker --no-activities 2>"$share/workflow-worker.log" &
+# node itself, not the ferry function: $! must be the worker's pid for the cleanup to stop it.
+node "$repo/bin/ferry.js" worker --no-activities 2>"$share/workflow-worker.log" &
 worker_pid=$!
 for _ in $(seq 1 600); do
   grep -q 'ready:' "$share/workflow-worker.log" && break
@@ -93,7 +97,7 @@ export FERRY_LAB_MEM=${FERRY_LAB_MEM:-3G}
 FERRY_LAB_HOST_PORTS="$temporal_port $s3_port" FERRY_LAB_TIMEOUT=${FERRY_LAB_TIMEOUT:-3600} \
   bash "$repo/infra/lab/boot-guest.sh" "$guest" "$share"
 t1=$(lab_now_ms)
-mkdir -p "$repo/bench/results"
-cp "$share/out/result.json" "$repo/bench/results/$out-raw.json"
-node "$repo/bench/lab-migrate-report.js" "$repo/bench/results/$out-raw.json" "$((t1 - t0))" "$mib" "$permille" "$interval" >"$repo/bench/results/$out.md"
-cat "$repo/bench/results/$out.md"
+mkdir -p "$results"
+cp "$share/out/result.json" "$results/$out-raw.json"
+node "$repo/bench/lab-migrate-report.js" "$results/$out-raw.json" "$((t1 - t0))" "$mib" "$permille" "$interval" >"$results/$out.md"
+cat "$results/$out.md"

@@ -7,13 +7,15 @@
 //
 // Task: {"kind":"migrate", "hosts":["lab-a","lab-b"], "env":{FERRY_* and AWS_* settings},
 //        "workload":{"mib","dirtyPermille","intervalMs"}, "repeats", "preDumps", "settleMs",
-//        "workerReadyMs", "checkpointPrefix"}
+//        "workerReadyMs", "checkpointPrefix", "thp"}
+// THP defaults to "madvise" as in the other lab tasks: with "always", one write dirties a whole
+// 2 MiB huge page, and scattered writes leave pre-dumps nothing to skip.
 // Each run migrates the workload to the other host and verifies its memory page by page.
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-/** @param h the scenario's helpers: log, ferry, startWorkload, verify, stopWorkload, waitUntil, sleepMs, pidAlive, TaskError, outDir, repoDir */
+/** @param h the scenario's helpers: log, ferry, setThp, startWorkload, verify, stopWorkload, waitUntil, sleepMs, pidAlive, TaskError, outDir, repoDir */
 function migrateTask(task, h) {
   const env = { ...process.env, ...task.env, FERRY_STAGING_DIR: '/tmp/ferry-staging' };
   const workers = task.hosts.map((host) => startWorker(host, env, h));
@@ -26,6 +28,7 @@ function migrateTask(task, h) {
       });
       h.log(`worker ${w.host} ready`);
     }
+    const thp = h.setThp(task.thp ?? 'madvise');
     pid = h.startWorkload(task.workload).pid;
     h.sleepMs(task.settleMs ?? 2000);
     const runs = [];
@@ -41,7 +44,7 @@ function migrateTask(task, h) {
       runs.push({ from, to, wallMs: step.wallMs, result: res, verify: checked });
       pid = res.newPid;
     }
-    return { runs };
+    return { thp, runs };
   } finally {
     if (pid !== null) h.stopWorkload(pid);
     for (const w of workers) stopWorker(w, h);

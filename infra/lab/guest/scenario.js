@@ -406,7 +406,7 @@ function execTask(task) {
 }
 
 function migrateTask(task) {
-  const helpers = { log, ferry, startWorkload, verify, stopWorkload, waitUntil, sleepMs, pidAlive, TaskError, outDir, repoDir };
+  const helpers = { log, ferry, setThp, startWorkload, verify, stopWorkload, waitUntil, sleepMs, pidAlive, TaskError, outDir, repoDir };
   return require('./migrate-task').migrateTask(task, helpers);
 }
 
