@@ -1,5 +1,6 @@
 'use strict';
-// Renders bench/results/<out>.md from the lab migrate task's result.json (bench/lab-migrate.sh).
+// Renders bench/results/<out>.md from the lab migrate task's result.json (bench/lab-migrate.sh),
+// one column per --pre-dumps variant, and adds a "summary" (one entry per migration) to the raw file.
 //
 //   node bench/lab-migrate-report.js RESULT_JSON BOOT_WALL_MS MIB PERMILLE INTERVAL_MS
 const fs = require('node:fs');
@@ -10,13 +11,15 @@ const result = JSON.parse(fs.readFileSync(resultFile, 'utf8'));
 const task = result.tasks.find((t) => t.kind === 'migrate');
 if (!task || !task.ok) throw new Error(`the migrate task did not succeed: ${task ? task.error : 'absent'}`);
 const check = result.tasks.find((t) => t.kind === 'check');
+const MiB = 1024 * 1024;
 
-const runs = task.value.runs.map(({ from, to, result: r }) => {
+const runs = task.value.runs.map(({ preDumps: asked, from, to, result: r }) => {
   const final = r.checkpoint.layers[r.checkpoint.layers.length - 1];
-  const preDumps = r.checkpoint.layers.filter((l) => l.kind === 'pre-dump');
+  const preDumpLayers = r.checkpoint.layers.filter((l) => l.kind === 'pre-dump');
   const criuFrozenMs = final.stats.frozenTimeUs / 1000;
   const criuRestoreMs = r.restore.restoreTimeUs / 1000;
   return {
+    asked: asked ?? null,
     from,
     to,
     downtimeMs: r.downtime.totalMs,
@@ -25,51 +28,69 @@ const runs = task.value.runs.map(({ from, to, result: r }) => {
     criuRestoreMs,
     criuSumMs: criuFrozenMs + criuRestoreMs,
     ratio: r.downtime.totalMs / (criuFrozenMs + criuRestoreMs),
-    preDumps: preDumps.length,
+    preDumps: preDumpLayers.length,
     stopReason: r.checkpoint.preDumps.stopReason,
     finalPagesWritten: final.stats.pagesWritten,
     finalPagesInParent: final.stats.pagesSkippedParent,
     finalBytes: final.bytes,
-    preDumpBytes: preDumps.reduce((n, l) => n + l.bytes, 0),
+    preDumpBytes: preDumpLayers.reduce((n, l) => n + l.bytes, 0),
     prefetch: r.prefetch,
     prefetchProblem: r.prefetchProblem,
   };
 });
 
-const col = (get, digits = 0) => lib.spread(runs.map(get), digits);
+const variants = [...new Set(runs.map((r) => r.asked))];
+const byVariant = variants.map((v) => runs.filter((r) => r.asked === v));
+const name = (v) => (v === 0 ? 'without pre-dumps (--pre-dumps 0)' : v === null ? 'as configured' : `with pre-dumps (--pre-dumps ${v})`);
+const row = (label, get, digits = 0) => `| ${label} | ${byVariant.map((rs) => lib.spread(rs.map(get), digits)).join(' | ')} |`;
 const partNames = Object.keys(runs[0].parts);
-const MiB = 1024 * 1024;
+
 const lines = [
   '# Migration with real pre-dumps (soft-dirty lab): `ferry migrate` vs CRIU\'s own dump + restore',
   '',
   `Written by \`bench/lab-migrate.sh\` (${new Date().toISOString()}). Guest: ${check ? check.value.kernel : '?'} under qemu TCG`,
-  `(one vCPU), CRIU ${check ? check.value.criuVersion : '?'}; both hosts (lab-a, lab-b: \`ferry worker --no-workflows\`) run in`,
-  'the guest; Temporal and MinIO are the host\'s dev stack, reached through forwarded ports; the workflow code runs on the host.',
+  `(one vCPU), CRIU ${check ? check.value.criuVersion.replace(/^Version: /, '') : '?'}; both hosts (lab-a, lab-b: \`ferry worker --no-workflows\`) run in`,
+  "the guest; Temporal and MinIO are the host's dev stack, reached through forwarded ports; the workflow code runs on the host.",
   `Workload: ${mib} MiB (test/fixtures/workload), ${permille} per mille of its pages rewritten every ${intervalMs} ms, transparent`,
-  `huge pages "${task.value.thp}"; migrated`,
-  `${runs.length} times back and forth with \`ferry migrate --no-warm --wait\`; memory verified page by page after every migration.`,
-  'TCG makes every step slower than on hardware (CPU-bound ones most: CRIU, hashing, the guest\'s network stack);',
+  `huge pages "${task.value.thp}". ${runs.length} migrations with \`ferry migrate --no-warm --wait\`, back and forth, the variants`,
+  'taking turns on the same process; memory verified page by page after every migration.',
+  "TCG makes every step slower than on hardware (CPU-bound ones most: CRIU, hashing, the guest's network stack);",
   'read the ratios and the shape, not the milliseconds. Cells: median (min-max).',
   '',
-  '| measure | value |',
-  '|---|---:|',
-  `| pre-dumps per migration | ${col((r) => r.preDumps)} |`,
-  `| why pre-dumping stopped | ${[...new Set(runs.map((r) => r.stopReason))].join(', ')} |`,
-  `| layers prefetched by the target before the freeze | ${col((r) => (r.prefetch ? r.prefetch.layers : 0))} |`,
-  `| MiB prefetched before the freeze | ${col((r) => (r.prefetch ? r.prefetch.bytes / MiB : 0), 1)} |`,
-  `| final layer: pages written / pages in parent | ${col((r) => r.finalPagesWritten)} / ${col((r) => r.finalPagesInParent)} |`,
-  `| final layer MiB (moved inside the downtime) | ${col((r) => r.finalBytes / MiB, 1)} |`,
-  `| ferry downtime ms (final dump start to running on target) | ${col((r) => r.downtimeMs)} |`,
-  `| CRIU frozen ms (final dump, stats-dump) | ${col((r) => r.criuFrozenMs)} |`,
-  `| CRIU restore ms (stats-restore) | ${col((r) => r.criuRestoreMs)} |`,
-  `| CRIU dump + restore ms | ${col((r) => r.criuSumMs)} |`,
-  ...partNames.map((p) => `| downtime part: ${p} ms | ${col((r) => r.parts[p] ?? 0)} |`),
+  `| measure | ${variants.map(name).join(' | ')} |`,
+  `|---|${variants.map(() => '---:').join('|')}|`,
+  `| migrations | ${byVariant.map((rs) => rs.length).join(' | ')} |`,
+  row('pre-dumps taken', (r) => r.preDumps),
+  `| why pre-dumping stopped | ${byVariant.map((rs) => [...new Set(rs.map((r) => r.stopReason))].join(', ')).join(' | ')} |`,
+  row('MiB prefetched by the target before the freeze', (r) => (r.prefetch ? r.prefetch.bytes / MiB : 0), 1),
+  row('final layer: pages written', (r) => r.finalPagesWritten),
+  row('final layer: pages referenced in the parent', (r) => r.finalPagesInParent),
+  row('final layer MiB (moved inside the downtime)', (r) => r.finalBytes / MiB, 1),
+  row('**ferry downtime ms** (final dump start to running on target)', (r) => r.downtimeMs),
+  row('CRIU frozen ms (final dump, stats-dump)', (r) => r.criuFrozenMs),
+  row('CRIU restore ms (stats-restore)', (r) => r.criuRestoreMs),
+  row('CRIU dump + restore ms', (r) => r.criuSumMs),
+  ...partNames.map((p) => row(`downtime part: ${p}`, (r) => r.parts[p] ?? 0)),
+  row('downtime / (CRIU dump + restore)', (r) => r.ratio, 2),
   '',
-  `Ratio downtime / (CRIU dump + restore), median of per-run ratios: **${lib.median(runs.map((r) => r.ratio)).toFixed(2)}x**`,
-  `(runs: ${runs.map((r) => r.ratio.toFixed(2)).join(', ')}). Target (on hardware): within 1.2x.`,
+];
+// The figure pre-dumps exist for: downtime with them vs without, per round (same process, same boot).
+const withPre = byVariant.find((rs) => rs[0].asked !== 0);
+const without = byVariant.find((rs) => rs[0].asked === 0);
+if (withPre && without) {
+  const pairs = withPre.map((r, i) => (without[i] ? without[i].downtimeMs / r.downtimeMs : null)).filter((x) => x !== null);
+  lines.push(
+    `Downtime without pre-dumps / with pre-dumps, per round: **${lib.median(pairs).toFixed(2)}x** (rounds: ${pairs.map((x) => x.toFixed(2)).join(', ')}).`,
+    'The difference is what the final layer carries: with pre-dumps only the pages rewritten since the last pre-dump cross',
+    'S3 inside the downtime, the rest was prefetched by the target while the process ran.',
+  );
+}
+lines.push(
+  `Downtime / (CRIU dump + restore), median of per-run ratios: ${byVariant.map((rs) => `${name(rs[0].asked)} ${lib.median(rs.map((r) => r.ratio)).toFixed(2)}x`).join('; ')}.`,
+  'Target (on hardware): within 1.2x; in this guest, uploads and downloads run at a few MiB/s and dominate.',
   runs.some((r) => r.prefetchProblem) ? `Prefetch problems: ${runs.map((r) => r.prefetchProblem).filter(Boolean).join('; ')}` : 'No prefetch failed.',
   `Guest boot to power-off: ${(Number(bootMs) / 1000).toFixed(0)} s.`,
   '',
-];
+);
 process.stdout.write(lines.join('\n'));
 fs.writeFileSync(resultFile, JSON.stringify({ ...result, summary: runs }, null, 2));

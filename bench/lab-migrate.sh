@@ -5,10 +5,12 @@
 # here (`ferry worker --no-activities`); the guest runs the two hosts' activities and `ferry
 # migrate`, reaching exactly Temporal's and MinIO's ports (restricted user-mode network). Each
 # run's downtime (freeze to running on the target) is compared with CRIU's own frozen + restore
-# time for the same final layer. Writes bench/results/<out>.md and <out>-raw.json.
+# time for the same final layer, and migrations with pre-dumps with migrations without them
+# (--pre-dumps 0), alternated on the same process. Writes bench/results/<out>.md and <out>-raw.json.
 #
 # Options: --mib 128, --permille 1 (pages dirtied per interval, per mille), --interval-ms 200,
-# --repeats 3 (migrations, back and forth), --pre-dumps 3, --out migrate-lab, --results-dir
+# --repeats 3 (rounds; each runs one migration per --pre-dumps value, back and forth between the
+# hosts), --pre-dumps "3 0" (the variants compared), --out migrate-lab, --results-dir
 # bench/results (test/integration/lab-migrate.test.ts points it elsewhere).
 # Environment: FERRY_LAB_MEM (default 3G here), FERRY_LAB_TIMEOUT (default 3600 here).
 set -euo pipefail
@@ -20,7 +22,7 @@ mib=128
 permille=1
 interval=200
 repeats=3
-pre_dumps=3
+pre_dumps="3 0"
 out=migrate-lab
 results="$repo/bench/results"
 while [ $# -gt 0 ]; do
@@ -81,7 +83,7 @@ s3_port=${FERRY_S3_ENDPOINT##*:}
 cat >"$share/job.json" <<JSON
 {"tasks":[
   {"kind":"check"},
-  {"kind":"migrate","hosts":["lab-a","lab-b"],"repeats":$repeats,"preDumps":$pre_dumps,"settleMs":2000,
+  {"kind":"migrate","hosts":["lab-a","lab-b"],"repeats":$repeats,"preDumps":[$(printf '%s\n' $pre_dumps | paste -sd, -)],"settleMs":2000,
    "checkpointPrefix":"$prefix",
    "workload":{"mib":$mib,"dirtyPermille":$permille,"intervalMs":$interval},
    "env":{"FERRY_TEMPORAL_ADDRESS":"$host_addr:$temporal_port","FERRY_TEMPORAL_NAMESPACE":"$FERRY_TEMPORAL_NAMESPACE",

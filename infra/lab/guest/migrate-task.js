@@ -8,6 +8,8 @@
 // Task: {"kind":"migrate", "hosts":["lab-a","lab-b"], "env":{FERRY_* and AWS_* settings},
 //        "workload":{"mib","dirtyPermille","intervalMs"}, "repeats", "preDumps", "settleMs",
 //        "workerReadyMs", "checkpointPrefix", "thp"}
+// "preDumps" is a number or a list of numbers (e.g. [3, 0]): each repeat runs one migration per
+// value, in turn, so "with pre-dumps" and "without" are measured side by side on the same process.
 // THP defaults to "madvise" as in the other lab tasks: with "always", one write dirties a whole
 // 2 MiB huge page, and scattered writes leave pre-dumps nothing to skip.
 // Each run migrates the workload to the other host and verifies its memory page by page.
@@ -31,18 +33,22 @@ function migrateTask(task, h) {
     const thp = h.setThp(task.thp ?? 'madvise');
     pid = h.startWorkload(task.workload).pid;
     h.sleepMs(task.settleMs ?? 2000);
+    const variants = [].concat(task.preDumps ?? 3);
     const runs = [];
     for (let i = 0; i < task.repeats; i++) {
-      const [from, to] = i % 2 ? [task.hosts[1], task.hosts[0]] : [task.hosts[0], task.hosts[1]];
-      const args = ['migrate', '--pid', String(pid), '--from', from, '--to', to, '--no-warm', '--pre-dumps', String(task.preDumps ?? 3)];
-      args.push('--checkpoint-id', `${task.checkpointPrefix}-${i}`, '--wait');
-      const step = h.ferry(args, { env });
-      const res = step.doc;
-      h.log(`migrate ${i + 1}/${task.repeats} ${from}->${to}: downtime ${res.downtime.totalMs} ms, stop ${res.checkpoint.preDumps.stopReason}`);
-      const checked = h.verify(res.newPid);
-      if (!checked.ok) throw new h.TaskError(`pid ${res.newPid} failed its page check after migrate ${i + 1}`, checked);
-      runs.push({ from, to, wallMs: step.wallMs, result: res, verify: checked });
-      pid = res.newPid;
+      for (const preDumps of variants) {
+        const n = runs.length;
+        const [from, to] = n % 2 ? [task.hosts[1], task.hosts[0]] : [task.hosts[0], task.hosts[1]];
+        const args = ['migrate', '--pid', String(pid), '--from', from, '--to', to, '--no-warm', '--pre-dumps', String(preDumps)];
+        args.push('--checkpoint-id', `${task.checkpointPrefix}-${n}`, '--wait');
+        const step = h.ferry(args, { env });
+        const res = step.doc;
+        h.log(`migrate ${n + 1} (repeat ${i + 1}, --pre-dumps ${preDumps}) ${from}->${to}: downtime ${res.downtime.totalMs} ms, stop ${res.checkpoint.preDumps.stopReason}`);
+        const checked = h.verify(res.newPid);
+        if (!checked.ok) throw new h.TaskError(`pid ${res.newPid} failed its page check after migration ${n + 1}`, checked);
+        runs.push({ preDumps, from, to, wallMs: step.wallMs, result: res, verify: checked });
+        pid = res.newPid;
+      }
     }
     return { thp, runs };
   } finally {
