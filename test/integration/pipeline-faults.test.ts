@@ -18,6 +18,7 @@ import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { isAlreadyRunningError } from '../../src/client';
 import type { CheckpointManifest } from '../../src/storage/types';
+import { killAndWait } from '../fixtures/kill-child';
 import { Workload } from '../fixtures/workload/workload';
 import { temporalBinary } from '../unit/workflow-harness';
 import { FERRY_BIN, connectStack, spawnWorker, stackEnv, until, type Stack, type WorkerProcess } from './pipeline-harness';
@@ -54,11 +55,7 @@ class PrivateTemporal {
     }, 90000);
   }
   async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await gone;
+    await killAndWait(this.child);
     this.child = null;
   }
 }

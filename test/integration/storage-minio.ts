@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { killAndWait } from '../fixtures/kill-child';
 
 export function findMinio(): string {
   const candidates = [process.env.FERRY_MINIO_BINARY, '/usr/local/bin/minio', path.join(os.homedir(), 'go', 'bin', 'minio')];
@@ -93,11 +94,7 @@ export class PrivateMinio {
 
   /** SIGKILL, as a crash: no chance to finish requests in flight. */
   async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await gone;
+    await killAndWait(this.child);
     this.child = null;
   }
 
