@@ -180,6 +180,8 @@ async function runBench(sizeMiB: number, rounds: number): Promise<void> {
       ...(hasAws ? ['aws-down'] : []),
     ];
     const keyHex = randomBytes(32).toString('hex');
+    // Before the first transfer: at the end the bench's own work would be in the figure.
+    const loadAtStart = os.loadavg()[0];
     const samples = new Map<string, Sample[]>(variants.map((v) => [v, []]));
     const register = path.join(__dirname, 'storage-ts-register.js');
     const c = minio.client();
@@ -235,7 +237,7 @@ async function runBench(sizeMiB: number, rounds: number): Promise<void> {
       '# Layer store throughput (bench/storage-throughput.ts)',
       '',
       `${sizeMiB} MiB layer (one incompressible file), private MinIO on loopback, ${rounds} rounds, medians.`,
-      `Machine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, load average at start ${os.loadavg()[0].toFixed(1)}; ${new Date().toISOString()}.`,
+      `Machine: ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, load average before the first transfer ${loadAtStart.toFixed(1)}, at the end ${os.loadavg()[0].toFixed(1)} (the bench's own); ${new Date().toISOString()}.`,
       'ferry-up: SHA-256 of the file (its content address) plus a CRC32 per part in one read, then 16 MiB parts x 4 in flight,',
       'each part checked by the server against its x-amz-checksum-crc32;',
       'ferry-down: one GET stream per file (the default on a loopback endpoint), hashed on the way, verified before the file is renamed into place;',
