@@ -6,7 +6,8 @@
 # migrate`, reaching exactly Temporal's and MinIO's ports (restricted user-mode network). Each
 # run's downtime (freeze to running on the target) is compared with CRIU's own frozen + restore
 # time for the same final layer, and migrations with pre-dumps with migrations without them
-# (--pre-dumps 0), alternated on the same process. Writes bench/results/<out>.md and <out>-raw.json.
+# (--pre-dumps 0), alternated on the same process. Writes bench/results/<out>.md and <out>-raw.json;
+# the run's checkpoints are removed from the dev stack's bucket on exit.
 #
 # Options: --mib 128, --permille 1 (pages dirtied per interval, per mille), --interval-ms 200,
 # --repeats 3 (rounds; each runs one migration per --pre-dumps value, back and forth between the
@@ -61,6 +62,12 @@ cleanup() {
   # The credentials copy goes whatever happened; the rest of the share is kept after a failure.
   rm -f "$share/aws-credentials"
   if [ -n "$worker_pid" ]; then kill "$worker_pid" 2>/dev/null || true; wait "$worker_pid" 2>/dev/null || true; fi
+  # This run's checkpoints (images of the workload) would otherwise pile up in the dev stack's bucket.
+  local id
+  for id in $(ferry checkpoints ls --json 2>/dev/null |
+    node -e 'for (const c of JSON.parse(require("fs").readFileSync(0, "utf8"))) if (c.checkpointId.startsWith(process.argv[1])) console.log(c.checkpointId)' "$prefix-" 2>/dev/null); do
+    ferry checkpoints rm "$id" >/dev/null || lab_log "could not remove checkpoint $id from the dev stack"
+  done
   if [ "$started_stack" = 1 ]; then ferry dev down >&2 || true; fi
 }
 lab_remove_on_success "$share" cleanup

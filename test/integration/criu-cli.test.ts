@@ -107,7 +107,7 @@ describe('ferry dump / inspect / restore', () => {
     expect(await w.verify()).toMatchObject({ ok: true, bad: 0 });
   });
 
-  it('a process whose session leader is outside its pid namespace is refused, --shell-job or not, with a hint that says setsid', () => {
+  it('a process whose session id is 0 (its leader outside its pid namespace) is refused, --shell-job or not, with a hint that says setsid', () => {
     // In a fresh pid namespace the first shell keeps the session of the outer one, so its background job
     // sees its session id as 0: what a process started under an init that never calls setsid sees too
     // (some CI runners).
