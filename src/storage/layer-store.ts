@@ -54,6 +54,7 @@ import {
   type ServerSideEncryption,
 } from './upload';
 import { downloadBlob } from './download';
+import { blobsToSweep, planRetention, referencedBlobs } from './gc-plan';
 import { listLayerFiles, mapLimit, sha256File } from './local-files';
 import type {
   ChainEntry,
@@ -632,8 +633,7 @@ export class LayerStore {
       await this.deleteKey(this.keys.manifest(checkpointId));
       return { checkpointId, blobsDeleted: 0, bytesFreed: 0 };
     }
-    const stillUsed = new Set<string>();
-    for (const m of others) for (const l of m.manifest!.layers) for (const f of l.files) stillUsed.add(this.keys.blobOf(f));
+    const stillUsed = referencedBlobs(others, [], (f) => this.keys.blobOf(f));
     await this.deleteKey(this.keys.manifest(checkpointId));
     const mine = new Map<string, number>();
     for (const l of manifest.layers) for (const f of l.files) if (!stillUsed.has(this.keys.blobOf(f))) mine.set(this.keys.blobOf(f), f.size);
@@ -657,41 +657,12 @@ export class LayerStore {
     const now = Date.now();
     const dryRun = Boolean(opts.dryRun);
     const all = await this.allManifests();
-    const byId = new Map(all.map((m) => [m.id, m]));
-    const complete = all
-      .filter((m) => m.manifest?.complete)
-      .sort((a, b) => ((a.manifest!.completedAt ?? a.manifest!.createdAt) < (b.manifest!.completedAt ?? b.manifest!.createdAt) ? 1 : -1));
-    const kept = new Set(complete.slice(0, opts.keepLast).map((m) => m.id));
-    for (const m of all) {
-      // Unreadable manifests are a person's call; recent incomplete ones may still be uploading.
-      if (!m.manifest) kept.add(m.id);
-      else if (!m.manifest.complete && now - Date.parse(m.manifest.createdAt) < graceMs) kept.add(m.id);
-    }
-    const keptAsBase = new Set<string>();
-    const stack = [...kept];
-    while (stack.length > 0) {
-      const id = stack.pop()!;
-      for (const b of byId.get(id)?.manifest?.baseLayers ?? []) {
-        if (!kept.has(b.checkpointId) && !keptAsBase.has(b.checkpointId)) {
-          keptAsBase.add(b.checkpointId);
-          stack.push(b.checkpointId);
-        }
-      }
-    }
-    const deleted = all.map((m) => m.id).filter((id) => !kept.has(id) && !keptAsBase.has(id));
-
-    const referenced = new Set<string>();
-    for (const m of all) {
-      if (deleted.includes(m.id)) continue;
-      for (const l of m.manifest?.layers ?? []) for (const f of l.files) referenced.add(this.keys.blobOf(f));
-    }
+    const { kept, keptAsBase, deleted } = planRetention(all, opts.keepLast, now, graceMs);
+    const referenced = referencedBlobs(all, deleted, (f) => this.keys.blobOf(f));
+    // While a manifest is unreadable, nobody can tell which blobs it needs: sweep none.
     const canSweep = all.every((m) => m.manifest);
     const blobs = canSweep ? await this.listKeys(this.keys.blobsRoot) : [];
-    const sweep = blobs.filter((b) => {
-      if (!this.keys.isBlobKey(b.key) || referenced.has(b.key)) return false;
-      // A blob younger than the grace period may belong to a push whose manifest is not written yet.
-      return b.lastModified !== undefined && now - b.lastModified.getTime() >= graceMs;
-    });
+    const sweep = blobsToSweep(blobs, referenced, (key) => this.keys.isBlobKey(key), now, graceMs);
     const stale = await this.staleUploads(now, graceMs);
 
     if (!dryRun) {
