@@ -203,16 +203,8 @@ async function measuredUpload(dir, checkpointId) {
     max.heapUsed = Math.max(max.heapUsed, m.heapUsed);
     max.arrayBuffers = Math.max(max.arrayBuffers, m.arrayBuffers);
   }, 20);
-  const layer = {
-    index: 0,
-    kind: 'dump',
-    parentIndex: null,
-    criuVersion: 'bench',
-    kernel: os.release(),
-    host: 'bench',
-    process: { pid: 0, startTime: 0, bootId: '', comm: '' },
-    stats: { frozenTimeUs: 0, memdumpTimeUs: 0, pagesScanned: 0, pagesWritten: 0, pagesSkippedParent: 0 },
-  };
+  // The layer record of a bench upload (no real process behind it), shared with storage-throughput.ts.
+  const layer = { ...require('./bench-layer.json'), kernel: os.release() };
   try {
     const t0 = process.hrtime.bigint();
     const { report } = await store.putLayerReport(checkpointId, layer, dir);

@@ -24,6 +24,7 @@ import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LayerStore } from '../src/storage';
+import benchLayer from './bench-layer.json';
 import { EncryptionKey } from '../src/config/encryption-key';
 import { PrivateMinio } from '../test/integration/storage-minio';
 
@@ -65,16 +66,7 @@ async function runWorker(variant: string): Promise<void> {
   await c.send(new ListObjectsV2Command({ Bucket: BUCKET, MaxKeys: 1 })); // connection + SDK warm
   writeFileSync('/proc/self/clear_refs', '5');
   const before = vmHwmKiB();
-  const layer = {
-    index: 0,
-    kind: 'dump' as const,
-    parentIndex: null,
-    criuVersion: 'bench',
-    kernel: os.release(),
-    host: 'bench',
-    process: { pid: 0, startTime: 0, bootId: '', comm: '' },
-    stats: { frozenTimeUs: 0, memdumpTimeUs: 0, pagesScanned: 0, pagesWritten: 0, pagesSkippedParent: 0 },
-  };
+  const layer = { ...benchLayer, kind: 'dump' as const, kernel: os.release() };
   const store = new LayerStore({ client: c, bucket: BUCKET, prefix: env.prefix, encryptionKey: null });
   const encStore = new LayerStore({ client: c, bucket: BUCKET, prefix: env.prefix, encryptionKey: new EncryptionKey(Buffer.from(env.keyHex, 'hex')) });
   const t0 = process.hrtime.bigint();
