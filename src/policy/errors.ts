@@ -1,39 +1,5 @@
-/**
- * The host policy's refusal. A request the host's policy does not allow fails with PolicyRefused,
- * whatever the request says; its kind ('policy-refused') is one of the CRIU layer's permanent kinds
- * (see criu/errors.ts), so the activities layer never retries it.
- */
-
-/** What the policy was asked to allow. */
-export type PolicyStep = 'pre-dump' | 'dump' | 'restore';
-
-/** Which rule of the policy refused it. */
-export type PolicyRule = 'uid' | 'cgroup' | 'executable' | 'image-root' | 'process-unreadable';
-
-export class PolicyRefused extends Error {
-  override readonly name = 'PolicyRefused';
-  readonly kind = 'policy-refused';
-  constructor(
-    readonly step: PolicyStep,
-    /** `pid 1234` or the refused path. */
-    readonly subject: string,
-    readonly rule: PolicyRule,
-    /** Why, in terms of the rule: e.g. `its uid 1001 is not one of the allowed uids 1000`. */
-    readonly reason: string,
-    /** The policy file, or null for the built-in default policy. */
-    readonly policySource: string | null,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      `host policy refused ${step} of ${subject}: ${reason} ` +
-        `(${policySource ? `policy file ${policySource}` : 'default policy'}). Nothing was touched; ` +
-        (rule === 'image-root'
-          ? 'use an images dir under one of the allowed image roots, or ask the host administrator to add a root'
-          : 'choose a process the policy allows, or ask the host administrator to allow this one (FERRY_HOST_POLICY)'),
-      options?.cause === undefined ? undefined : { cause: options.cause },
-    );
-  }
-}
-
-export const isPolicyRefused = (e: unknown): e is PolicyRefused =>
-  e instanceof PolicyRefused || (typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'PolicyRefused');
+// Transitional: callers move to isError(err, Class) from src/core.
+export * from '../core/errors/policy';
+import { isError } from '../core/ferry-error';
+import { PolicyRefused } from '../core/errors/policy';
+export const isPolicyRefused = (e: unknown): e is PolicyRefused => isError(e, PolicyRefused);
