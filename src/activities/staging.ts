@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { permanentFailure } from './failures';
+import { OutsideStaging } from '../core';
 
 export class StagingLayout {
   constructor(readonly root: string) {}
@@ -45,8 +45,7 @@ export class StagingLayout {
     const resolved = path.resolve(p);
     const rel = path.relative(this.root, resolved);
     if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
-      throw permanentFailure(
-        'OutsideStaging',
+      throw new OutsideStaging(
         `refusing to touch ${resolved}: it is not inside this host's staging dir ${this.root}`,
       );
     }

@@ -1,8 +1,8 @@
 /** A command-line mistake: reported with the command's usage hint, exit code 2, nothing attempted. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
+import { FerryError, isError } from '../core/ferry-error';
+export class UsageError extends FerryError {
+  static override readonly kind = 'usage';
+  static override readonly retryable = false;
 }
 
-export function isUsageError(err: unknown): err is UsageError {
-  return err instanceof UsageError || (err as { name?: unknown })?.name === 'UsageError';
-}
+export const isUsageError = (err: unknown): err is UsageError => isError(err, UsageError);

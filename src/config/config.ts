@@ -6,6 +6,7 @@
  * configured everything points at the embedded default. S3 credentials are never part of this
  * object: they come from the AWS SDK's standard provider chain (see s3Credentials below).
  */
+import { FerryError, isError } from '../core/ferry-error';
 import os from 'node:os';
 import path from 'node:path';
 import { encryptionKeyRef, isEncryptionKeyInvalid, type EncryptionKeyRef } from './encryption-key';
@@ -79,8 +80,9 @@ export interface FerryConfig {
 }
 
 /** A configuration setting that is present but unusable; names the setting so it can be fixed. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+export class ConfigError extends FerryError {
+  static override readonly kind = 'config-invalid';
+  static override readonly retryable = false;
   constructor(
     readonly setting: string,
     readonly problem: string,
@@ -89,9 +91,7 @@ export class ConfigError extends Error {
   }
 }
 
-export function isConfigError(err: unknown): err is ConfigError {
-  return err instanceof ConfigError || (err as { name?: unknown })?.name === 'ConfigError';
-}
+export const isConfigError = (err: unknown): err is ConfigError => isError(err, ConfigError);
 
 type Env = Record<string, string | undefined>;
 

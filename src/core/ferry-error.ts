@@ -39,14 +39,9 @@ export abstract class FerryError extends Error {
   get retryable(): boolean {
     return (this.constructor as typeof FerryError).retryable;
   }
-
-  /** The ApplicationFailure `type` this error becomes when it leaves an activity. */
-  get failureType(): string {
-    return failureTypeOf(this.kind);
-  }
 }
 
-/** `no-such-process` -> `NoSuchProcess`. */
+/** The ApplicationFailure `type` of a kind: `no-such-process` -> `NoSuchProcess`. */
 export function failureTypeOf(kind: string): string {
   return kind
     .split('-')

@@ -3,6 +3,7 @@
  * on this kernel. The RPC driver resolves its binary through here; `ferry check`, the dev stack
  * demo and the integration tests use runCriuCheck.
  */
+import { FerryError, isError, type FerryErrorOptions } from '../core/ferry-error';
 import { execFile } from 'node:child_process';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -35,11 +36,12 @@ export interface CriuCheckResult {
 }
 
 /** No CRIU executable where the configuration says. */
-export class CriuNotFoundError extends Error {
-  override readonly name = 'CriuNotFoundError';
+export class CriuNotFoundError extends FerryError {
+  static override readonly kind = 'criu-not-found';
+  static override readonly retryable = false;
   constructor(
     readonly binary: string,
-    options?: { cause?: unknown },
+    options?: FerryErrorOptions,
   ) {
     super(
       `CRIU binary ${JSON.stringify(binary)} not found or not executable; ` +
@@ -49,17 +51,16 @@ export class CriuNotFoundError extends Error {
   }
 }
 
-export function isCriuNotFoundError(err: unknown): err is CriuNotFoundError {
-  return err instanceof CriuNotFoundError || (err as { name?: unknown })?.name === 'CriuNotFoundError';
-}
+export const isCriuNotFoundError = (err: unknown): err is CriuNotFoundError => isError(err, CriuNotFoundError);
 
 /** The binary ran but its version could not be read or is older than ferry supports. */
-export class CriuVersionError extends Error {
-  override readonly name = 'CriuVersionError';
+export class CriuVersionError extends FerryError {
+  static override readonly kind = 'criu-version-unsupported';
+  static override readonly retryable = false;
   constructor(
     readonly binary: string,
     readonly version: string | null,
-    options?: { cause?: unknown },
+    options?: FerryErrorOptions,
   ) {
     super(
       version === null
@@ -71,25 +72,22 @@ export class CriuVersionError extends Error {
   }
 }
 
-export function isCriuVersionError(err: unknown): err is CriuVersionError {
-  return err instanceof CriuVersionError || (err as { name?: unknown })?.name === 'CriuVersionError';
-}
+export const isCriuVersionError = (err: unknown): err is CriuVersionError => isError(err, CriuVersionError);
 
 /** `criu check` could not be run at all (it timed out or could not be spawned). */
-export class CriuCheckError extends Error {
-  override readonly name = 'CriuCheckError';
+export class CriuCheckError extends FerryError {
+  static override readonly kind = 'criu-check-failed';
+  static override readonly retryable = false;
   constructor(
     readonly binary: string,
     readonly reason: string,
-    options?: { cause?: unknown },
+    options?: FerryErrorOptions,
   ) {
     super(`could not run \`${binary} check\`: ${reason}; run it by hand as root to see why`, options);
   }
 }
 
-export function isCriuCheckError(err: unknown): err is CriuCheckError {
-  return err instanceof CriuCheckError || (err as { name?: unknown })?.name === 'CriuCheckError';
-}
+export const isCriuCheckError = (err: unknown): err is CriuCheckError => isError(err, CriuCheckError);
 
 /** Compares dotted numeric versions: negative, zero or positive like a sort comparator. */
 export function compareVersions(a: string, b: string): number {

@@ -6,6 +6,7 @@
  * keep_open) followed by at most one dump, pre-dump or restore, which ends the worker: CRIU allows
  * keep_open only for the requests it knows leak nothing.
  */
+import { FerryError } from '../core/ferry-error';
 import { decodeMessage, encodeMessage } from './codec';
 import { CriuUnavailableError, type CriuRequestName } from './errors';
 import { ReqType } from './schema';
@@ -111,8 +112,9 @@ export interface CriuVersionInfo {
 }
 
 /** A request CRIU answered with success=false; the driver turns it into a typed error. */
-export class CriuRequestFailed extends Error {
-  override readonly name = 'CriuRequestFailed';
+export class CriuRequestFailed extends FerryError {
+  static override readonly kind = 'criu-request-failed';
+  static override readonly retryable = true;
   constructor(
     readonly request: CriuRequestName,
     readonly response: CriuResponse,

@@ -2,11 +2,13 @@
  * Failures of the local dev stack (`ferry dev up|down|status|env`). Each says what happened, to
  * which component, and what to do next.
  */
+import { FerryError, isError, type FerryErrorOptions } from '../core/ferry-error';
 export type ComponentName = 'temporal' | 'minio';
 
 /** A component's executable is not installed. */
-export class DevStackBinaryMissingError extends Error {
-  override readonly name = 'DevStackBinaryMissingError';
+export class DevStackBinaryMissingError extends FerryError {
+  static override readonly kind = 'dev-binary-missing';
+  static override readonly retryable = false;
   constructor(
     readonly component: ComponentName,
     readonly binary: string,
@@ -15,13 +17,12 @@ export class DevStackBinaryMissingError extends Error {
   }
 }
 
-export function isDevStackBinaryMissingError(err: unknown): err is DevStackBinaryMissingError {
-  return err instanceof DevStackBinaryMissingError || (err as { name?: unknown })?.name === 'DevStackBinaryMissingError';
-}
+export const isDevStackBinaryMissingError = (err: unknown): err is DevStackBinaryMissingError => isError(err, DevStackBinaryMissingError);
 
 /** A port the stack needs is held by a process ferry did not start. */
-export class DevStackPortInUseError extends Error {
-  override readonly name = 'DevStackPortInUseError';
+export class DevStackPortInUseError extends FerryError {
+  static override readonly kind = 'dev-port-in-use';
+  static override readonly retryable = false;
   constructor(
     readonly component: ComponentName,
     readonly address: string,
@@ -36,19 +37,18 @@ export class DevStackPortInUseError extends Error {
   }
 }
 
-export function isDevStackPortInUseError(err: unknown): err is DevStackPortInUseError {
-  return err instanceof DevStackPortInUseError || (err as { name?: unknown })?.name === 'DevStackPortInUseError';
-}
+export const isDevStackPortInUseError = (err: unknown): err is DevStackPortInUseError => isError(err, DevStackPortInUseError);
 
 /** A component was started but exited or did not answer in time; it has been stopped again. */
-export class DevStackStartError extends Error {
-  override readonly name = 'DevStackStartError';
+export class DevStackStartError extends FerryError {
+  static override readonly kind = 'dev-start-failed';
+  static override readonly retryable = false;
   constructor(
     readonly component: ComponentName,
     readonly reason: string,
     readonly logFile: string,
     readonly logTail: string,
-    options?: { cause?: unknown },
+    options?: FerryErrorOptions,
   ) {
     super(
       `${component} did not come up: ${reason}. Its log is ${logFile}` +
@@ -59,13 +59,12 @@ export class DevStackStartError extends Error {
   }
 }
 
-export function isDevStackStartError(err: unknown): err is DevStackStartError {
-  return err instanceof DevStackStartError || (err as { name?: unknown })?.name === 'DevStackStartError';
-}
+export const isDevStackStartError = (err: unknown): err is DevStackStartError => isError(err, DevStackStartError);
 
 /** A process the stack started did not exit even after SIGKILL. */
-export class DevStackStopError extends Error {
-  override readonly name = 'DevStackStopError';
+export class DevStackStopError extends FerryError {
+  static override readonly kind = 'dev-stop-failed';
+  static override readonly retryable = false;
   constructor(
     readonly component: ComponentName,
     readonly pid: number,
@@ -74,17 +73,16 @@ export class DevStackStopError extends Error {
   }
 }
 
-export function isDevStackStopError(err: unknown): err is DevStackStopError {
-  return err instanceof DevStackStopError || (err as { name?: unknown })?.name === 'DevStackStopError';
-}
+export const isDevStackStopError = (err: unknown): err is DevStackStopError => isError(err, DevStackStopError);
 
 /** The stack's state file exists but cannot be used. */
-export class DevStackStateError extends Error {
-  override readonly name = 'DevStackStateError';
+export class DevStackStateError extends FerryError {
+  static override readonly kind = 'dev-state-invalid';
+  static override readonly retryable = false;
   constructor(
     readonly file: string,
     readonly problem: string,
-    options?: { cause?: unknown },
+    options?: FerryErrorOptions,
   ) {
     super(
       `dev stack state file ${file} ${problem}; make sure no temporal/minio started by ferry still runs ` +
@@ -94,6 +92,4 @@ export class DevStackStateError extends Error {
   }
 }
 
-export function isDevStackStateError(err: unknown): err is DevStackStateError {
-  return err instanceof DevStackStateError || (err as { name?: unknown })?.name === 'DevStackStateError';
-}
+export const isDevStackStateError = (err: unknown): err is DevStackStateError => isError(err, DevStackStateError);

@@ -3,6 +3,7 @@
  * `<prefix>-workflows`, and this host's activity worker on `<prefix>-host-<host>`.
  * Activities come from a factory with injected dependencies, so tests run the same wiring with fakes.
  */
+import { FerryError, isError } from '../core/ferry-error';
 import { mkdir } from 'node:fs/promises';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type FerryActivities } from '../activities';
@@ -27,13 +28,12 @@ export interface FerryWorkerOptions {
   workflowBundle?: WorkflowBundle;
 }
 
-export class WorkerSetupError extends Error {
-  override readonly name = 'WorkerSetupError';
+export class WorkerSetupError extends FerryError {
+  static override readonly kind = 'worker-setup-failed';
+  static override readonly retryable = false;
 }
 
-export function isWorkerSetupError(err: unknown): err is WorkerSetupError {
-  return err instanceof WorkerSetupError || (err as { name?: unknown } | null)?.name === 'WorkerSetupError';
-}
+export const isWorkerSetupError = (err: unknown): err is WorkerSetupError => isError(err, WorkerSetupError);
 
 export function workflowSource(bundle?: WorkflowBundle): { workflowBundle: WorkflowBundle } | { workflowsPath: string } {
   return bundle ? { workflowBundle: bundle } : { workflowsPath: require.resolve('../workflows') };

@@ -1,22 +1,35 @@
 /**
- * How workflows recognise and raise failures: by `type`, never by message text.
+ * How workflows recognise and raise failures: by `type`, never by message text. The kinds, their
+ * messages and whether a retry can help are declared once on the classes in src/core.
  */
 import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, TimeoutFailure } from '@temporalio/workflow';
-import { FAILURE_TYPES, hostTaskQueue } from './names';
+import { HostUnavailable, InvalidInput, causeChain, failureTypeOf, type FerryError } from '../core';
+
+export { innermostMessage } from '../core';
 
 /** The ApplicationFailure type behind an activity or child-workflow failure, if there is one. */
 export function failureType(err: unknown): string | null {
-  let cur: unknown = err;
-  for (let depth = 0; depth < 5 && cur; depth++) {
+  for (const cur of causeChain(err, 5)) {
     if (cur instanceof ApplicationFailure) return cur.type ?? null;
-    if (cur instanceof ActivityFailure || cur instanceof ChildWorkflowFailure) cur = cur.cause;
-    else return null;
+    if (!(cur instanceof ActivityFailure || cur instanceof ChildWorkflowFailure)) return null;
   }
   return null;
 }
 
+/** A ferry error as the ApplicationFailure a workflow throws: its type is the error's kind. */
+export function toFailure(err: FerryError, details?: Record<string, unknown>): ApplicationFailure {
+  const cause = (err as { cause?: unknown }).cause;
+  return ApplicationFailure.create({
+    type: failureTypeOf(err.kind),
+    message: err.message,
+    nonRetryable: !err.retryable,
+    cause: cause instanceof Error ? cause : undefined,
+    details: details ? [details] : undefined,
+  });
+}
+
 export function invalidInput(message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type: FAILURE_TYPES.invalidInput, message, nonRetryable: true });
+  return toFailure(new InvalidInput(message));
 }
 
 /**
@@ -25,25 +38,7 @@ export function invalidInput(message: string): ApplicationFailure {
  */
 export function asHostUnavailable(err: unknown, prefix: string, host: string): unknown {
   if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START') {
-    return ApplicationFailure.create({
-      type: FAILURE_TYPES.hostUnavailable,
-      message:
-        `no ferry worker picked up work for host ${JSON.stringify(host)} (task queue ${hostTaskQueue(prefix, host)}) ` +
-        `within 60 s; start one on that host with \`ferry worker --host ${host}\``,
-      nonRetryable: true,
-      details: [{ host }],
-    });
+    return toFailure(new HostUnavailable(host, prefix), { host });
   }
   return err;
-}
-
-/** Message of the innermost failure, for results and summaries. */
-export function innermostMessage(err: unknown): string {
-  let cur: unknown = err;
-  let msg = err instanceof Error ? err.message : String(err);
-  for (let depth = 0; depth < 5 && cur instanceof Error; depth++) {
-    if (cur.message) msg = cur.message;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return msg;
 }

@@ -8,7 +8,8 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import type { LayerDump, UploadResult } from '../../src/activities/types';
-import { failureTypeOfKind, toActivityFailure } from '../../src/activities/failures';
+import { toActivityFailure } from '../../src/activities/failures';
+import { failureTypeOf } from '../../src/core';
 import { NoSuchProcessError, CriuFailedError } from '../../src/criu/errors';
 import { ChecksumMismatch, StorageUnreachable } from '../../src/storage/errors';
 import { FakeStore, fakeHost, tempRoot, removeTempRoots } from './workflow-harness';
@@ -48,7 +49,7 @@ describe('activity failure mapping', () => {
   test('unknown errors pass through for Temporal to retry', () => {
     const e = new Error('EIO');
     expect(toActivityFailure(e)).toBe(e);
-    expect(failureTypeOfKind('parent-images-invalid')).toBe('ParentImagesInvalid');
+    expect(failureTypeOf('parent-images-invalid')).toBe('ParentImagesInvalid');
   });
 });
 

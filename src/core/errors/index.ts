@@ -6,27 +6,40 @@
  */
 import { failureTypeOf, type FerryErrorClass } from '../ferry-error';
 import { CRIU_ERRORS } from './criu';
+import { HOST_ERRORS } from './host';
 import { PolicyRefused } from './policy';
 import { STORAGE_ERRORS } from './storage';
 import { WORKFLOW_ERRORS } from './workflow';
 
 export * from './criu';
+export * from './host';
 export * from './policy';
 export * from './storage';
 export * from './workflow';
 
 /** Every error class whose kind may appear as a Temporal failure type. */
-export const FAILURE_CATALOGUE: readonly FerryErrorClass[] = [...CRIU_ERRORS, PolicyRefused, ...STORAGE_ERRORS, ...WORKFLOW_ERRORS];
+export const FAILURE_CATALOGUE: readonly FerryErrorClass[] = [
+  ...CRIU_ERRORS,
+  PolicyRefused,
+  ...STORAGE_ERRORS,
+  ...HOST_ERRORS,
+  ...WORKFLOW_ERRORS,
+];
 
-const KIND_BY_NAME: ReadonlyMap<string, string> = new Map(FAILURE_CATALOGUE.map((cls) => [cls.name, cls.kind]));
+const CLASS_BY_NAME: ReadonlyMap<string, FerryErrorClass> = new Map(FAILURE_CATALOGUE.map((cls) => [cls.name, cls]));
 
 /**
- * The stable kind of a catalogued error, or null for anything else. Goes by `name`, so it also
- * works on errors that crossed a serialisation boundary (Temporal failures and JSON keep it).
+ * The catalogued class of an error, or null for anything else. Goes by `name`, so it also works on
+ * errors that crossed a serialisation boundary (Temporal failures and JSON keep it).
  */
-export function errorKind(err: unknown): string | null {
+export function catalogued(err: unknown): FerryErrorClass | null {
   const name = typeof err === 'object' && err !== null ? (err as { name?: unknown }).name : undefined;
-  return typeof name === 'string' ? (KIND_BY_NAME.get(name) ?? null) : null;
+  return typeof name === 'string' ? (CLASS_BY_NAME.get(name) ?? null) : null;
+}
+
+/** The stable kind of a catalogued error, or null for anything else. */
+export function errorKind(err: unknown): string | null {
+  return catalogued(err)?.kind ?? null;
 }
 
 /**
