@@ -7,6 +7,7 @@
  * object: they come from the AWS SDK's standard provider chain (see s3Credentials below).
  */
 import { FerryError, isError } from '../core/ferry-error';
+import { DEFAULT_PREFIX, checkTaskQueuePrefix } from '../core/ids';
 import os from 'node:os';
 import path from 'node:path';
 import { encryptionKeyRef, isEncryptionKeyInvalid, type EncryptionKeyRef } from './encryption-key';
@@ -164,7 +165,8 @@ function validateBucket(name: string, value: string): string {
   return value;
 }
 
-function validatePrefix(name: string, value: string): string {
+/** An S3 key prefix: slashes trimmed, no `.` or `..` segment that would leave ferry's part of the bucket. */
+function validateKeyPrefix(name: string, value: string): string {
   const trimmed = value.replace(/^\/+|\/+$/g, '');
   if (trimmed.split('/').some((part) => part === '..' || part === '.')) {
     throw new ConfigError(name, `must not contain . or .. segments, got ${JSON.stringify(value)}`);
@@ -224,9 +226,8 @@ function readEncryption(env: Env): EncryptionKeyRef | undefined {
 }
 
 function validateQueuePrefix(name: string, value: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value)) {
-    throw new ConfigError(name, `must be 1-64 chars of letters, digits, . _ -, got ${JSON.stringify(value)}`);
-  }
+  const problem = checkTaskQueuePrefix(value);
+  if (problem) throw new ConfigError(name, problem);
   return value;
 }
 
@@ -252,7 +253,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     namespace: readString(env, 'FERRY_TEMPORAL_NAMESPACE', 'default'),
     webUrl: validateUrl('FERRY_TEMPORAL_WEB_URL', readString(env, 'FERRY_TEMPORAL_WEB_URL', `http://127.0.0.1:${dev.temporalUiPort}`)),
     tls: readBool(env, 'FERRY_TEMPORAL_TLS', false),
-    taskQueuePrefix: validateQueuePrefix('FERRY_TASK_QUEUE_PREFIX', readString(env, 'FERRY_TASK_QUEUE_PREFIX', 'ferry')),
+    taskQueuePrefix: validateQueuePrefix('FERRY_TASK_QUEUE_PREFIX', readString(env, 'FERRY_TASK_QUEUE_PREFIX', DEFAULT_PREFIX)),
   };
 
   const endpointSetting = env.FERRY_S3_ENDPOINT;
@@ -268,7 +269,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     endpoint,
     region: readString(env, 'FERRY_S3_REGION', env.AWS_REGION || 'us-east-1'),
     bucket: validateBucket('FERRY_S3_BUCKET', readString(env, 'FERRY_S3_BUCKET', DEV_BUCKET)),
-    prefix: validatePrefix('FERRY_S3_PREFIX', readString(env, 'FERRY_S3_PREFIX', 'ferry')),
+    prefix: validateKeyPrefix('FERRY_S3_PREFIX', readString(env, 'FERRY_S3_PREFIX', DEFAULT_PREFIX)),
     forcePathStyle: readBool(env, 'FERRY_S3_PATH_STYLE', endpoint !== undefined),
     useDevCredentials: pointsAtDevStack && !userCredentials,
     connectTimeoutMs: readTimeoutMs(env, 'FERRY_S3_CONNECT_TIMEOUT_MS', 5_000),

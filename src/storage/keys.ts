@@ -10,13 +10,9 @@
  * share files with the warm chain it builds on, and makes garbage collection a mark-and-sweep
  * over the manifests that are kept.
  */
-const CHECKPOINT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+import { isValidCheckpointId } from '../core/ids';
 
-export function isValidCheckpointId(id: string): boolean {
-  return CHECKPOINT_ID.test(id) && !id.includes('..');
-}
-
-export const CHECKPOINT_ID_RULE = '1-128 characters of letters, digits, . _ - starting with a letter or digit';
+export { CHECKPOINT_ID_RULE, isValidCheckpointId } from '../core/ids';
 
 export class KeyLayout {
   private readonly root: string;
