@@ -98,5 +98,4 @@ describe('architecture', () => {
     );
     expect(outside).toEqual([]);
   });
-
 });
