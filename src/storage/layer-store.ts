@@ -41,18 +41,10 @@ import { formatVersionFor, validateManifest } from './manifest';
 import { BlobCipher, ENCRYPTION_SCHEME, ciphertextSize } from './blob-cipher';
 import { loadEncryptionKey, type EncryptionKey } from '../config/encryption-key';
 import { describeEndpoint, httpStatus, errorCode, translateS3Error } from './s3-errors';
-import {
-  BufferPool,
-  DEFAULT_CONCURRENCY,
-  DEFAULT_PART_SIZE,
-  KEY_ID_METADATA,
-  SHA256_METADATA,
-  hashForUpload,
-  partSizeFor,
-  uploadBlob,
-  type BlobUpload,
-  type ServerSideEncryption,
-} from './upload';
+import { DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, KEY_ID_METADATA, SHA256_METADATA, uploadBlob } from './upload';
+import { BufferPool } from './buffer-pool';
+import { hashForUpload, partSizeFor } from './upload-hashes';
+import type { BlobUpload, ServerSideEncryption } from './upload-request';
 import { downloadBlob } from './download';
 import { blobsToSweep, planRetention, referencedBlobs } from './gc-plan';
 import { listLayerFiles, mapLimit, sha256File } from './local-files';
