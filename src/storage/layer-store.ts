@@ -75,7 +75,7 @@ export class LayerStore {
   readonly partSize: number;
   readonly concurrency: number;
   private readonly cipher: BlobCipher | null;
-  private readonly store: StoreBucket;
+  private readonly storeBucket: StoreBucket;
   private readonly manifests: ManifestStore;
   private readonly uploader: LayerUploader;
   private readonly puller: ChainPuller;
@@ -92,13 +92,13 @@ export class LayerStore {
     const key = opts.encryptionKey === undefined ? loadEncryptionKey() : opts.encryptionKey;
     this.cipher = key ? new BlobCipher(key, opts.segmentSize) : null;
 
-    this.store = new StoreBucket(this.client, this.bucket, this.keys);
-    this.manifests = new ManifestStore(this.store);
+    this.storeBucket = new StoreBucket(this.client, this.bucket, this.keys);
+    this.manifests = new ManifestStore(this.storeBucket);
     const transfer = { partSize: this.partSize, concurrency: this.concurrency, cipher: this.cipher };
-    this.uploader = new LayerUploader(this.store, { ...transfer, host: this.host, sse: opts.sse });
-    this.puller = new ChainPuller(this.store, this.manifests, { ...transfer, rangedDownloads: opts.rangedDownloads });
-    this.catalogue = new Catalogue(this.store, this.manifests);
-    this.cleanup = new StoreCleanup(this.store, this.manifests, this.catalogue);
+    this.uploader = new LayerUploader(this.storeBucket, { ...transfer, host: this.host, sse: opts.sse });
+    this.puller = new ChainPuller(this.storeBucket, this.manifests, { ...transfer, rangedDownloads: opts.rangedDownloads });
+    this.catalogue = new Catalogue(this.storeBucket, this.manifests);
+    this.cleanup = new StoreCleanup(this.storeBucket, this.manifests, this.catalogue);
   }
 
   /** Id of the key layers are encrypted with, or null when they are stored as plaintext. */
@@ -108,7 +108,7 @@ export class LayerStore {
 
   /** scheme://host:port of the store, for messages (never credentials). */
   endpoint(): Promise<string> {
-    return this.store.endpoint();
+    return this.storeBucket.endpoint();
   }
 
   // ---- layers -------------------------------------------------------------------------------
