@@ -41,6 +41,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import type { EncryptionKey } from '../config/encryption-key';
 import { DecryptionFailed, LocalLayerInvalid } from './errors';
+import { readAt } from './file-reads';
 
 export const ENCRYPTION_SCHEME = 'aes-256-gcm-seg1';
 export const DEFAULT_SEGMENT_SIZE = 1024 * 1024;
@@ -164,12 +165,7 @@ export async function readCipherRange(obj: SealedObject, src: PlainSource, start
   for (let i = first; i <= last; i++) {
     const pStart = i * S;
     const pLen = Math.min(S, src.size - pStart);
-    let got = 0;
-    while (got < pLen) {
-      const { bytesRead } = await src.fh.read(scratch, got, pLen - got, pStart + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
+    const got = await readAt(src.fh, scratch, pLen, pStart);
     const plain = scratch.subarray(0, pLen);
     if (got !== pLen || crc32(plain) !== src.segmentCrc32[i]) {
       throw new LocalLayerInvalid(src.path, 'its content changed while it was being uploaded; do not modify images dirs until the push finishes');

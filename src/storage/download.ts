@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ChecksumMismatch, TransferAborted } from './errors';
 import { translateS3Error, type S3Context } from './s3-errors';
-import type { BufferPool } from './upload';
+import type { BufferPool } from './buffer-pool';
 import { DecryptStream, type BlobCipher } from './blob-cipher';
 
 export interface DownloadContext {

@@ -1,6 +1,6 @@
 /**
  * The decisions of `gc`, without any I/O: which checkpoints stay, which go, which blobs nothing
- * kept references any more. LayerStore.gc lists the bucket, asks these, and deletes what they say.
+ * kept references any more. store-cleanup.ts lists the bucket, asks these, and deletes what they say.
  */
 import type { CheckpointManifest, LayerFile } from './types';
 

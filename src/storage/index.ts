@@ -8,4 +8,4 @@ export { openLayerStore } from './open-store';
 export { BlobCipher, ENCRYPTION_SCHEME, ciphertextSize } from './blob-cipher';
 export * from './errors';
 export type * from './types';
-export type { ServerSideEncryption as ServerSideEncryptionSetting } from './upload';
+export type { ServerSideEncryption as ServerSideEncryptionSetting } from './upload-request';

@@ -2,11 +2,10 @@
  * Local side of a layer: which files of an images dir are stored, and their SHA-256.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { LocalLayerInvalid } from './errors';
+import { readChunks } from './file-reads';
 import { isValidLayerFileName } from './manifest';
 
 export interface LocalFile {
@@ -42,15 +41,13 @@ export async function listLayerFiles(dir: string): Promise<LocalFile[]> {
 export async function sha256File(file: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
-  await pipeline(
-    createReadStream(file, { highWaterMark: 1024 * 1024 }),
-    async function (source: AsyncIterable<Buffer>) {
-      for await (const chunk of source) {
-        hash.update(chunk);
-        size += chunk.length;
-      }
+  await readChunks(
+    file,
+    (chunk) => {
+      hash.update(chunk);
+      size += chunk.length;
     },
-    signal ? { signal } : {},
+    signal,
   );
   return { sha256: hash.digest('hex'), size };
 }

@@ -16,6 +16,7 @@ import type { LayerStore } from './layer-store';
 import { readLocalLayerInfo } from './layer-info';
 import { listLayerFiles } from './local-files';
 import { formatVersionFor, newManifest } from './manifest';
+import { addSent } from './transfers';
 import type { CheckpointManifest, LayerRecord, TransferOptions, TransferReport } from './types';
 
 export interface PushOptions extends TransferOptions {
@@ -124,10 +125,8 @@ export async function pushLocalChain(store: LayerStore, checkpointId: string, fi
       },
     );
     done += record.bytes;
-    report.bytesSent += r.bytesSent;
+    addSent(report, r);
     report.filesSkipped += r.filesSkipped;
-    report.partsSent += r.partsSent;
-    report.partsReused += r.partsReused;
     if (existing?.complete) {
       // Pushing the same chain again is a no-op; pushing different images under a used id is refused.
       if (!existing.layers[i] || !sameFiles(existing.layers[i], record)) {

@@ -1,0 +1,146 @@
+/**
+ * Manifests in the bucket, and the chains they describe.
+ *
+ * Trust rules:
+ * - A manifest says `complete: true` only after every object it needs was checked present with
+ *   the right size and SHA-256 (write refuses otherwise).
+ * - A manifest read from the bucket is validated (manifest.ts) before anyone relies on it.
+ */
+import { createHash } from 'node:crypto';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CheckpointNotFound, ChecksumMismatch, ManifestInvalid, ObjectMissing, isCheckpointNotFound, isObjectMissing } from './errors';
+import { isValidCheckpointId, type KeyLayout } from './keys';
+import { formatVersionFor, validateManifest } from './manifest';
+import { ciphertextSize } from './blob-cipher';
+import { mapLimit } from './local-files';
+import { META_CONCURRENCY, type BlobState, type StoreBucket } from './store-bucket';
+import type { ChainEntry, CheckpointManifest, LayerFile, LayerRecord } from './types';
+
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+/** The manifest key of a checkpoint id, or a placeholder key (for messages) when the id is not valid. */
+function manifestKeyFor(keys: KeyLayout, checkpointId: string): string {
+  return keys.manifest(isValidCheckpointId(checkpointId) ? checkpointId : '<invalid>');
+}
+
+/** Throws unless the stored object `state` is file `f` of `layer` as the manifest records it. */
+function checkStoredObject(key: string, state: BlobState, f: LayerFile, layer: LayerRecord): void {
+  const enc = layer.encryption;
+  if (enc) {
+    const size = ciphertextSize(f.size, enc.segmentSize);
+    if (state.size !== size || (state.keyId !== undefined && state.keyId !== enc.keyId)) {
+      throw new ChecksumMismatch(
+        key,
+        `an object of ${size} bytes encrypted with key ${enc.keyId}`,
+        `${state.size} bytes, key ${state.keyId ?? 'none recorded'}`,
+        'the stored object is not the encrypted file the manifest records; push the layer again',
+      );
+    }
+    return;
+  }
+  if (state.size !== f.size || state.sha256 !== f.sha256) {
+    throw new ChecksumMismatch(
+      key,
+      `${f.sha256} (${f.size} bytes)`,
+      `${state.sha256 ?? 'none recorded'} (${state.size} bytes)`,
+      'the stored object is not the file the manifest records; push the layer again',
+    );
+  }
+}
+
+export class ManifestStore {
+  constructor(private readonly bucket: StoreBucket) {}
+
+  async read(checkpointId: string): Promise<CheckpointManifest> {
+    const key = manifestKeyFor(this.bucket.keys, checkpointId);
+    if (!isValidCheckpointId(checkpointId)) throw new CheckpointNotFound(checkpointId, key);
+    let text: string;
+    try {
+      const out = await this.bucket.client.send(new GetObjectCommand({ Bucket: this.bucket.name, Key: key }));
+      if ((out.ContentLength ?? 0) > MAX_MANIFEST_BYTES) throw new ManifestInvalid(key, `it is ${out.ContentLength} bytes, too large for a manifest`);
+      text = (await out.Body?.transformToString('utf8')) ?? '';
+    } catch (err) {
+      const typed = await this.bucket.translate(err, `reading ${key}`, key);
+      if (isObjectMissing(typed)) throw new CheckpointNotFound(checkpointId, key, { cause: err });
+      throw typed;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new ManifestInvalid(key, 'it is not valid JSON', { cause: err });
+    }
+    return validateManifest(key, parsed, checkpointId);
+  }
+
+  /**
+   * Stores a manifest. A manifest marked complete is written only after every object of its
+   * chain (base layers included) was found with the recorded size and SHA-256.
+   */
+  async write(manifest: CheckpointManifest): Promise<void> {
+    const key = manifestKeyFor(this.bucket.keys, manifest.checkpointId);
+    // Callers build manifests with formatVersion 1; encrypted layers need 2 (older readers refuse it).
+    const valid = validateManifest(key, { ...JSON.parse(JSON.stringify(manifest)), formatVersion: formatVersionFor(manifest.layers) });
+    if (valid.complete) {
+      const chain = await this.resolveChain(valid);
+      await this.verifyChainObjects(chain);
+    }
+    const body = Buffer.from(JSON.stringify(valid, null, 2) + '\n');
+    await this.bucket.call(`writing ${key}`, key, () =>
+      this.bucket.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket.name,
+          Key: key,
+          Body: body,
+          ContentType: 'application/json',
+          ChecksumSHA256: createHash('sha256').update(body).digest('base64'),
+        }),
+      ),
+    );
+  }
+
+  /** Checks every object of a chain is stored with its recorded size and SHA-256 (metadata only, no download). */
+  async verifyChainObjects(chain: ChainEntry[]): Promise<void> {
+    const wanted = new Map<string, { file: LayerFile; layer: LayerRecord }>();
+    for (const entry of chain) for (const f of entry.layer.files) wanted.set(this.bucket.keys.blobOf(f), { file: f, layer: entry.layer });
+    await mapLimit([...wanted.entries()], META_CONCURRENCY, async ([key, { file, layer }]) => {
+      const state = await this.bucket.head(key);
+      if (!state) throw new ObjectMissing(key, this.bucket.name, `file ${file.name}, ${file.size} bytes`);
+      checkStoredObject(key, state, file, layer);
+    });
+  }
+
+  /** The whole chain of a checkpoint, base layers of other checkpoints first. */
+  async resolveChain(manifest: CheckpointManifest, seen: string[] = []): Promise<ChainEntry[]> {
+    const key = this.bucket.keys.manifest(manifest.checkpointId);
+    if (seen.includes(manifest.checkpointId) || seen.length > 64) {
+      throw new ManifestInvalid(key, `its base layers form a cycle (${[...seen, manifest.checkpointId].join(' -> ')})`);
+    }
+    const chain: ChainEntry[] = [];
+    const baseChains = new Map<string, ChainEntry[]>();
+    for (const b of manifest.baseLayers) {
+      let baseChain = baseChains.get(b.checkpointId);
+      if (!baseChain) {
+        baseChain = await this.resolveChain(await this.readBase(key, b.checkpointId), [...seen, manifest.checkpointId]);
+        baseChains.set(b.checkpointId, baseChain);
+      }
+      const entry = baseChain[b.index];
+      if (!entry) throw new ManifestInvalid(key, `base checkpoint ${JSON.stringify(b.checkpointId)} has no layer at position ${b.index}`);
+      chain.push({ ...entry, position: b.index });
+    }
+    for (const layer of manifest.layers) chain.push({ position: layer.index, checkpointId: manifest.checkpointId, layer });
+    return chain;
+  }
+
+  /** The manifest of a base checkpoint; one that does not exist makes the manifest at `key` invalid. */
+  private async readBase(key: string, baseId: string): Promise<CheckpointManifest> {
+    try {
+      return await this.read(baseId);
+    } catch (err) {
+      if (isCheckpointNotFound(err)) {
+        throw new ManifestInvalid(key, `its base checkpoint ${JSON.stringify(baseId)} does not exist`, { cause: err });
+      }
+      throw err;
+    }
+  }
+}
