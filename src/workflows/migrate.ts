@@ -21,7 +21,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { checkpoint, layersStoredSignal, prefetchedSignal, validateCheckpointId, validateHost, validatePid, validatePrefix } from './checkpoint';
+import { checkpoint, layersStoredSignal, prefetchedSignal } from './checkpoint';
+import { validateCheckpointId, validateHost, validatePid, validatePrefix } from './input-validation';
 import { asHostUnavailable, innermostMessage, invalidInput } from './failures';
 import { hostActivities } from './host-activities';
 import { DUMP_NOW_SIGNAL, FAILURE_TYPES, PATCHES, PROGRESS_QUERY, processWorkflowId, workflowTaskQueue } from './names';

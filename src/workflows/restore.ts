@@ -3,7 +3,7 @@
  * there, and return its new pid. The downloaded images are removed afterwards either way.
  */
 import { CancellationScope, defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
-import { validateCheckpointId, validateHost, validatePrefix } from './checkpoint';
+import { validateCheckpointId, validateHost, validatePrefix } from './input-validation';
 import { asHostUnavailable, invalidInput } from './failures';
 import { hostActivities } from './host-activities';
 import { PROGRESS_QUERY } from './names';

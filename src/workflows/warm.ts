@@ -9,7 +9,7 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { executeChild, uuid4 } from '@temporalio/workflow';
 import type { LayerDump, WarmChain } from '../activities/types';
-import { validateHost, validatePid, validatePrefix } from './checkpoint';
+import { validateHost, validatePid, validatePrefix } from './input-validation';
 import { asHostUnavailable, invalidInput } from './failures';
 import { hostActivities } from './host-activities';
 import { processWorkflowId, workflowTaskQueue } from './names';
