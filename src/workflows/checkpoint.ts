@@ -21,34 +21,21 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { HostCapabilities, LayerDump, LayerRef, UploadResult, WarmChain } from '../activities/types';
+import type { LayerDump, LayerRef, UploadResult, WarmChain } from '../activities/types';
 import type { LayerRecord } from '../storage/types';
 import type { ProcessIdentity } from '../criu/types';
 import { decide, normalizePolicy, type ConvergencePolicy, type PreDumpObservation } from './convergence-policy';
-import { asHostUnavailable, innermostMessage, invalidInput } from './failures';
-import { hostActivities, type HostActivities } from './host-activities';
+import { innermostMessage, invalidInput } from './failures';
+import { hostActivities, probeHost, type HostActivities } from './host-activities';
 import { newCheckpointId, validateCheckpointId, validateHost, validatePid, validatePrefetchWait, validatePrefix } from './input-validation';
 import { DUMP_NOW_SIGNAL, FAILURE_TYPES, LAYERS_STORED_SIGNAL, PREFETCHED_SIGNAL, PROGRESS_QUERY } from './names';
-import type { CheckpointInput, CheckpointProgress, CheckpointResult, LayersStored, LayerSummary, PreDumpOutcome } from './types';
+import { parentRef, summarize } from './layers';
+import type { CheckpointInput, CheckpointProgress, CheckpointResult, LayersStored, PreDumpOutcome } from './types';
 
 export const progressQuery = defineQuery<CheckpointProgress>(PROGRESS_QUERY);
 export const dumpNowSignal = defineSignal(DUMP_NOW_SIGNAL);
 export const layersStoredSignal = defineSignal<[LayersStored]>(LAYERS_STORED_SIGNAL);
 export const prefetchedSignal = defineSignal(PREFETCHED_SIGNAL);
-
-function summarize(dump: LayerDump): LayerSummary {
-  return {
-    index: dump.index,
-    kind: dump.kind,
-    parentIndex: dump.parentIndex,
-    stats: dump.stats,
-    bytes: dump.bytes,
-    dumpMs: dump.durationMs,
-    uploaded: false,
-    uploadMs: null,
-    imagesDir: dump.imagesDir,
-  };
-}
 
 /** Tracks uploads running in the background so a failure is seen at the next step, not lost. */
 class Uploads {
@@ -136,14 +123,8 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
   };
   const uploads = new Uploads(acts, checkpointId, recordUpload);
 
-  let caps: HostCapabilities;
-  try {
-    progress.stage = 'checking-host';
-    caps = await acts.checkHost();
-  } catch (err) {
-    progress.stage = 'failed';
-    throw asHostUnavailable(err, prefix, host);
-  }
+  progress.stage = 'checking-host';
+  const caps = await probeHost(acts, prefix, host, progress);
 
   let finalDump: LayerDump | null = null;
   try {
@@ -170,7 +151,7 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
       warm = (await acts.readWarmChain({ pid, identity })).chain;
       if (warm && warm.layers.length > 0) {
         const last = warm.layers[warm.layers.length - 1];
-        parent = { index: last.index, kind: last.kind, imagesDir: last.imagesDir };
+        parent = parentRef(last);
         baseLayers = warm.layers.map((l) => ({ checkpointId: warm!.checkpointId, index: l.index }));
       }
     }
@@ -216,7 +197,7 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
         dumps.push(dump);
         progress.layers.push(summarize(dump));
         observations.push({ pagesWritten: dump.stats.pagesWritten, memdumpTimeUs: dump.stats.memdumpTimeUs });
-        parent = { index: dump.index, kind: dump.kind, imagesDir: dump.imagesDir };
+        parent = parentRef(dump);
         uploads.start(dump);
         uploads.throwIfFailed();
       }

@@ -23,9 +23,10 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { checkpoint, layersStoredSignal, prefetchedSignal } from './checkpoint';
 import { validateCheckpointId, validateHost, validatePid, validatePrefix } from './input-validation';
-import { asHostUnavailable, innermostMessage, invalidInput } from './failures';
-import { hostActivities } from './host-activities';
+import { innermostMessage, invalidInput } from './failures';
+import { hostActivities, probeHost } from './host-activities';
 import { DUMP_NOW_SIGNAL, FAILURE_TYPES, PATCHES, PROGRESS_QUERY, processWorkflowId, workflowTaskQueue } from './names';
+import { restoreResult } from './restore';
 import type { CheckpointResult, DowntimeBreakdown, LayersStored, MigrateInput, MigrateResult, PrefetchSummary, RestoreResult } from './types';
 
 export interface MigrateProgress {
@@ -78,12 +79,7 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
   });
 
   // The target must be there before the source process is stopped.
-  try {
-    await target.checkHost();
-  } catch (err) {
-    progress.stage = 'failed';
-    throw asHostUnavailable(err, prefix, to);
-  }
+  await probeHost(target, prefix, to, progress);
 
   progress.stage = 'checkpointing';
   // Runs started before the prefetch existed replay without it.
@@ -170,19 +166,7 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
       stagingDir = dl.stagingDir;
       progress.stage = 'restoring';
       const r = await target.restoreProcess({ imagesDir: dl.imagesDir });
-      restored = {
-        checkpointId: ck.checkpointId,
-        workflowId: workflowInfo().workflowId,
-        host: to,
-        pid: r.pid,
-        layers: dl.layers,
-        bytesDownloaded: dl.bytes,
-        downloadMs: dl.durationMs,
-        restoreMs: r.durationMs,
-        restoreTimeUs: r.restoreTimeUs,
-        runningAtMs: r.finishedAtMs,
-        durationMs: dl.durationMs + r.durationMs,
-      };
+      restored = restoreResult(ck.checkpointId, to, dl, r, dl.durationMs + r.durationMs);
     } catch (err) {
       progress.stage = 'rolling-back';
       if (stagingDir) await target.cleanStaging({ dir: stagingDir });
