@@ -38,7 +38,7 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
 
   let finalDump: LayerDump | null = null;
   try {
-    const identity: ProcessIdentity = await acts.identifyProcess({ pid });
+    const identity = await acts.identifyProcess({ pid });
     const chain = new LayerChain(checkpointId, pid, identity);
     requirePreDumpsPossible(policy, caps, host);
     if (input.fromWarm && caps.features.memTrack) chain.buildOn((await acts.readWarmChain({ pid, identity })).chain);
@@ -53,8 +53,8 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
     if (announceTo && (storedLayers.length > 0 || chain.baseLayers.length > 0)) {
       // Let the parent (migrate) fetch what is stored to the target host while the process still
       // runs: then only the final layer crosses the network inside the downtime.
-      const stored = { checkpointId, layers: storedLayers, baseLayers: chain.baseLayers };
-      await announceAndAwaitPrefetch(acts, announceTo, stored, { prefetched, progress, limitMs: prefetchWaitMs });
+      const announced = { checkpointId, layers: storedLayers, baseLayers: chain.baseLayers };
+      await announceAndAwaitPrefetch(acts, announceTo, announced, { prefetched, progress, limitMs: prefetchWaitMs });
     }
 
     progress.stage = 'final-dump';
@@ -65,9 +65,9 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
     progress.layers.push(summarize(fd));
 
     const store = () => storeCheckpoint(acts, uploads, fd, { checkpointId, baseLayers: chain.baseLayers, keepStaging: input.keepStaging, progress });
-    const stored = leaveRunning ? await store() : await CancellationScope.nonCancellable(store);
+    const timings = leaveRunning ? await store() : await CancellationScope.nonCancellable(store);
     progress.stage = 'done';
-    return checkpointResult({ progress, identity, caps, outcome, finalDump: fd, baseLayers: chain.baseLayers, ...stored, durationMs: Date.now() - startedAt });
+    return checkpointResult({ progress, identity, caps, outcome, finalDump: fd, baseLayers: chain.baseLayers, ...timings, durationMs: Date.now() - startedAt });
   } catch (err) {
     throw await abandonCheckpoint(err, { acts, checkpointId, host, pid, uploads, finalDump, progress });
   }

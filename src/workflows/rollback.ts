@@ -24,12 +24,12 @@ export interface FailedCheckpoint {
 }
 
 /** Cleans up after a checkpoint failed or was cancelled; returns the failure to end it with. */
-export async function abandonCheckpoint(err: unknown, ck: FailedCheckpoint): Promise<unknown> {
+export async function abandonCheckpoint(err: unknown, failed: FailedCheckpoint): Promise<unknown> {
   // A step may fail for its own reasons while a cancel is under way: the cancel is the outcome.
   const cancelled = isCancellation(err) || CancellationScope.current().consideredCancelled;
-  const { acts, checkpointId, finalDump, progress } = ck;
+  const { acts, checkpointId, host, finalDump, progress } = failed;
   const rolledBack = await CancellationScope.nonCancellable(async () => {
-    await ck.uploads.settle();
+    await failed.uploads.settle();
     if (finalDump && !finalDump.leftRunning) {
       // The process was stopped by the final dump and storing it failed: bring it back here.
       progress.stage = 'rolling-back';
@@ -38,12 +38,12 @@ export async function abandonCheckpoint(err: unknown, ck: FailedCheckpoint): Pro
       return ApplicationFailure.create({
         type: FAILURE_TYPES.checkpointFailed,
         message:
-          `checkpoint ${checkpointId} of pid ${ck.pid} on host ${ck.host} failed after the final dump ` +
-          `(${innermostMessage(err)}); the process was restored on ${ck.host} from the local images as pid ${pid}, ` +
+          `checkpoint ${checkpointId} of pid ${failed.pid} on host ${host} failed after the final dump ` +
+          `(${innermostMessage(err)}); the process was restored on ${host} from the local images as pid ${pid}, ` +
           'and the partial checkpoint was deleted',
         nonRetryable: true,
         cause: err instanceof Error ? err : undefined,
-        details: [{ checkpointId, host: ck.host, restoredPid: pid }],
+        details: [{ checkpointId, host, restoredPid: pid }],
       });
     }
     await acts.discardCheckpoint({ checkpointId, deleteStored: true });
