@@ -9,364 +9,144 @@
  * - Once a final dump has stopped the process, its images are the only copy: that part cannot be
  *   cancelled, and if storing fails the process is restored on the host from the local images.
  */
-import {
-  ApplicationFailure,
-  CancellationScope,
-  CancelledFailure,
-  condition,
-  defineQuery,
-  defineSignal,
-  getExternalWorkflowHandle,
-  isCancellation,
-  setHandler,
-  uuid4,
-  workflowInfo,
-} from '@temporalio/workflow';
-import type { HostCapabilities, LayerDump, LayerRef, UploadResult, WarmChain } from '../activities/types';
-import type { LayerRecord } from '../storage/types';
+import { CancellationScope, workflowInfo } from '@temporalio/workflow';
+import type { HostCapabilities, LayerDump } from '../activities/types';
 import type { ProcessIdentity } from '../criu/types';
-import { decide, normalizePolicy, type ConvergencePolicy, type PreDumpObservation } from './convergence-policy';
-import { asHostUnavailable, innermostMessage, invalidInput } from './failures';
-import { hostActivities, type HostActivities } from './host-activities';
-import { DUMP_NOW_SIGNAL, FAILURE_TYPES, LAYERS_STORED_SIGNAL, PREFETCHED_SIGNAL, PROGRESS_QUERY, isValidHostName } from './names';
-import type { CheckpointInput, CheckpointProgress, CheckpointResult, LayersStored, LayerSummary, PreDumpOutcome } from './types';
-
-export const progressQuery = defineQuery<CheckpointProgress>(PROGRESS_QUERY);
-export const dumpNowSignal = defineSignal(DUMP_NOW_SIGNAL);
-export const layersStoredSignal = defineSignal<[LayersStored]>(LAYERS_STORED_SIGNAL);
-export const prefetchedSignal = defineSignal(PREFETCHED_SIGNAL);
-
-/** How long a checkpoint waits for its parent's prefetch by default: the transfer activities' own limit. */
-const DEFAULT_PREFETCH_WAIT_MS = 2 * 60 * 60 * 1000;
-
-export const DEFAULT_TASK_QUEUE_PREFIX = 'ferry';
-const CHECKPOINT_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
-
-export function validatePid(pid: unknown, field = 'pid'): number {
-  if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 1) {
-    throw invalidInput(`${field} must be a process id (an integer greater than 1), got ${JSON.stringify(pid)}`);
-  }
-  return pid;
-}
-
-export function validateHost(host: unknown, field = 'host'): string {
-  if (!isValidHostName(host)) {
-    throw invalidInput(`${field} must be a host name of letters, digits, . _ - (as given to \`ferry worker --host\`), got ${JSON.stringify(host)}`);
-  }
-  return host;
-}
-
-export function validateCheckpointId(id: unknown): string {
-  if (typeof id !== 'string' || !CHECKPOINT_ID_PATTERN.test(id)) {
-    throw invalidInput(`checkpointId must be 1-128 chars of a-z 0-9 . _ - starting with a letter or digit, got ${JSON.stringify(id)}`);
-  }
-  return id;
-}
-
-export function validatePrefix(prefix: unknown): string {
-  if (prefix === undefined) return DEFAULT_TASK_QUEUE_PREFIX;
-  if (typeof prefix !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(prefix)) {
-    throw invalidInput(`taskQueuePrefix must be 1-64 chars of letters, digits, . _ -, got ${JSON.stringify(prefix)}`);
-  }
-  return prefix;
-}
-
-function validatePrefetchWait(ms: unknown): number {
-  if (ms === undefined) return DEFAULT_PREFETCH_WAIT_MS;
-  if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 1) {
-    throw invalidInput(`prefetchWaitLimitMs must be a positive whole number of milliseconds, got ${JSON.stringify(ms)}`);
-  }
-  return ms;
-}
-
-/** Generated ids are deterministic in workflow code (uuid4 is seeded by the run). */
-export function newCheckpointId(host: string, pid: number): string {
-  const safeHost = host.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
-  return `${safeHost}-${pid}-${uuid4().slice(0, 8)}`;
-}
-
-function summarize(dump: LayerDump): LayerSummary {
-  return {
-    index: dump.index,
-    kind: dump.kind,
-    parentIndex: dump.parentIndex,
-    stats: dump.stats,
-    bytes: dump.bytes,
-    dumpMs: dump.durationMs,
-    uploaded: false,
-    uploadMs: null,
-    imagesDir: dump.imagesDir,
-  };
-}
-
-/** Tracks uploads running in the background so a failure is seen at the next step, not lost. */
-class Uploads {
-  private pending: Array<Promise<void>> = [];
-  private firstError: unknown = null;
-
-  constructor(
-    private readonly acts: HostActivities,
-    private readonly checkpointId: string,
-    private readonly onDone: (r: UploadResult) => void,
-  ) {}
-
-  start(layer: LayerDump): void {
-    const p = this.acts.uploadLayer({ checkpointId: this.checkpointId, layer }).then(
-      (r) => this.onDone(r),
-      (err: unknown) => {
-        this.firstError ??= err;
-      },
-    );
-    this.pending.push(p);
-  }
-
-  throwIfFailed(): void {
-    if (this.firstError !== null) throw this.firstError;
-  }
-
-  async drain(): Promise<void> {
-    await Promise.all(this.pending);
-    this.throwIfFailed();
-  }
-
-  /** Waits for in-flight uploads without caring how they end (used before discarding). */
-  async settle(): Promise<void> {
-    await Promise.all(this.pending);
-  }
-}
+import { layerUploaded, trackProgress } from './checkpoint-progress';
+import { normalizePolicy } from './convergence-policy';
+import { invalidInput } from './failures';
+import { hostActivities, probeHost, type HostActivities } from './host-activities';
+import { newCheckpointId, validateCheckpointId, validateHost, validatePid, validatePrefetchWait, validatePrefix } from './input-validation';
+import { LayerChain } from './layer-chain';
+import { summarize } from './layers';
+import { preDumpUntilConverged, requirePreDumpsPossible } from './pre-dump-loop';
+import { announceAndAwaitPrefetch, listenForPrefetched } from './prefetch-handshake';
+import { abandonCheckpoint } from './rollback';
+import type { CheckpointInput, CheckpointProgress, CheckpointResult, PreDumpOutcome } from './types';
+import { Uploads } from './uploads';
 
 export async function checkpoint(input: CheckpointInput): Promise<CheckpointResult> {
+  const { host, pid, prefix, policy, leaveRunning, prefetchWaitMs, announceTo, checkpointId } = checkedInput(input);
+  const startedAt = Date.now();
+  const acts = hostActivities(prefix, host);
+  const progress = trackProgress(checkpointId, host, pid);
+  const prefetched = listenForPrefetched();
+  const uploads = new Uploads(acts, checkpointId, (r) => layerUploaded(progress, r));
+
+  progress.stage = 'checking-host';
+  const caps = await probeHost(acts, prefix, host, progress);
+
+  let finalDump: LayerDump | null = null;
+  try {
+    const identity = await acts.identifyProcess({ pid });
+    const chain = new LayerChain(checkpointId, pid, identity);
+    requirePreDumpsPossible(policy, caps, host);
+    if (input.fromWarm && caps.features.memTrack) chain.buildOn((await acts.readWarmChain({ pid, identity })).chain);
+
+    const outcome = await preDumpUntilConverged({ acts, host, caps, policy, chain, uploads, progress });
+    progress.preDumps = outcome;
+    // Uploads of pre-dumps finish before the freeze: disk and network contention would otherwise
+    // stretch the frozen time, which is what the pre-dumps were for.
+    await uploads.drain();
+
+    const storedLayers = uploads.storedRecords();
+    if (announceTo && (storedLayers.length > 0 || chain.baseLayers.length > 0)) {
+      // Let the parent (migrate) fetch what is stored to the target host while the process still
+      // runs: then only the final layer crosses the network inside the downtime.
+      const announced = { checkpointId, layers: storedLayers, baseLayers: chain.baseLayers };
+      await announceAndAwaitPrefetch(acts, announceTo, announced, { prefetched, progress, limitMs: prefetchWaitMs });
+    }
+
+    progress.stage = 'final-dump';
+    const finalInput = { ...chain.nextLayer(), leaveRunning };
+    finalDump = leaveRunning ? await acts.dumpLayer(finalInput) : await CancellationScope.nonCancellable(() => acts.dumpLayer(finalInput));
+    const fd: LayerDump = finalDump;
+    chain.added(fd);
+    progress.layers.push(summarize(fd));
+
+    const store = () => storeCheckpoint(acts, uploads, fd, { checkpointId, baseLayers: chain.baseLayers, keepStaging: input.keepStaging, progress });
+    const timings = leaveRunning ? await store() : await CancellationScope.nonCancellable(store);
+    progress.stage = 'done';
+    return checkpointResult({ progress, identity, caps, outcome, finalDump: fd, baseLayers: chain.baseLayers, ...timings, durationMs: Date.now() - startedAt });
+  } catch (err) {
+    throw await abandonCheckpoint(err, { acts, checkpointId, host, pid, uploads, finalDump, progress });
+  }
+}
+
+function checkedInput(input: CheckpointInput) {
   if (typeof input !== 'object' || input === null) throw invalidInput('checkpoint input must be a JSON object');
   const host = validateHost(input.host);
   const pid = validatePid(input.pid);
   const prefix = validatePrefix(input.taskQueuePrefix);
-  const policyOrProblem = normalizePolicy(input.policy);
-  if (typeof policyOrProblem === 'string') throw invalidInput(policyOrProblem);
-  const policy: ConvergencePolicy = policyOrProblem;
+  const policy = normalizePolicy(input.policy);
+  if (typeof policy === 'string') throw invalidInput(policy);
   const leaveRunning = input.leaveRunning === true;
   const prefetchWaitMs = validatePrefetchWait(input.prefetchWaitLimitMs);
   const parentWorkflow = workflowInfo().parent;
   if (input.announceStoredLayers === true && !parentWorkflow) {
     throw invalidInput('announceStoredLayers is for a checkpoint started by another workflow (migrate); this one has no parent');
   }
+  const announceTo = input.announceStoredLayers === true ? parentWorkflow : undefined;
   const checkpointId = input.checkpointId === undefined ? newCheckpointId(host, pid) : validateCheckpointId(input.checkpointId);
-  const startedAt = Date.now();
-  const acts = hostActivities(prefix, host);
+  return { host, pid, prefix, policy, leaveRunning, prefetchWaitMs, announceTo, checkpointId };
+}
 
-  const progress: CheckpointProgress = {
-    stage: 'starting',
-    checkpointId,
-    host,
-    pid,
-    layers: [],
-    bytesUploaded: 0,
-    dumpNowRequested: false,
-    preDumps: null,
+interface Storing {
+  checkpointId: string;
+  baseLayers: Array<{ checkpointId: string; index: number }>;
+  /** Keep the host's local images (migrate restores from them if the target fails). */
+  keepStaging: boolean | undefined;
+  progress: CheckpointProgress;
+}
+
+/** Stores the final layer and commits the manifest, which is what makes the checkpoint usable. */
+async function storeCheckpoint(acts: HostActivities, uploads: Uploads, finalDump: LayerDump, s: Storing) {
+  const { checkpointId, progress } = s;
+  progress.stage = 'uploading';
+  const up = await uploads.upload(finalDump);
+  progress.stage = 'committing';
+  const commit = await acts.commitCheckpoint({ checkpointId, layers: uploads.storedRecords(), baseLayers: s.baseLayers });
+  progress.stage = 'cleaning';
+  if (!s.keepStaging) await acts.discardCheckpoint({ checkpointId, deleteStored: false });
+  return { uploadMs: up.durationMs, commitMs: commit.durationMs };
+}
+
+interface Finished {
+  progress: CheckpointProgress;
+  identity: ProcessIdentity;
+  caps: HostCapabilities;
+  outcome: PreDumpOutcome;
+  finalDump: LayerDump;
+  baseLayers: Array<{ checkpointId: string; index: number }>;
+  uploadMs: number;
+  commitMs: number;
+  durationMs: number;
+}
+
+function checkpointResult(f: Finished): CheckpointResult {
+  const { progress, caps, finalDump } = f;
+  return {
+    checkpointId: progress.checkpointId,
+    workflowId: workflowInfo().workflowId,
+    host: progress.host,
+    pid: progress.pid,
+    process: f.identity,
+    criuVersion: caps.criuVersion,
+    kernel: caps.kernel,
+    features: caps.features,
+    leftRunning: finalDump.leftRunning,
+    layers: progress.layers,
+    baseLayers: f.baseLayers,
+    preDumps: f.outcome,
+    finalDump: {
+      startedAtMs: finalDump.startedAtMs,
+      frozenMs: finalDump.stats.frozenTimeUs / 1000,
+      durationMs: finalDump.durationMs,
+      uploadMs: f.uploadMs,
+      bytes: finalDump.bytes,
+    },
+    commitMs: f.commitMs,
+    bytesUploaded: progress.bytesUploaded,
+    durationMs: f.durationMs,
   };
-  setHandler(progressQuery, () => progress);
-  setHandler(dumpNowSignal, () => {
-    progress.dumpNowRequested = true;
-  });
-  let prefetched = false;
-  setHandler(prefetchedSignal, () => {
-    prefetched = true;
-  });
-
-  const layerSummary = (index: number) => progress.layers.find((l) => l.index === index);
-  const records: LayerRecord[] = [];
-  const recordUpload = (r: UploadResult) => {
-    const l = layerSummary(r.index);
-    if (l) {
-      l.uploaded = true;
-      l.uploadMs = r.durationMs;
-    }
-    records.push(r.record);
-    progress.bytesUploaded += r.bytes;
-  };
-  const uploads = new Uploads(acts, checkpointId, recordUpload);
-
-  let caps: HostCapabilities;
-  try {
-    progress.stage = 'checking-host';
-    caps = await acts.checkHost();
-  } catch (err) {
-    progress.stage = 'failed';
-    throw asHostUnavailable(err, prefix, host);
-  }
-
-  let finalDump: LayerDump | null = null;
-  try {
-    const identity: ProcessIdentity = await acts.identifyProcess({ pid });
-    const dumps: LayerDump[] = [];
-    let parent: LayerRef | null = null;
-    // Positions in the chain are global: a checkpoint on a warm chain of N layers starts at N.
-    let baseLayers: Array<{ checkpointId: string; index: number }> = [];
-    let warm: WarmChain | null = null;
-
-    const canTrack = caps.features.memTrack;
-    if (!canTrack && policy.requirePreDumps) {
-      throw ApplicationFailure.create({
-        type: FAILURE_TYPES.preDumpsUnavailable,
-        message:
-          `the policy requires pre-dumps, but the kernel of host ${host} (${caps.kernel}) cannot track dirty memory ` +
-          '(no soft-dirty, CONFIG_MEM_SOFT_DIRTY); nothing was dumped and the process keeps running. ' +
-          'Run on a kernel with soft-dirty, or drop requirePreDumps to take a single full dump',
-        nonRetryable: true,
-        details: [{ host, kernel: caps.kernel }],
-      });
-    }
-    if (input.fromWarm && canTrack) {
-      warm = (await acts.readWarmChain({ pid, identity })).chain;
-      if (warm && warm.layers.length > 0) {
-        const last = warm.layers[warm.layers.length - 1];
-        parent = { index: last.index, kind: last.kind, imagesDir: last.imagesDir };
-        baseLayers = warm.layers.map((l) => ({ checkpointId: warm!.checkpointId, index: l.index }));
-      }
-    }
-
-    let outcome: PreDumpOutcome;
-    if (!canTrack) {
-      outcome = {
-        available: false,
-        count: 0,
-        warmLayers: 0,
-        stopReason: 'kernel-cannot-track',
-        detail:
-          `host ${host} runs kernel ${caps.kernel} without soft-dirty memory tracking, so pre-dumps are impossible; ` +
-          'took a single full dump (the process is frozen for all of it)',
-        predictedDowntimeMs: null,
-      };
-    } else if (policy.maxPreDumps === 0) {
-      outcome = {
-        available: true,
-        count: 0,
-        warmLayers: baseLayers.length,
-        stopReason: 'disabled-by-policy',
-        detail: 'policy.maxPreDumps is 0',
-        predictedDowntimeMs: null,
-      };
-    } else {
-      progress.stage = 'pre-dumping';
-      const observations: PreDumpObservation[] = [];
-      for (;;) {
-        const decision = decide(policy, observations, { dumpNowRequested: progress.dumpNowRequested, pageSize: caps.pageSize });
-        if (decision.action === 'dump') {
-          outcome = {
-            available: true,
-            count: observations.length,
-            warmLayers: baseLayers.length,
-            stopReason: decision.reason,
-            detail: decision.detail,
-            predictedDowntimeMs: decision.predictedDowntimeMs,
-          };
-          break;
-        }
-        const dump: LayerDump = await acts.preDumpLayer({ checkpointId, index: baseLayers.length + dumps.length, pid, expectedIdentity: identity, parent });
-        dumps.push(dump);
-        progress.layers.push(summarize(dump));
-        observations.push({ pagesWritten: dump.stats.pagesWritten, memdumpTimeUs: dump.stats.memdumpTimeUs });
-        parent = { index: dump.index, kind: dump.kind, imagesDir: dump.imagesDir };
-        uploads.start(dump);
-        uploads.throwIfFailed();
-      }
-    }
-    progress.preDumps = outcome;
-
-    // Uploads of pre-dumps finish before the freeze: disk and network contention would otherwise
-    // stretch the frozen time, which is what the pre-dumps were for.
-    await uploads.drain();
-
-    if (input.announceStoredLayers === true && parentWorkflow && (records.length > 0 || baseLayers.length > 0)) {
-      // Let the parent (migrate) fetch what is stored to the target host while the process still
-      // runs: then only the final layer crosses the network inside the downtime.
-      progress.stage = 'awaiting-prefetch';
-      const stored = [...records].sort((a, b) => a.index - b.index);
-      await acts.commitCheckpoint({ checkpointId, layers: stored, baseLayers });
-      const announcement: LayersStored = {
-        checkpointId,
-        layers: baseLayers.length + stored.length,
-        bytes: stored.reduce((sum, r) => sum + r.bytes, 0),
-      };
-      await getExternalWorkflowHandle(parentWorkflow.workflowId, parentWorkflow.runId).signal(layersStoredSignal, announcement);
-      // A dump-now request ends the wait too: whoever sent it wants the freeze now.
-      await condition(() => prefetched || progress.dumpNowRequested, prefetchWaitMs);
-    }
-
-    progress.stage = 'final-dump';
-    const finalInput = { checkpointId, index: baseLayers.length + dumps.length, pid, expectedIdentity: identity, parent, leaveRunning };
-    if (leaveRunning) {
-      finalDump = await acts.dumpLayer(finalInput);
-    } else {
-      finalDump = await CancellationScope.nonCancellable(() => acts.dumpLayer(finalInput));
-    }
-    const fd: LayerDump = finalDump;
-    dumps.push(fd);
-    progress.layers.push(summarize(fd));
-
-    const store = async () => {
-      progress.stage = 'uploading';
-      const up = await acts.uploadLayer({ checkpointId, layer: fd });
-      recordUpload(up);
-      progress.stage = 'committing';
-      const layers = [...records].sort((a, b) => a.index - b.index);
-      const commit = await acts.commitCheckpoint({ checkpointId, layers, baseLayers });
-      progress.stage = 'cleaning';
-      if (!input.keepStaging) await acts.discardCheckpoint({ checkpointId, deleteStored: false });
-      return { uploadMs: up.durationMs, commitMs: commit.durationMs };
-    };
-    const stored = leaveRunning ? await store() : await CancellationScope.nonCancellable(store);
-
-    progress.stage = 'done';
-    return {
-      checkpointId,
-      workflowId: workflowInfo().workflowId,
-      host,
-      pid,
-      process: identity,
-      criuVersion: caps.criuVersion,
-      kernel: caps.kernel,
-      features: caps.features,
-      leftRunning: fd.leftRunning,
-      layers: progress.layers,
-      baseLayers,
-      preDumps: outcome,
-      finalDump: {
-        startedAtMs: fd.startedAtMs,
-        frozenMs: fd.stats.frozenTimeUs / 1000,
-        durationMs: fd.durationMs,
-        uploadMs: stored.uploadMs,
-        bytes: fd.bytes,
-      },
-      commitMs: stored.commitMs,
-      bytesUploaded: progress.bytesUploaded,
-      durationMs: Date.now() - startedAt,
-    };
-  } catch (err) {
-    // A step may fail for its own reasons while a cancel is under way: the cancel is the outcome.
-    const cancelled = isCancellation(err) || CancellationScope.current().consideredCancelled;
-    await CancellationScope.nonCancellable(async () => {
-      await uploads.settle();
-      if (finalDump && !finalDump.leftRunning) {
-        // The process was stopped by the final dump and storing it failed: bring it back here.
-        progress.stage = 'rolling-back';
-        const back = await acts.restoreProcess({ imagesDir: finalDump.imagesDir });
-        await acts.discardCheckpoint({ checkpointId, deleteStored: true });
-        progress.stage = 'failed';
-        throw ApplicationFailure.create({
-          type: FAILURE_TYPES.checkpointFailed,
-          message:
-            `checkpoint ${checkpointId} of pid ${pid} on host ${host} failed after the final dump ` +
-            `(${innermostMessage(err)}); the process was restored on ${host} from the local images as pid ${back.pid}, ` +
-            'and the partial checkpoint was deleted',
-          nonRetryable: true,
-          cause: err instanceof Error ? err : undefined,
-          details: [{ checkpointId, host, restoredPid: back.pid }],
-        });
-      }
-      await acts.discardCheckpoint({ checkpointId, deleteStored: true });
-    });
-    progress.stage = cancelled ? 'cancelled' : 'failed';
-    if (cancelled && !isCancellation(err)) throw new CancelledFailure(`checkpoint ${checkpointId} cancelled; the process keeps running`);
-    throw err;
-  }
 }

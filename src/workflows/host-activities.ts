@@ -6,6 +6,8 @@
 import type { Duration } from '@temporalio/common';
 import { ActivityCancellationType, proxyActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { FerryActivities } from '../activities';
+import type { HostCapabilities } from '../activities/types';
+import { asHostUnavailable } from './failures';
 import { PERMANENT_FAILURE_TYPES, hostTaskQueue } from './names';
 
 const nonRetryableErrorTypes = [...PERMANENT_FAILURE_TYPES];
@@ -64,3 +66,16 @@ export function hostActivities(prefix: string, host: string) {
 }
 
 export type HostActivities = ReturnType<typeof hostActivities>;
+
+/**
+ * A workflow's first call to a host. When no worker serves the host the failure names it and says
+ * how to start one; `progress`, a workflow's query state, then shows the workflow failed.
+ */
+export async function probeHost(acts: HostActivities, prefix: string, host: string, progress?: { stage: string }): Promise<HostCapabilities> {
+  try {
+    return await acts.checkHost();
+  } catch (err) {
+    if (progress) progress.stage = 'failed';
+    throw asHostUnavailable(err, prefix, host);
+  }
+}

@@ -9,23 +9,24 @@
 import {
   ApplicationFailure,
   CancellationScope,
-  condition,
   defineQuery,
   defineSignal,
   getExternalWorkflowHandle,
-  isCancellation,
-  log,
   patched,
   setHandler,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { checkpoint, layersStoredSignal, prefetchedSignal, validateCheckpointId, validateHost, validatePid, validatePrefix } from './checkpoint';
-import { asHostUnavailable, innermostMessage, invalidInput } from './failures';
-import { hostActivities } from './host-activities';
+import { checkpoint } from './checkpoint';
+import { invalidInput } from './failures';
+import { hostActivities, probeHost, type HostActivities } from './host-activities';
+import { validateCheckpointId, validateHost, validatePid, validatePrefix } from './input-validation';
 import { DUMP_NOW_SIGNAL, FAILURE_TYPES, PATCHES, PROGRESS_QUERY, processWorkflowId, workflowTaskQueue } from './names';
-import type { CheckpointResult, DowntimeBreakdown, LayersStored, MigrateInput, MigrateResult, PrefetchSummary, RestoreResult } from './types';
+import { NO_PREFETCH, listenForStoredLayers, prefetchStoredLayers, type Prefetch } from './prefetch-handshake';
+import { restoreResult } from './restore';
+import { rollBackMigration } from './rollback';
+import type { CheckpointInput, CheckpointResult, DowntimeBreakdown, MigrateInput, MigrateResult, RestoreResult } from './types';
 
 export interface MigrateProgress {
   stage: 'checking-hosts' | 'checkpointing' | 'prefetching' | 'downloading' | 'restoring' | 'rolling-back' | 'cleaning' | 'done' | 'failed';
@@ -58,13 +59,7 @@ export function downtimeOf(ck: CheckpointResult, downloadMs: number, restoreMs: 
 }
 
 export async function migrate(input: MigrateInput): Promise<MigrateResult> {
-  if (typeof input !== 'object' || input === null) throw invalidInput('migrate input must be a JSON object');
-  const from = validateHost(input.from, 'from');
-  const to = validateHost(input.to, 'to');
-  const pid = validatePid(input.pid);
-  const prefix = validatePrefix(input.taskQueuePrefix);
-  if (input.checkpointId !== undefined) validateCheckpointId(input.checkpointId);
-  if (from === to) throw invalidInput(`from and to are both ${JSON.stringify(from)}; a migration needs two different hosts`);
+  const { from, to, pid, prefix } = checkedInput(input);
   const startedAt = Date.now();
   const source = hostActivities(prefix, from);
   const target = hostActivities(prefix, to);
@@ -77,75 +72,29 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
   });
 
   // The target must be there before the source process is stopped.
-  try {
-    await target.checkHost();
-  } catch (err) {
-    progress.stage = 'failed';
-    throw asHostUnavailable(err, prefix, to);
-  }
+  await probeHost(target, prefix, to, progress);
 
   progress.stage = 'checkpointing';
   // Runs started before the prefetch existed replay without it.
   const prefetchEnabled = patched(PATCHES.migratePrefetch);
   const downloadId = workflowInfo().runId;
-  let stored: LayersStored | null = null;
-  setHandler(layersStoredSignal, (announcement) => {
-    stored = announcement;
-  });
-  let prefetch: PrefetchSummary | null = null;
-  let prefetchProblem: string | null = null;
-  // The target's download dir once the prefetch filled it: the final download adds to it.
-  let prefetchDir: string | null = null;
+  const announced = listenForStoredLayers();
+  let prefetch = NO_PREFETCH;
   let ck: CheckpointResult;
   try {
     checkpointRunning = true;
     const child = await startChild(checkpoint, {
       workflowId: checkpointWorkflowId,
       taskQueue: workflowTaskQueue(prefix),
-      args: [
-        {
-          host: from,
-          pid,
-          policy: input.policy,
-          // A warm chain (nightly pre-dumps) is used when there is one, unless turned off.
-          fromWarm: input.fromWarm !== false,
-          checkpointId: input.checkpointId,
-          leaveRunning: false,
-          keepStaging: true,
-          taskQueuePrefix: prefix,
-          ...(prefetchEnabled ? { announceStoredLayers: true } : {}),
-        },
-      ],
+      args: [checkpointInput(input, { from, pid, prefix, prefetchEnabled })],
     });
     const finished = child.result();
-    if (prefetchEnabled) {
-      // The checkpoint either announces stored layers and waits for us, or ends without any.
-      const announced = await Promise.race([condition(() => stored !== null).then(() => true), finished.then(() => false, () => false)]);
-      if (announced && stored !== null) {
-        progress.stage = 'prefetching';
-        const checkpointId = (stored as LayersStored).checkpointId;
-        try {
-          const pf = await target.downloadChain({ checkpointId, downloadId, allowIncomplete: true });
-          prefetchDir = pf.stagingDir;
-          prefetch = { layers: pf.layersDownloaded, bytes: pf.bytes, durationMs: pf.durationMs };
-        } catch (err) {
-          if (isCancellation(err)) throw err;
-          // Not fatal: the download after the final dump then fetches everything, inside the downtime.
-          prefetchProblem = innermostMessage(err);
-          log.warn('prefetch of the stored layers failed; the whole chain will be downloaded after the final dump', { checkpointId, problem: prefetchProblem });
-        }
-        progress.stage = 'checkpointing';
-        // If the checkpoint already ended (it failed, or gave up waiting), `finished` says how.
-        await child.signal(prefetchedSignal).catch(() => undefined);
-      }
-    }
+    if (prefetchEnabled) prefetch = await prefetchStoredLayers(child, finished, announced, { acts: target, downloadId, progress });
     ck = await finished;
   } catch (err) {
     progress.stage = 'failed';
-    if (prefetchDir !== null) {
-      const dir = prefetchDir;
-      await CancellationScope.nonCancellable(() => target.cleanStaging({ dir }));
-    }
+    const dir = prefetch.dir;
+    if (dir !== null) await CancellationScope.nonCancellable(() => target.cleanStaging({ dir }));
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       throw ApplicationFailure.create({
         type: FAILURE_TYPES.checkpointInProgress,
@@ -160,45 +109,8 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
 
   // From here the process exists only as images: finish (or roll back) whatever happens.
   return await CancellationScope.nonCancellable(async () => {
-    const finalLayer = ck.layers[ck.layers.length - 1];
-    let restored: RestoreResult;
-    let stagingDir: string | null = prefetchDir;
-    try {
-      progress.stage = 'downloading';
-      const dl = await target.downloadChain({ checkpointId: ck.checkpointId, downloadId, ...(prefetch ? { keepPresent: true } : {}) });
-      stagingDir = dl.stagingDir;
-      progress.stage = 'restoring';
-      const r = await target.restoreProcess({ imagesDir: dl.imagesDir });
-      restored = {
-        checkpointId: ck.checkpointId,
-        workflowId: workflowInfo().workflowId,
-        host: to,
-        pid: r.pid,
-        layers: dl.layers,
-        bytesDownloaded: dl.bytes,
-        downloadMs: dl.durationMs,
-        restoreMs: r.durationMs,
-        restoreTimeUs: r.restoreTimeUs,
-        runningAtMs: r.finishedAtMs,
-        durationMs: dl.durationMs + r.durationMs,
-      };
-    } catch (err) {
-      progress.stage = 'rolling-back';
-      if (stagingDir) await target.cleanStaging({ dir: stagingDir });
-      const back = await source.restoreProcess({ imagesDir: finalLayer.imagesDir });
-      await source.discardCheckpoint({ checkpointId: ck.checkpointId, deleteStored: false });
-      progress.stage = 'failed';
-      throw ApplicationFailure.create({
-        type: FAILURE_TYPES.migrationFailed,
-        message:
-          `migrating pid ${pid} from ${from} to ${to} failed on ${to} (${innermostMessage(err)}); the process was ` +
-          `restored on ${from} as pid ${back.pid}. Checkpoint ${ck.checkpointId} stays stored; fix ${to} and run ` +
-          `\`ferry restore-checkpoint ${ck.checkpointId} --host ${to}\` or migrate again`,
-        nonRetryable: true,
-        cause: err instanceof Error ? err : undefined,
-        details: [{ checkpointId: ck.checkpointId, restoredOn: from, restoredPid: back.pid }],
-      });
-    }
+    const moved = { source, target, from, to, pid, ck, downloadId, prefetch, progress };
+    const { restored, stagingDir } = await restoreOnTarget(moved);
     progress.stage = 'cleaning';
     await target.cleanStaging({ dir: stagingDir });
     await source.discardCheckpoint({ checkpointId: ck.checkpointId, deleteStored: false });
@@ -212,10 +124,68 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
       newPid: restored.pid,
       downtime: downtimeOf(ck, restored.downloadMs, restored.restoreMs, restored.runningAtMs),
       checkpoint: ck,
-      prefetch,
-      prefetchProblem,
+      prefetch: prefetch.summary,
+      prefetchProblem: prefetch.problem,
       restore: restored,
       durationMs: Date.now() - startedAt,
     };
   });
+}
+
+function checkedInput(input: MigrateInput) {
+  if (typeof input !== 'object' || input === null) throw invalidInput('migrate input must be a JSON object');
+  const from = validateHost(input.from, 'from');
+  const to = validateHost(input.to, 'to');
+  const pid = validatePid(input.pid);
+  const prefix = validatePrefix(input.taskQueuePrefix);
+  if (input.checkpointId !== undefined) validateCheckpointId(input.checkpointId);
+  if (from === to) throw invalidInput(`from and to are both ${JSON.stringify(from)}; a migration needs two different hosts`);
+  return { from, to, pid, prefix };
+}
+
+function checkpointInput(input: MigrateInput, c: { from: string; pid: number; prefix: string; prefetchEnabled: boolean }): CheckpointInput {
+  return {
+    host: c.from,
+    pid: c.pid,
+    policy: input.policy,
+    // A warm chain (nightly pre-dumps) is used when there is one, unless turned off.
+    fromWarm: input.fromWarm !== false,
+    checkpointId: input.checkpointId,
+    leaveRunning: false,
+    keepStaging: true,
+    taskQueuePrefix: c.prefix,
+    ...(c.prefetchEnabled ? { announceStoredLayers: true } : {}),
+  };
+}
+
+/** A migration whose checkpoint finished: from now on the process exists only as images. */
+export interface CheckpointedMigration {
+  source: HostActivities;
+  target: HostActivities;
+  from: string;
+  to: string;
+  pid: number;
+  ck: CheckpointResult;
+  progress: MigrateProgress;
+}
+
+interface Moving extends CheckpointedMigration {
+  downloadId: string;
+  prefetch: Readonly<Prefetch>;
+}
+
+/** Downloads the checkpoint to the target and restores it there; rolls back to the source if that fails. */
+async function restoreOnTarget(m: Moving): Promise<{ restored: RestoreResult; stagingDir: string }> {
+  const { target, ck, progress } = m;
+  let stagingDir: string | null = m.prefetch.dir;
+  try {
+    progress.stage = 'downloading';
+    const dl = await target.downloadChain({ checkpointId: ck.checkpointId, downloadId: m.downloadId, ...(m.prefetch.summary ? { keepPresent: true } : {}) });
+    stagingDir = dl.stagingDir;
+    progress.stage = 'restoring';
+    const r = await target.restoreProcess({ imagesDir: dl.imagesDir });
+    return { restored: restoreResult(ck.checkpointId, m.to, dl, r, dl.durationMs + r.durationMs), stagingDir };
+  } catch (err) {
+    throw await rollBackMigration(err, { ...m, stagingDir });
+  }
 }

@@ -3,9 +3,10 @@
  * there, and return its new pid. The downloaded images are removed afterwards either way.
  */
 import { CancellationScope, defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
-import { validateCheckpointId, validateHost, validatePrefix } from './checkpoint';
-import { asHostUnavailable, invalidInput } from './failures';
-import { hostActivities } from './host-activities';
+import type { DownloadResult, RestoreOutcome } from '../activities/types';
+import { invalidInput } from './failures';
+import { hostActivities, probeHost } from './host-activities';
+import { validateCheckpointId, validateHost, validatePrefix } from './input-validation';
 import { PROGRESS_QUERY } from './names';
 import type { RestoreInput, RestoreResult } from './types';
 
@@ -17,6 +18,23 @@ export interface RestoreProgress {
 
 export const restoreProgressQuery = defineQuery<RestoreProgress>(PROGRESS_QUERY);
 
+/** The result of a download and a restore on `host`; what `durationMs` spans is the caller's to say. */
+export function restoreResult(checkpointId: string, host: string, dl: DownloadResult, r: RestoreOutcome, durationMs: number): RestoreResult {
+  return {
+    checkpointId,
+    workflowId: workflowInfo().workflowId,
+    host,
+    pid: r.pid,
+    layers: dl.layers,
+    bytesDownloaded: dl.bytes,
+    downloadMs: dl.durationMs,
+    restoreMs: r.durationMs,
+    restoreTimeUs: r.restoreTimeUs,
+    runningAtMs: r.finishedAtMs,
+    durationMs,
+  };
+}
+
 export async function restore(input: RestoreInput): Promise<RestoreResult> {
   if (typeof input !== 'object' || input === null) throw invalidInput('restore input must be a JSON object');
   const host = validateHost(input.host);
@@ -27,31 +45,14 @@ export async function restore(input: RestoreInput): Promise<RestoreResult> {
   const progress: RestoreProgress = { stage: 'checking-host', checkpointId, host };
   setHandler(restoreProgressQuery, () => progress);
 
-  try {
-    await acts.checkHost();
-  } catch (err) {
-    progress.stage = 'failed';
-    throw asHostUnavailable(err, prefix, host);
-  }
+  await probeHost(acts, prefix, host, progress);
   progress.stage = 'downloading';
   const dl = await acts.downloadChain({ checkpointId, downloadId: workflowInfo().runId });
   try {
     progress.stage = 'restoring';
     const r = await acts.restoreProcess({ imagesDir: dl.imagesDir });
     progress.stage = 'done';
-    return {
-      checkpointId,
-      workflowId: workflowInfo().workflowId,
-      host,
-      pid: r.pid,
-      layers: dl.layers,
-      bytesDownloaded: dl.bytes,
-      downloadMs: dl.durationMs,
-      restoreMs: r.durationMs,
-      restoreTimeUs: r.restoreTimeUs,
-      runningAtMs: r.finishedAtMs,
-      durationMs: Date.now() - startedAt,
-    };
+    return restoreResult(checkpointId, host, dl, r, Date.now() - startedAt);
   } catch (err) {
     progress.stage = 'failed';
     throw err;

@@ -7,29 +7,16 @@
  * never overlap a checkpoint, a migration or another warm run of the same process.
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { executeChild, uuid4 } from '@temporalio/workflow';
-import type { LayerDump, WarmChain } from '../activities/types';
-import { validateHost, validatePid, validatePrefix } from './checkpoint';
-import { asHostUnavailable, invalidInput } from './failures';
-import { hostActivities } from './host-activities';
+import { executeChild } from '@temporalio/workflow';
+import type { WarmChain } from '../activities/types';
+import { invalidInput } from './failures';
+import { hostActivities, probeHost } from './host-activities';
+import { newCheckpointId, validateHost, validatePid, validatePrefix } from './input-validation';
+import { parentRef, summarize } from './layers';
 import { processWorkflowId, workflowTaskQueue } from './names';
-import type { AddWarmLayerInput, LayerSummary, WarmPreDumpInput, WarmPreDumpResult } from './types';
+import type { AddWarmLayerInput, WarmPreDumpInput, WarmPreDumpResult } from './types';
 
 export const DEFAULT_MAX_CHAIN_LENGTH = 7;
-
-function summarize(dump: LayerDump, uploadMs: number): LayerSummary {
-  return {
-    index: dump.index,
-    kind: dump.kind,
-    parentIndex: dump.parentIndex,
-    stats: dump.stats,
-    bytes: dump.bytes,
-    dumpMs: dump.durationMs,
-    uploaded: true,
-    uploadMs,
-    imagesDir: dump.imagesDir,
-  };
-}
 
 export async function warmPreDump(input: WarmPreDumpInput): Promise<WarmPreDumpResult> {
   if (typeof input !== 'object' || input === null) throw invalidInput('warmPreDump input must be a JSON object');
@@ -47,12 +34,7 @@ export async function warmPreDump(input: WarmPreDumpInput): Promise<WarmPreDumpR
     throw invalidInput(`maxChainLength must be an integer from 1 to 100, got ${JSON.stringify(maxChainLength)}`);
   }
   const acts = hostActivities(prefix, host);
-  let caps;
-  try {
-    caps = await acts.checkHost();
-  } catch (err) {
-    throw asHostUnavailable(err, prefix, host);
-  }
+  const caps = await probeHost(acts, prefix, host);
   const pid = input.pid ?? (await acts.resolvePid({ pidFile: input.pidFile }));
   const skipped = (reason: string): WarmPreDumpResult => ({
     host,
@@ -107,7 +89,7 @@ export async function addWarmLayer(input: AddWarmLayerInput): Promise<WarmPreDum
   }
   const newChain = chain === null;
   const current: WarmChain = chain ?? {
-    checkpointId: `warm-${host.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}-${pid}-${uuid4().slice(0, 8)}`,
+    checkpointId: `warm-${newCheckpointId(host, pid)}`,
     process: identity,
     layers: [],
     records: [],
@@ -118,7 +100,7 @@ export async function addWarmLayer(input: AddWarmLayerInput): Promise<WarmPreDum
     index: current.layers.length,
     pid,
     expectedIdentity: identity,
-    parent: last ? { index: last.index, kind: last.kind, imagesDir: last.imagesDir } : null,
+    parent: last ? parentRef(last) : null,
   });
   const up = await acts.uploadLayer({ checkpointId: current.checkpointId, layer: dump });
   const updated: WarmChain = { ...current, layers: [...current.layers, dump], records: [...current.records, up.record] };

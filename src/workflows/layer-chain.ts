@@ -1,0 +1,45 @@
+/**
+ * The chain of layers a checkpoint dumps: where its next layer goes and which layer that one is
+ * incremental to. Positions in the chain are global: a checkpoint that builds on a warm chain of N
+ * layers starts at N.
+ */
+import type { LayerDump, LayerRef, LayerStepInput, WarmChain } from '../activities/types';
+import type { ProcessIdentity } from '../criu/types';
+import { parentRef } from './layers';
+
+export class LayerChain {
+  /** Warm-chain layers this checkpoint builds on (stored under the warm chain's id). */
+  baseLayers: Array<{ checkpointId: string; index: number }> = [];
+  /** null while the next dump is a full one. */
+  private parent: LayerRef | null = null;
+  private dumped = 0;
+
+  constructor(
+    private readonly checkpointId: string,
+    private readonly pid: number,
+    private readonly identity: ProcessIdentity,
+  ) {}
+
+  buildOn(warm: WarmChain | null): void {
+    if (warm && warm.layers.length > 0) {
+      this.parent = parentRef(warm.layers[warm.layers.length - 1]);
+      this.baseLayers = warm.layers.map((l) => ({ checkpointId: warm.checkpointId, index: l.index }));
+    }
+  }
+
+  /** The dump step of the next layer (the identity check refuses another process under the pid). */
+  nextLayer(): LayerStepInput {
+    return {
+      checkpointId: this.checkpointId,
+      index: this.baseLayers.length + this.dumped,
+      pid: this.pid,
+      expectedIdentity: this.identity,
+      parent: this.parent,
+    };
+  }
+
+  added(dump: LayerDump): void {
+    this.dumped += 1;
+    this.parent = parentRef(dump);
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * What a failed checkpoint or migration leaves behind. Until the final dump the process runs on:
+ * the partial checkpoint is discarded. After it the images on the source host are the only copy
+ * of the process: it is restored there from them, so a failure never loses the process.
+ */
+import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation } from '@temporalio/workflow';
+import type { DiscardInput, LayerDump } from '../activities/types';
+import { innermostMessage } from './failures';
+import type { HostActivities } from './host-activities';
+import type { CheckpointedMigration } from './migrate';
+import { FAILURE_TYPES } from './names';
+import type { CheckpointProgress } from './types';
+import type { Uploads } from './uploads';
+
+export interface FailedCheckpoint {
+  acts: HostActivities;
+  checkpointId: string;
+  host: string;
+  pid: number;
+  uploads: Uploads;
+  /** The final dump, once taken. */
+  finalDump: LayerDump | null;
+  progress: CheckpointProgress;
+}
+
+/** Cleans up after a checkpoint failed or was cancelled; returns the failure to end it with. */
+export async function abandonCheckpoint(err: unknown, failed: FailedCheckpoint): Promise<unknown> {
+  // A step may fail for its own reasons while a cancel is under way: the cancel is the outcome.
+  const cancelled = isCancellation(err) || CancellationScope.current().consideredCancelled;
+  const { acts, checkpointId, host, finalDump, progress } = failed;
+  const rolledBack = await CancellationScope.nonCancellable(async () => {
+    await failed.uploads.settle();
+    if (finalDump && !finalDump.leftRunning) {
+      // The process was stopped by the final dump and storing it failed: bring it back here.
+      progress.stage = 'rolling-back';
+      const pid = await restoreFromLocalImages(acts, finalDump.imagesDir, { checkpointId, deleteStored: true });
+      progress.stage = 'failed';
+      return ApplicationFailure.create({
+        type: FAILURE_TYPES.checkpointFailed,
+        message:
+          `checkpoint ${checkpointId} of pid ${failed.pid} on host ${host} failed after the final dump ` +
+          `(${innermostMessage(err)}); the process was restored on ${host} from the local images as pid ${pid}, ` +
+          'and the partial checkpoint was deleted',
+        nonRetryable: true,
+        cause: err instanceof Error ? err : undefined,
+        details: [{ checkpointId, host, restoredPid: pid }],
+      });
+    }
+    await acts.discardCheckpoint({ checkpointId, deleteStored: true });
+    return null;
+  });
+  if (rolledBack) return rolledBack;
+  progress.stage = cancelled ? 'cancelled' : 'failed';
+  if (cancelled && !isCancellation(err)) return new CancelledFailure(`checkpoint ${checkpointId} cancelled; the process keeps running`);
+  return err;
+}
+
+export interface FailedMigration extends CheckpointedMigration {
+  /** The target's download dir, if a download started filling it. */
+  stagingDir: string | null;
+}
+
+/**
+ * Brings the process back on the source host after the migration failed on the target; returns
+ * the failure to end the migration with. The checkpoint stays stored, so it can be restored later.
+ */
+export async function rollBackMigration(err: unknown, m: FailedMigration): Promise<ApplicationFailure> {
+  const { checkpointId, layers } = m.ck;
+  m.progress.stage = 'rolling-back';
+  if (m.stagingDir) await m.target.cleanStaging({ dir: m.stagingDir });
+  // The final dump's images, still on the source host (the checkpoint ran with keepStaging).
+  const finalLayer = layers[layers.length - 1];
+  const pid = await restoreFromLocalImages(m.source, finalLayer.imagesDir, { checkpointId, deleteStored: false });
+  m.progress.stage = 'failed';
+  return ApplicationFailure.create({
+    type: FAILURE_TYPES.migrationFailed,
+    message:
+      `migrating pid ${m.pid} from ${m.from} to ${m.to} failed on ${m.to} (${innermostMessage(err)}); the process was ` +
+      `restored on ${m.from} as pid ${pid}. Checkpoint ${checkpointId} stays stored; fix ${m.to} and run ` +
+      `\`ferry restore-checkpoint ${checkpointId} --host ${m.to}\` or migrate again`,
+    nonRetryable: true,
+    cause: err instanceof Error ? err : undefined,
+    details: [{ checkpointId, restoredOn: m.from, restoredPid: pid }],
+  });
+}
+
+/** Restores on its own host a process a final dump stopped, then drops the host's local images. */
+async function restoreFromLocalImages(acts: HostActivities, imagesDir: string, discard: DiscardInput): Promise<number> {
+  const back = await acts.restoreProcess({ imagesDir });
+  await acts.discardCheckpoint(discard);
+  return back.pid;
+}
