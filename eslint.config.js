@@ -1,7 +1,9 @@
 // Lint rules that guard correctness, not taste:
 // - floating promises are errors everywhere (a dropped promise is a lost failure);
 // - workflow code stays deterministic: no Node built-ins, no I/O modules, no host-only SDK
-//   packages, and ferry's own I/O layers only as types (workflows import activity *types*).
+//   packages, and ferry's own I/O layers only as types (workflows import activity *types*);
+// - src/criu imports no higher layer: what it needs from one (the host policy) is a port it
+//   declares (criu/target-guard.ts), so the folders never import each other in a circle.
 const js = require('@eslint/js');
 const tseslint = require('typescript-eslint');
 const { builtinModules } = require('node:module');
@@ -19,6 +21,22 @@ module.exports = tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/criu/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../policy', '../policy/*', '../activities', '../activities/*', '../worker', '../worker/*', '../cli', '../cli/*'],
+              message: 'criu/ imports no higher layer: declare a port here (see target-guard.ts) and let the worker or the CLI wire the implementation in.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

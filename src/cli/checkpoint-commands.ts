@@ -5,10 +5,11 @@
  */
 import os from 'node:os';
 import type { Command } from 'commander';
-import type { FerryClient } from '../client';
+import type { FerryClient, WorkflowStatus } from '../client';
 import type { CheckpointResult, MigrateResult, RestoreResult } from '../workflows/types';
 import type { ConvergencePolicy } from '../workflows/convergence-policy';
 import { emit, note, parsePositiveInt, quoted, type OutputOptions } from './output';
+import { addCommands, jsonOption, type CommandDef, type OptionDef } from './command-table';
 import { UsageError } from './usage-error';
 import { formatCheckpoint, formatMigrate, formatRestore } from './workflow-output';
 
@@ -69,6 +70,14 @@ function checkpointIdFrom(raw: string | undefined, host: string, pid: number): s
   return (require('../client') as typeof import('../client')).newCheckpointId(host, pid);
 }
 
+/** Every ferry workflow's first step runs on its host: refuse before starting it when no worker serves one. */
+export async function withServedHosts<T>(hosts: string[], fn: (ferry: FerryClient) => Promise<T>): Promise<T> {
+  return withClient(async (ferry) => {
+    for (const host of hosts) await ferry.assertHostServed(host);
+    return fn(ferry);
+  });
+}
+
 interface Started {
   workflowId: string;
   runId: string;
@@ -84,157 +93,195 @@ function formatStarted(what: string) {
     ].join('\n');
 }
 
-interface CheckpointFlags extends OutputOptions, PolicyFlags {
+interface WaitFlags extends OutputOptions {
+  wait?: boolean;
+}
+
+/** How one started workflow is reported: at once, or with --wait once its result is in. */
+interface Report<R> {
+  /** What was started, as the line without --wait names it. */
+  started: string;
+  checkpointId: string;
+  /** The note on stderr while --wait waits. */
+  waiting: (workflowId: string, url: string | null) => string;
+  /** The --json document of the result (default: the result and the link). */
+  json?: (result: R, url: string | null) => unknown;
+  text: (result: R, url: string | null) => string;
+}
+
+async function report<R>(ferry: FerryClient, opts: WaitFlags, handle: { workflowId: string; firstExecutionRunId: string }, how: Report<R>): Promise<void> {
+  const url = ferry.workflowUrl(handle.workflowId, handle.firstExecutionRunId);
+  if (!opts.wait) {
+    emit(opts, { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, checkpointId: how.checkpointId, url } as Started, formatStarted(how.started));
+    return;
+  }
+  note(opts, how.waiting(handle.workflowId, url));
+  const r = await ferry.result<R>(handle.workflowId);
+  emit(opts, how.json ? how.json(r, url) : { ...r, url }, () => how.text(r, url));
+}
+
+interface CheckpointFlags extends WaitFlags, PolicyFlags {
   pid: string;
   host?: string;
   leaveRunning?: boolean;
   fromWarm?: boolean;
   checkpointId?: string;
-  wait?: boolean;
 }
 
-interface RestoreFlags extends OutputOptions {
+interface RestoreFlags extends WaitFlags {
   host?: string;
-  wait?: boolean;
 }
 
-interface MigrateFlags extends OutputOptions, PolicyFlags {
+interface MigrateFlags extends WaitFlags, PolicyFlags {
   pid: string;
   from: string;
   to: string;
   warm: boolean;
   checkpointId?: string;
-  wait?: boolean;
 }
 
-export function registerCheckpointCommands(program: Command): void {
-  program
-    .command('checkpoint')
-    .description('Checkpoint a running process durably: pre-dumps while it runs, a final dump, every layer stored (Temporal workflow `checkpoint`)')
-    .requiredOption('--pid <pid>', 'process to checkpoint')
-    .option('--host <name>', "host the process runs on: the name its `ferry worker --host` uses (default: this machine's hostname)")
-    .option('--pre-dumps <n>', 'at most this many pre-dumps before the final dump (default 3; 0 = none)')
-    .option('--max-downtime <ms>', 'stop pre-dumping once the predicted final freeze is at most this many ms')
-    .option('--require-pre-dumps', 'fail instead of taking a single full dump when the kernel cannot pre-dump')
-    .option('--leave-running', 'keep the process running after the final dump (default: it stops once dumped)')
-    .option('--from-warm', "build on the process's warm chain of nightly pre-dumps (see `ferry schedule`)")
-    .option('--checkpoint-id <id>', 'store under this id (default: <host>-<pid>-<random>)')
-    .option('--wait', 'wait for the result and print it')
-    .option('--json', 'print JSON')
-    .addHelpText('after', `
+async function runCheckpoint(opts: CheckpointFlags): Promise<void> {
+  const pid = parsePositiveInt('--pid', opts.pid);
+  const host = parseHost('--host', opts.host);
+  const policy = policyFrom(opts);
+  const checkpointId = checkpointIdFrom(opts.checkpointId, host, pid);
+  await withServedHosts([host], async (ferry) => {
+    const handle = await ferry.startCheckpoint({ host, pid, policy, leaveRunning: !!opts.leaveRunning, fromWarm: !!opts.fromWarm, checkpointId });
+    await report<CheckpointResult>(ferry, opts, handle, {
+      started: `checkpoint ${checkpointId}`,
+      checkpointId,
+      waiting: (workflowId, url) => `checkpoint ${checkpointId} running as workflow ${workflowId}${url ? ` (${url})` : ''} ...`,
+      text: formatCheckpoint,
+    });
+  });
+}
+
+async function runRestoreCheckpoint(checkpointId: string, opts: RestoreFlags): Promise<void> {
+  const host = parseHost('--host', opts.host);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(checkpointId)) throw new UsageError(`checkpoint id ${quoted(checkpointId)} is not valid (1-128 chars of letters, digits, . _ -)`);
+  await withServedHosts([host], async (ferry) => {
+    const handle = await ferry.startRestore({ host, checkpointId });
+    await report<RestoreResult>(ferry, opts, handle, {
+      started: `restore of ${checkpointId}`,
+      checkpointId,
+      waiting: (workflowId) => `restoring ${checkpointId} on ${host} as workflow ${workflowId} ...`,
+      json: (r, url) => ({ ...r, newPid: r.pid, url }),
+      text: formatRestore,
+    });
+  });
+}
+
+async function runMigrate(opts: MigrateFlags): Promise<void> {
+  const pid = parsePositiveInt('--pid', opts.pid);
+  const from = parseHost('--from', opts.from);
+  const to = parseHost('--to', opts.to);
+  if (from === to) throw new UsageError(`--from and --to are both ${JSON.stringify(from)}; give two different hosts`);
+  const policy = policyFrom(opts);
+  const checkpointId = checkpointIdFrom(opts.checkpointId, from, pid);
+  await withServedHosts([from, to], async (ferry) => {
+    const handle = await ferry.startMigrate({ pid, from, to, policy, fromWarm: opts.warm !== false, checkpointId });
+    await report<MigrateResult>(ferry, opts, handle, {
+      started: `migration of pid ${pid}`,
+      checkpointId,
+      waiting: (workflowId, url) => `migrating pid ${pid} from ${from} to ${to} as workflow ${workflowId}${url ? ` (${url})` : ''} ...`,
+      text: formatMigrate,
+    });
+  });
+}
+
+function statusText(v: WorkflowStatus): string {
+  const lines = [`${v.type} ${v.workflowId}: ${v.status} (started ${v.startTime}${v.closeTime ? `, closed ${v.closeTime}` : ''})`];
+  if (v.url) lines.push(`  ${v.url}`);
+  if (v.progress) lines.push(`  progress: ${JSON.stringify(v.progress)}`);
+  if (v.failure) lines.push(`  failed${v.failure.type ? ` (${v.failure.type})` : ''}: ${v.failure.message}`);
+  if (v.result) {
+    const r = v.result as Record<string, unknown>;
+    if (v.type === 'checkpoint') lines.push(formatCheckpoint(r as unknown as CheckpointResult, v.url));
+    else if (v.type === 'restore') lines.push(formatRestore(r as unknown as RestoreResult, v.url));
+    else if (v.type === 'migrate') lines.push(formatMigrate(r as unknown as MigrateResult, v.url));
+    else lines.push(`  result: ${JSON.stringify(r)}`);
+  }
+  return lines.join('\n');
+}
+
+async function runStatus(id: string, opts: OutputOptions): Promise<void> {
+  if (id.trim() === '') throw new UsageError('the workflow or checkpoint id must not be empty (give the id printed by the command that started it)');
+  // Workflow ids are at most 1000 bytes by Temporal's default limit; a longer one cannot exist.
+  if (id.length > 1000) throw new UsageError(`the workflow or checkpoint id ${quoted(id)} is too long to be one (at most 1000 characters)`);
+  await withClient(async (ferry) => {
+    emit(opts, await ferry.statusOf(id), statusText);
+  });
+}
+
+/** How checkpoint and migrate pre-dump: the convergence policy's flags (see policyFrom). */
+const POLICY_OPTIONS: OptionDef[] = [
+  { flags: '--pre-dumps <n>', help: 'at most this many pre-dumps before the final dump (default 3; 0 = none)' },
+  { flags: '--max-downtime <ms>', help: 'stop pre-dumping once the predicted final freeze is at most this many ms' },
+  { flags: '--require-pre-dumps', help: 'fail instead of taking a single full dump when the kernel cannot pre-dump' },
+];
+
+export const CHECKPOINT_COMMANDS: CommandDef[] = [
+  {
+    name: 'checkpoint',
+    description: 'Checkpoint a running process durably: pre-dumps while it runs, a final dump, every layer stored (Temporal workflow `checkpoint`)',
+    options: [
+      { flags: '--pid <pid>', help: 'process to checkpoint', required: true },
+      { flags: '--host <name>', help: "host the process runs on: the name its `ferry worker --host` uses (default: this machine's hostname)" },
+      ...POLICY_OPTIONS,
+      { flags: '--leave-running', help: 'keep the process running after the final dump (default: it stops once dumped)' },
+      { flags: '--from-warm', help: "build on the process's warm chain of nightly pre-dumps (see `ferry schedule`)" },
+      { flags: '--checkpoint-id <id>', help: 'store under this id (default: <host>-<pid>-<random>)' },
+      { flags: '--wait', help: 'wait for the result and print it' },
+      jsonOption(),
+    ],
+    helpAfter: `
 Examples:
   $ ferry checkpoint --pid 4242 --host web-1 --wait
   $ ferry checkpoint --pid 4242 --host web-1 --pre-dumps 5 --max-downtime 50 --leave-running --wait --json
 
-Without soft-dirty memory tracking in the kernel, pre-dumps are skipped and the result says why.`)
-    .action(async (opts: CheckpointFlags) => {
-      const pid = parsePositiveInt('--pid', opts.pid);
-      const host = parseHost('--host', opts.host);
-      const policy = policyFrom(opts);
-      const checkpointId = checkpointIdFrom(opts.checkpointId, host, pid);
-      await withClient(async (ferry) => {
-        await ferry.assertHostServed(host);
-        const handle = await ferry.startCheckpoint({ host, pid, policy, leaveRunning: !!opts.leaveRunning, fromWarm: !!opts.fromWarm, checkpointId });
-        const url = ferry.workflowUrl(handle.workflowId, handle.firstExecutionRunId);
-        if (!opts.wait) {
-          emit(opts, { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, checkpointId, url } as Started, formatStarted(`checkpoint ${checkpointId}`));
-          return;
-        }
-        note(opts, `checkpoint ${checkpointId} running as workflow ${handle.workflowId}${url ? ` (${url})` : ''} ...`);
-        const r = await ferry.result<CheckpointResult>(handle.workflowId);
-        emit(opts, { ...r, url }, (v) => formatCheckpoint(v, url));
-      });
-    });
-
-  program
-    .command('restore-checkpoint')
-    .description('Download a stored checkpoint onto a host, verify it, and restore the process there (Temporal workflow `restore`)')
-    .argument('<checkpoint-id>', 'the checkpoint to restore')
-    .option('--host <name>', "host to restore on: the name its `ferry worker --host` uses (default: this machine's hostname)")
-    .option('--wait', 'wait for the result and print the new pid')
-    .option('--json', 'print JSON')
-    .action(async (checkpointId: string, opts: RestoreFlags) => {
-      const host = parseHost('--host', opts.host);
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(checkpointId)) throw new UsageError(`checkpoint id ${quoted(checkpointId)} is not valid (1-128 chars of letters, digits, . _ -)`);
-      await withClient(async (ferry) => {
-        await ferry.assertHostServed(host);
-        const handle = await ferry.startRestore({ host, checkpointId });
-        const url = ferry.workflowUrl(handle.workflowId, handle.firstExecutionRunId);
-        if (!opts.wait) {
-          emit(opts, { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, checkpointId, url } as Started, formatStarted(`restore of ${checkpointId}`));
-          return;
-        }
-        note(opts, `restoring ${checkpointId} on ${host} as workflow ${handle.workflowId} ...`);
-        const r = await ferry.result<RestoreResult>(handle.workflowId);
-        emit(opts, { ...r, newPid: r.pid, url }, (v) => formatRestore(v, url));
-      });
-    });
-
-  program
-    .command('migrate')
-    .description('Move a running process from one host to another: pre-dumps while it runs, final dump, restore on the target (Temporal workflow `migrate`)')
-    .requiredOption('--pid <pid>', 'process to migrate')
-    .requiredOption('--from <host>', 'host it runs on now')
-    .requiredOption('--to <host>', 'host to restore it on')
-    .option('--pre-dumps <n>', 'at most this many pre-dumps before the final dump (default 3; 0 = none)')
-    .option('--max-downtime <ms>', 'stop pre-dumping once the predicted final freeze is at most this many ms')
-    .option('--require-pre-dumps', 'fail instead of taking a single full dump when the kernel cannot pre-dump')
-    .option('--no-warm', "ignore the process's warm chain of nightly pre-dumps (by default it is the parent when there is one)")
-    .option('--checkpoint-id <id>', 'store the checkpoint under this id')
-    .option('--wait', 'wait for the result and print the new pid and the downtime')
-    .option('--json', 'print JSON')
-    .addHelpText('after', `
+Without soft-dirty memory tracking in the kernel, pre-dumps are skipped and the result says why.`,
+    action: runCheckpoint,
+  },
+  {
+    name: 'restore-checkpoint',
+    description: 'Download a stored checkpoint onto a host, verify it, and restore the process there (Temporal workflow `restore`)',
+    args: [{ name: '<checkpoint-id>', help: 'the checkpoint to restore' }],
+    options: [
+      { flags: '--host <name>', help: "host to restore on: the name its `ferry worker --host` uses (default: this machine's hostname)" },
+      { flags: '--wait', help: 'wait for the result and print the new pid' },
+      jsonOption(),
+    ],
+    action: runRestoreCheckpoint,
+  },
+  {
+    name: 'migrate',
+    description: 'Move a running process from one host to another: pre-dumps while it runs, final dump, restore on the target (Temporal workflow `migrate`)',
+    options: [
+      { flags: '--pid <pid>', help: 'process to migrate', required: true },
+      { flags: '--from <host>', help: 'host it runs on now', required: true },
+      { flags: '--to <host>', help: 'host to restore it on', required: true },
+      ...POLICY_OPTIONS,
+      { flags: '--no-warm', help: "ignore the process's warm chain of nightly pre-dumps (by default it is the parent when there is one)" },
+      { flags: '--checkpoint-id <id>', help: 'store the checkpoint under this id' },
+      { flags: '--wait', help: 'wait for the result and print the new pid and the downtime' },
+      jsonOption(),
+    ],
+    helpAfter: `
 Example:
   $ ferry migrate --pid 4242 --from web-1 --to web-2 --wait
 
-If the restore on the target fails, the process is restored on the source host again.`)
-    .action(async (opts: MigrateFlags) => {
-      const pid = parsePositiveInt('--pid', opts.pid);
-      const from = parseHost('--from', opts.from);
-      const to = parseHost('--to', opts.to);
-      if (from === to) throw new UsageError(`--from and --to are both ${JSON.stringify(from)}; give two different hosts`);
-      const policy = policyFrom(opts);
-      const checkpointId = checkpointIdFrom(opts.checkpointId, from, pid);
-      await withClient(async (ferry) => {
-        await ferry.assertHostServed(from);
-        await ferry.assertHostServed(to);
-        const handle = await ferry.startMigrate({ pid, from, to, policy, fromWarm: opts.warm !== false, checkpointId });
-        const url = ferry.workflowUrl(handle.workflowId, handle.firstExecutionRunId);
-        if (!opts.wait) {
-          emit(opts, { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, checkpointId, url } as Started, formatStarted(`migration of pid ${pid}`));
-          return;
-        }
-        note(opts, `migrating pid ${pid} from ${from} to ${to} as workflow ${handle.workflowId}${url ? ` (${url})` : ''} ...`);
-        const r = await ferry.result<MigrateResult>(handle.workflowId);
-        emit(opts, { ...r, url }, (v) => formatMigrate(v, url));
-      });
-    });
+If the restore on the target fails, the process is restored on the source host again.`,
+    action: runMigrate,
+  },
+  {
+    name: 'status',
+    description: 'Show a ferry workflow: its stage and layers while running, its result or failure once done',
+    args: [{ name: '<id>', help: 'workflow id (printed when the workflow was started) or checkpoint id' }],
+    options: [jsonOption()],
+    action: runStatus,
+  },
+];
 
-  program
-    .command('status')
-    .description('Show a ferry workflow: its stage and layers while running, its result or failure once done')
-    .argument('<id>', 'workflow id (printed when the workflow was started) or checkpoint id')
-    .option('--json', 'print JSON')
-    .action(async (id: string, opts: OutputOptions) => {
-      if (id.trim() === '') throw new UsageError('the workflow or checkpoint id must not be empty (give the id printed by the command that started it)');
-      // Workflow ids are at most 1000 bytes by Temporal's default limit; a longer one cannot exist.
-      if (id.length > 1000) throw new UsageError(`the workflow or checkpoint id ${quoted(id)} is too long to be one (at most 1000 characters)`);
-      await withClient(async (ferry) => {
-        const s = await ferry.statusOf(id);
-        emit(opts, s, (v) => {
-          const lines = [`${v.type} ${v.workflowId}: ${v.status} (started ${v.startTime}${v.closeTime ? `, closed ${v.closeTime}` : ''})`];
-          if (v.url) lines.push(`  ${v.url}`);
-          if (v.progress) lines.push(`  progress: ${JSON.stringify(v.progress)}`);
-          if (v.failure) lines.push(`  failed${v.failure.type ? ` (${v.failure.type})` : ''}: ${v.failure.message}`);
-          if (v.result) {
-            const r = v.result as Record<string, unknown>;
-            if (v.type === 'checkpoint') lines.push(formatCheckpoint(r as unknown as CheckpointResult, v.url));
-            else if (v.type === 'restore') lines.push(formatRestore(r as unknown as RestoreResult, v.url));
-            else if (v.type === 'migrate') lines.push(formatMigrate(r as unknown as MigrateResult, v.url));
-            else lines.push(`  result: ${JSON.stringify(r)}`);
-          }
-          return lines.join('\n');
-        });
-      });
-    });
+export function registerCheckpointCommands(program: Command): void {
+  addCommands(program, CHECKPOINT_COMMANDS);
 }

@@ -12,6 +12,7 @@ import type { ChainInfo } from '../criu/chain';
 import type { ParentCheck } from '../criu/layer-record';
 import type { LayerInfo } from '../criu/images';
 import { emit, formatBytes, note, parsePositiveInt, type OutputOptions } from './output';
+import { addCommands, jsonOption, type CommandDef, type OptionDef } from './command-table';
 import { UsageError } from './usage-error';
 
 type CriuModule = typeof import('../criu/index');
@@ -139,54 +140,93 @@ function dumpRequest(opts: DumpFlags): { pid: number; imagesDir: string; prevIma
   return { pid, imagesDir, ...(prevImagesDir ? { prevImagesDir } : {}), ...(opts.shellJob ? { shellJob: true } : {}) };
 }
 
-const SHELL_JOB_HELP = 'the process was started from a shell without setsid: dump it anyway (restore it with --shell-job too)';
+async function runCheck(opts: OutputOptions): Promise<void> {
+  const binary = criuBinary();
+  const { checkCriu } = criu();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { runCriuCheck } = require('../criu/binary') as typeof import('../criu/binary');
+  const [rpc, cli] = await Promise.all([checkCriu({ criuBinary: binary }), runCriuCheck(binary)]);
+  const result = {
+    version: rpc.version,
+    binary: rpc.binary ?? cli.binary.path,
+    features: rpc.features,
+    criuCheck: { ok: cli.ok, summary: cli.summary, errors: cli.errors, warnings: cli.warnings },
+  };
+  emit(opts, result, (r) =>
+    [
+      `CRIU ${r.version} (${r.binary})`,
+      `  criu check:                      ${r.criuCheck.ok ? 'passed' : 'FAILED'} (${r.criuCheck.summary})`,
+      `  memory tracking (soft-dirty):    ${r.features.memTrack ? 'yes: pre-dumps work' : 'NO: pre-dumps are refused; use a full dump'}`,
+      `  lazy pages (userfaultfd):        ${r.features.lazyPages ? 'yes' : 'no'}`,
+      `  pidfd store:                     ${r.features.pidfdStore ? 'yes' : 'no'}`,
+    ].join('\n'),
+  );
+  if (!cli.ok) {
+    throw Object.assign(new Error(`\`criu check\` failed on this host: ${cli.summary}`), { name: 'CriuCheckFailed' });
+  }
+}
 
-export function registerCriuCommands(program: Command): void {
-  program
-    .command('check')
-    .description("Show CRIU's version and which kernel features it can use here (soft-dirty memory tracking decides whether pre-dumps work)")
-    .option('--json', 'print the result as JSON')
-    .addHelpText('after', `
+async function runPreDump(opts: DumpFlags): Promise<void> {
+  const req = dumpRequest(opts);
+  const result = await criu().preDump(req, driverOptions());
+  emit(opts, dumpJson(result), () => formatDump(result));
+}
+
+async function runDump(opts: DumpFlags): Promise<void> {
+  const req = { ...dumpRequest(opts), leaveRunning: opts.leaveRunning === true };
+  const result = await criu().dump(req, driverOptions());
+  emit(opts, dumpJson(result), () => formatDump(result, req.shellJob === true));
+}
+
+async function runRestore(opts: OutputOptions & { imagesDir: string; pidWait?: string; shellJob?: boolean }): Promise<void> {
+  const imagesDir = dirFlag('--images-dir', opts.imagesDir);
+  const pidWaitMs = opts.pidWait === undefined ? undefined : intFlag('--pid-wait', opts.pidWait) * 1000;
+  const result: RestoreResult = await criu().restore(
+    { imagesDir, ...(opts.shellJob ? { shellJob: true } : {}) },
+    { ...driverOptions(), ...(pidWaitMs ? { pidWaitMs } : {}) },
+  );
+  if (!opts.json) note(opts, `restored from ${result.imagesDir}${result.restoreTimeUs !== null ? ` in ${ms(result.restoreTimeUs)}` : ''}; pid:`);
+  emit(opts, result, (r) => String(r.pid));
+}
+
+async function runInspect(dir: string, opts: OutputOptions): Promise<void> {
+  const chain = criu().readChain(dirFlag('DIR', dir));
+  // Pagemap entries can number in the thousands: JSON gets per-task totals, not every entry.
+  const summary = {
+    ...chain,
+    layers: chain.layers.map((l) => ({ ...l, pagemaps: l.pagemaps.map(({ entries, ...pm }) => ({ ...pm, entries: entries.length })) })),
+  };
+  emit(opts, summary, () => formatChain(chain));
+  if (!chain.consistent) throw new ChainInconsistentError(chain.layers[chain.layers.length - 1]!.dir, chain.problems);
+}
+
+const SHELL_JOB: OptionDef = { flags: '--shell-job', help: 'the process was started from a shell without setsid: dump it anyway (restore it with --shell-job too)' };
+const JSON_RESULT = jsonOption('print the result as JSON');
+
+export const CRIU_COMMANDS: CommandDef[] = [
+  {
+    name: 'check',
+    description: "Show CRIU's version and which kernel features it can use here (soft-dirty memory tracking decides whether pre-dumps work)",
+    options: [JSON_RESULT],
+    helpAfter: `
 Examples:
   $ ferry check
   $ ferry check --json | jq .features.memTrack
 
-Without memory tracking (mem_track: no) pre-dumps are refused; a full \`ferry dump\` still works.`)
-    .action(async (opts: OutputOptions) => {
-      const binary = criuBinary();
-      const { checkCriu } = criu();
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { runCriuCheck } = require('../criu/binary') as typeof import('../criu/binary');
-      const [rpc, cli] = await Promise.all([checkCriu({ criuBinary: binary }), runCriuCheck(binary)]);
-      const result = {
-        version: rpc.version,
-        binary: rpc.binary ?? cli.binary.path,
-        features: rpc.features,
-        criuCheck: { ok: cli.ok, summary: cli.summary, errors: cli.errors, warnings: cli.warnings },
-      };
-      emit(opts, result, (r) =>
-        [
-          `CRIU ${r.version} (${r.binary})`,
-          `  criu check:                      ${r.criuCheck.ok ? 'passed' : 'FAILED'} (${r.criuCheck.summary})`,
-          `  memory tracking (soft-dirty):    ${r.features.memTrack ? 'yes: pre-dumps work' : 'NO: pre-dumps are refused; use a full dump'}`,
-          `  lazy pages (userfaultfd):        ${r.features.lazyPages ? 'yes' : 'no'}`,
-          `  pidfd store:                     ${r.features.pidfdStore ? 'yes' : 'no'}`,
-        ].join('\n'),
-      );
-      if (!cli.ok) {
-        throw Object.assign(new Error(`\`criu check\` failed on this host: ${cli.summary}`), { name: 'CriuCheckFailed' });
-      }
-    });
-
-  program
-    .command('pre-dump')
-    .description('Copy a running process\'s memory to an images dir without stopping it for long (CRIU pre-dump with soft-dirty tracking)')
-    .requiredOption('--pid <pid>', 'process to pre-dump (its whole tree is included)')
-    .requiredOption('--images-dir <dir>', 'new or empty directory for this layer (created 0700)')
-    .option('--prev-images-dir <dir>', 'the previous pre-dump: write only pages changed since then')
-    .option('--shell-job', SHELL_JOB_HELP)
-    .option('--json', 'print the result as JSON')
-    .addHelpText('after', `
+Without memory tracking (mem_track: no) pre-dumps are refused; a full \`ferry dump\` still works.`,
+    action: runCheck,
+  },
+  {
+    name: 'pre-dump',
+    description: 'Copy a running process\'s memory to an images dir without stopping it for long (CRIU pre-dump with soft-dirty tracking)',
+    options: [
+      { flags: '--pid <pid>', help: 'process to pre-dump (its whole tree is included)', required: true },
+      { flags: '--images-dir <dir>', help: 'new or empty directory for this layer (created 0700)', required: true },
+      { flags: '--prev-images-dir <dir>', help: 'the previous pre-dump: write only pages changed since then' },
+      SHELL_JOB,
+      JSON_RESULT,
+    ],
+    helpAfter: `
 The tutorial's chain: two pre-dumps while the process runs, then a short final dump.
   $ ferry pre-dump --pid 1234 --images-dir ./predump-1
   $ ferry pre-dump --pid 1234 --images-dir ./predump-2 --prev-images-dir ./predump-1
@@ -195,23 +235,21 @@ The tutorial's chain: two pre-dumps while the process runs, then a short final d
 
 Each --prev-images-dir must be the LATEST pre-dump of that process: every pre-dump resets the
 kernel's soft-dirty bits, so skipping one would restore stale pages (ferry refuses it).
-Needs a kernel with CONFIG_MEM_SOFT_DIRTY (see \`ferry check\`).`)
-    .action(async (opts: DumpFlags) => {
-      const req = dumpRequest(opts);
-      const result = await criu().preDump(req, driverOptions());
-      emit(opts, dumpJson(result), () => formatDump(result));
-    });
-
-  program
-    .command('dump')
-    .description('Checkpoint a process into an images dir (CRIU dump); by default the process is stopped once dumped')
-    .requiredOption('--pid <pid>', 'process to dump (its whole tree is included)')
-    .requiredOption('--images-dir <dir>', 'new or empty directory for the dump (created 0700)')
-    .option('--prev-images-dir <dir>', 'the latest pre-dump: write only pages changed since then')
-    .option('--leave-running', 'keep the process running after the dump (a snapshot)')
-    .option('--shell-job', SHELL_JOB_HELP)
-    .option('--json', 'print the result as JSON')
-    .addHelpText('after', `
+Needs a kernel with CONFIG_MEM_SOFT_DIRTY (see \`ferry check\`).`,
+    action: runPreDump,
+  },
+  {
+    name: 'dump',
+    description: 'Checkpoint a process into an images dir (CRIU dump); by default the process is stopped once dumped',
+    options: [
+      { flags: '--pid <pid>', help: 'process to dump (its whole tree is included)', required: true },
+      { flags: '--images-dir <dir>', help: 'new or empty directory for the dump (created 0700)', required: true },
+      { flags: '--prev-images-dir <dir>', help: 'the latest pre-dump: write only pages changed since then' },
+      { flags: '--leave-running', help: 'keep the process running after the dump (a snapshot)' },
+      SHELL_JOB,
+      JSON_RESULT,
+    ],
+    helpAfter: `
 Examples:
   $ ferry dump --pid 1234 --images-dir ./final-dump --prev-images-dir ./predump-2
   $ ferry dump --pid 1234 --images-dir ./snapshot --leave-running --json
@@ -219,56 +257,41 @@ Examples:
 
 A process started from an interactive shell shares the shell's session, which CRIU will not dump
 without its leader: start it with \`setsid PROGRAM\`, or pass --shell-job to dump and to restore.
-If its session id is 0 (no session leader in sight), only \`setsid PROGRAM\` helps.`)
-    .action(async (opts: DumpFlags) => {
-      const req = { ...dumpRequest(opts), leaveRunning: opts.leaveRunning === true };
-      const result = await criu().dump(req, driverOptions());
-      emit(opts, dumpJson(result), () => formatDump(result, req.shellJob === true));
-    });
-
-  program
-    .command('restore')
-    .description('Restore a dumped process from its images dir (and its pre-dump chain); it runs detached and keeps its pid')
-    .requiredOption('--images-dir <dir>', 'the final dump to restore')
-    .option('--pid-wait <seconds>', 'how long to wait for a dying process to release the pid (default 5)')
-    .option('--shell-job', 'the dump was taken with --shell-job: the process joins this shell\'s session')
-    .option('--json', 'print the result as JSON')
-    .addHelpText('after', `
+If its session id is 0 (no session leader in sight), only \`setsid PROGRAM\` helps.`,
+    action: runDump,
+  },
+  {
+    name: 'restore',
+    description: 'Restore a dumped process from its images dir (and its pre-dump chain); it runs detached and keeps its pid',
+    options: [
+      { flags: '--images-dir <dir>', help: 'the final dump to restore', required: true },
+      { flags: '--pid-wait <seconds>', help: 'how long to wait for a dying process to release the pid (default 5)' },
+      { flags: '--shell-job', help: 'the dump was taken with --shell-job: the process joins this shell\'s session' },
+      JSON_RESULT,
+    ],
+    helpAfter: `
 Examples:
   $ ferry restore --images-dir ./final-dump
   $ pid=$(ferry restore --images-dir ./final-dump --json | jq .pid)
 
-The chain is checked first (\`ferry inspect\`); a pre-dump alone cannot be restored.`)
-    .action(async (opts: OutputOptions & { imagesDir: string; pidWait?: string; shellJob?: boolean }) => {
-      const imagesDir = dirFlag('--images-dir', opts.imagesDir);
-      const pidWaitMs = opts.pidWait === undefined ? undefined : intFlag('--pid-wait', opts.pidWait) * 1000;
-      const result: RestoreResult = await criu().restore(
-        { imagesDir, ...(opts.shellJob ? { shellJob: true } : {}) },
-        { ...driverOptions(), ...(pidWaitMs ? { pidWaitMs } : {}) },
-      );
-      if (!opts.json) note(opts, `restored from ${result.imagesDir}${result.restoreTimeUs !== null ? ` in ${ms(result.restoreTimeUs)}` : ''}; pid:`);
-      emit(opts, result, (r) => String(r.pid));
-    });
-
-  program
-    .command('inspect')
-    .description('Show a chain of images layer by layer (pages written, pages in parent, bytes, frozen time) and check it is consistent')
-    .argument('<dir>', 'an images dir (usually the final dump; its parents are followed)')
-    .option('--json', 'print the chain as JSON')
-    .addHelpText('after', `
+The chain is checked first (\`ferry inspect\`); a pre-dump alone cannot be restored.`,
+    action: runRestore,
+  },
+  {
+    name: 'inspect',
+    description: 'Show a chain of images layer by layer (pages written, pages in parent, bytes, frozen time) and check it is consistent',
+    args: [{ name: '<dir>', help: 'an images dir (usually the final dump; its parents are followed)' }],
+    options: [jsonOption('print the chain as JSON')],
+    helpAfter: `
 Examples:
   $ ferry inspect ./final-dump
   $ ferry inspect ./predump-2 --json | jq '.layers[] | {dir, pagesPresent, pagesInParent}'
 
-Exit status 1 when the chain is not consistent (a missing or wrong parent, or a skipped pre-dump).`)
-    .action(async (dir: string, opts: OutputOptions) => {
-      const chain = criu().readChain(dirFlag('DIR', dir));
-      // Pagemap entries can number in the thousands: JSON gets per-task totals, not every entry.
-      const summary = {
-        ...chain,
-        layers: chain.layers.map((l) => ({ ...l, pagemaps: l.pagemaps.map(({ entries, ...pm }) => ({ ...pm, entries: entries.length })) })),
-      };
-      emit(opts, summary, () => formatChain(chain));
-      if (!chain.consistent) throw new ChainInconsistentError(chain.layers[chain.layers.length - 1]!.dir, chain.problems);
-    });
+Exit status 1 when the chain is not consistent (a missing or wrong parent, or a skipped pre-dump).`,
+    action: runInspect,
+  },
+];
+
+export function registerCriuCommands(program: Command): void {
+  addCommands(program, CRIU_COMMANDS);
 }

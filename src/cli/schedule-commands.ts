@@ -6,8 +6,10 @@
 import type { Command } from 'commander';
 import type { ScheduleDescription, ScheduleSummary } from '@temporalio/client';
 import { emit, parsePositiveInt, quoted, type OutputOptions } from './output';
+import type { FerryClient } from '../client';
+import { addCommands, jsonOption, type ArgumentDef, type CommandDef } from './command-table';
 import { UsageError } from './usage-error';
-import { parseHost, withClient } from './checkpoint-commands';
+import { parseHost, withClient, withServedHosts } from './checkpoint-commands';
 
 interface CreateFlags extends OutputOptions {
   host?: string;
@@ -149,127 +151,137 @@ async function createOrExplain(create: () => Promise<void>): Promise<void> {
   }
 }
 
-export function registerScheduleCommands(program: Command): void {
-  const schedule = program
-    .command('schedule')
-    .description('Nightly pre-dumps (Temporal Schedules): each run adds a pre-dump layer to a process\'s warm chain');
+async function runCreate(name: string, opts: CreateFlags): Promise<void> {
+  const id = scheduleId(name);
+  const host = parseHost('--host', opts.host);
+  if ((opts.pid === undefined) === (opts.pidFile === undefined)) throw new UsageError('give exactly one of --pid and --pid-file');
+  const pid = opts.pid !== undefined ? parsePositiveInt('--pid', opts.pid) : undefined;
+  if (opts.pidFile !== undefined && !opts.pidFile.startsWith('/')) throw new UsageError(`--pid-file must be an absolute path (it is read on the host), got ${JSON.stringify(opts.pidFile)}`);
+  const cron = validateCron(opts.cron);
+  const maxChainLength = opts.maxChain !== undefined ? parsePositiveInt('--max-chain', opts.maxChain) : undefined;
+  await withServedHosts([host], async (ferry) => {
+    await createOrExplain(() => ferry.createWarmSchedule({
+      scheduleId: id,
+      cron,
+      ...(opts.timeZone ? { timeZone: opts.timeZone } : {}),
+      input: { host, ...(pid !== undefined ? { pid } : { pidFile: opts.pidFile }), ...(maxChainLength ? { maxChainLength } : {}) },
+    }));
+    const d = describeJson(await ferry.describeSchedule(id));
+    emit(opts, d, (v) => `schedule ${v.scheduleId} created: warm pre-dumps of ${pid !== undefined ? `pid ${pid}` : opts.pidFile} on ${host} at "${cron}"; next run ${v.nextActionTimes[0] ?? '-'}`);
+  });
+}
 
-  schedule
-    .command('create')
-    .description('Create a schedule of warm pre-dumps for one process')
-    .argument('<name>', 'schedule id')
-    .option('--host <name>', "host the process runs on (its `ferry worker --host` name; default: this machine's hostname)")
-    .option('--pid <pid>', 'process to pre-dump')
-    .option('--pid-file <file>', 'absolute path of a pid file, read on the host at each run (follows restarts)')
-    .requiredOption('--cron <expr>', 'when to run, e.g. "0 2 * * *" for 02:00 every night')
-    .option('--time-zone <tz>', 'IANA time zone for --cron (default UTC)')
-    .option('--max-chain <n>', 'start a new warm chain after this many layers (default 7)')
-    .option('--json', 'print JSON')
-    .addHelpText('after', `
+function listText(list: ReturnType<typeof summaryJson>[]): string {
+  if (list.length === 0) return 'no schedules';
+  return list.map((s) => `${s.scheduleId}${s.paused ? ' (paused)' : ''}: ${s.workflowType ?? '?'} ${JSON.stringify(s.input)}; next ${s.nextActionTimes[0] ?? '-'}`).join('\n');
+}
+
+async function runList(opts: OutputOptions): Promise<void> {
+  await withClient(async (ferry) => {
+    emit(opts, (await ferry.listSchedules()).map(summaryJson), listText);
+  });
+}
+
+function showText(v: ReturnType<typeof describeJson>, ferry: FerryClient): string {
+  return [
+    `schedule ${v.scheduleId}${v.paused ? ' (paused)' : ''}: ${v.workflowType} ${JSON.stringify(v.input)}`,
+    `  cron ${v.cron.join(', ') || '-'}; overlap ${v.overlap}; runs taken ${v.numActionsTaken}, skipped for overlap ${v.numActionsSkippedOverlap}`,
+    `  next: ${v.nextActionTimes.slice(0, 3).join(', ') || '-'}`,
+    ...v.runningActions.map((a) => `  running: ${a.workflowId}`),
+    ...v.recentActions.map((a) => `  ran ${a.takenAt}: ${a.workflowId} (${ferry.workflowUrl(a.workflowId, a.runId) ?? a.runId})`),
+    ...(v.note ? [`  note: ${v.note}`] : []),
+  ].join('\n');
+}
+
+async function runShow(name: string, opts: OutputOptions): Promise<void> {
+  await withClient(async (ferry) => {
+    const d = describeJson(await ferry.describeSchedule(scheduleId(name)));
+    emit(opts, d, (v) => showText(v, ferry));
+  });
+}
+
+/**
+ * trigger, pause, unpause and delete: one call on the named schedule, then one line saying it is
+ * done. The name is checked once connected, as it always was: an unreachable Temporal is reported
+ * before a bad name.
+ */
+function onSchedule<O>(call: (ferry: FerryClient, id: string, opts: O) => Promise<void>, done: (name: string) => string) {
+  return async (name: string, opts: O): Promise<void> => {
+    await withClient(async (ferry) => {
+      await call(ferry, scheduleId(name), opts);
+      process.stdout.write(`schedule ${name} ${done(name)}\n`);
+    });
+  };
+}
+
+const NAME_ARG: ArgumentDef = { name: '<name>', help: 'schedule id' };
+
+export const SCHEDULE_COMMAND: CommandDef = {
+  name: 'schedule',
+  description: 'Nightly pre-dumps (Temporal Schedules): each run adds a pre-dump layer to a process\'s warm chain',
+  subcommands: [
+    {
+      name: 'create',
+      description: 'Create a schedule of warm pre-dumps for one process',
+      args: [NAME_ARG],
+      options: [
+        { flags: '--host <name>', help: "host the process runs on (its `ferry worker --host` name; default: this machine's hostname)" },
+        { flags: '--pid <pid>', help: 'process to pre-dump' },
+        { flags: '--pid-file <file>', help: 'absolute path of a pid file, read on the host at each run (follows restarts)' },
+        { flags: '--cron <expr>', help: 'when to run, e.g. "0 2 * * *" for 02:00 every night', required: true },
+        { flags: '--time-zone <tz>', help: 'IANA time zone for --cron (default UTC)' },
+        { flags: '--max-chain <n>', help: 'start a new warm chain after this many layers (default 7)' },
+        jsonOption(),
+      ],
+      helpAfter: `
 Example:
   $ ferry schedule create nightly-db --host db-1 --pid-file /run/db.pid --cron "0 2 * * *"
 
 A run never overlaps another on the same process (overlap policy SKIP, and the per-process
-workflow id). Where the kernel cannot track dirty memory, each run ends at once saying so.`)
-    .action(async (name: string, opts: CreateFlags) => {
-      const id = scheduleId(name);
-      const host = parseHost('--host', opts.host);
-      if ((opts.pid === undefined) === (opts.pidFile === undefined)) throw new UsageError('give exactly one of --pid and --pid-file');
-      const pid = opts.pid !== undefined ? parsePositiveInt('--pid', opts.pid) : undefined;
-      if (opts.pidFile !== undefined && !opts.pidFile.startsWith('/')) throw new UsageError(`--pid-file must be an absolute path (it is read on the host), got ${JSON.stringify(opts.pidFile)}`);
-      const cron = validateCron(opts.cron);
-      const maxChainLength = opts.maxChain !== undefined ? parsePositiveInt('--max-chain', opts.maxChain) : undefined;
-      await withClient(async (ferry) => {
-        await ferry.assertHostServed(host);
-        await createOrExplain(() => ferry.createWarmSchedule({
-          scheduleId: id,
-          cron,
-          ...(opts.timeZone ? { timeZone: opts.timeZone } : {}),
-          input: { host, ...(pid !== undefined ? { pid } : { pidFile: opts.pidFile }), ...(maxChainLength ? { maxChainLength } : {}) },
-        }));
-        const d = describeJson(await ferry.describeSchedule(id));
-        emit(opts, d, (v) => `schedule ${v.scheduleId} created: warm pre-dumps of ${pid !== undefined ? `pid ${pid}` : opts.pidFile} on ${host} at "${cron}"; next run ${v.nextActionTimes[0] ?? '-'}`);
-      });
-    });
+workflow id). Where the kernel cannot track dirty memory, each run ends at once saying so.`,
+      action: runCreate,
+    },
+    {
+      name: 'ls',
+      description: 'List schedules',
+      options: [jsonOption()],
+      action: runList,
+    },
+    {
+      name: 'show',
+      description: 'Show a schedule, its recent and running runs',
+      args: [NAME_ARG],
+      options: [jsonOption()],
+      action: runShow,
+    },
+    {
+      name: 'trigger',
+      description: 'Run a schedule now (skipped if a run of it is still going)',
+      args: [NAME_ARG],
+      action: onSchedule((ferry, id) => ferry.triggerSchedule(id), (name) => `triggered; see \`ferry schedule show ${name}\``),
+    },
+    {
+      name: 'pause',
+      description: 'Pause a schedule (no runs until unpaused)',
+      args: [NAME_ARG],
+      options: [{ flags: '--note <text>', help: 'why it is paused' }],
+      action: onSchedule((ferry, id, opts: { note?: string }) => ferry.pauseSchedule(id, opts.note), () => 'paused'),
+    },
+    {
+      name: 'unpause',
+      description: 'Resume a paused schedule',
+      args: [NAME_ARG],
+      action: onSchedule((ferry, id) => ferry.unpauseSchedule(id), () => 'unpaused'),
+    },
+    {
+      name: 'delete',
+      description: 'Delete a schedule (its warm chain stays stored)',
+      args: [NAME_ARG],
+      action: onSchedule((ferry, id) => ferry.deleteSchedule(id), () => 'deleted'),
+    },
+  ],
+};
 
-  schedule
-    .command('ls')
-    .description('List schedules')
-    .option('--json', 'print JSON')
-    .action(async (opts: OutputOptions) => {
-      await withClient(async (ferry) => {
-        const list = (await ferry.listSchedules()).map(summaryJson);
-        emit(opts, list, (v) =>
-          v.length === 0
-            ? 'no schedules'
-            : v.map((s) => `${s.scheduleId}${s.paused ? ' (paused)' : ''}: ${s.workflowType ?? '?'} ${JSON.stringify(s.input)}; next ${s.nextActionTimes[0] ?? '-'}`).join('\n'),
-        );
-      });
-    });
-
-  schedule
-    .command('show')
-    .description('Show a schedule, its recent and running runs')
-    .argument('<name>', 'schedule id')
-    .option('--json', 'print JSON')
-    .action(async (name: string, opts: OutputOptions) => {
-      await withClient(async (ferry) => {
-        const d = describeJson(await ferry.describeSchedule(scheduleId(name)));
-        emit(opts, d, (v) =>
-          [
-            `schedule ${v.scheduleId}${v.paused ? ' (paused)' : ''}: ${v.workflowType} ${JSON.stringify(v.input)}`,
-            `  cron ${v.cron.join(', ') || '-'}; overlap ${v.overlap}; runs taken ${v.numActionsTaken}, skipped for overlap ${v.numActionsSkippedOverlap}`,
-            `  next: ${v.nextActionTimes.slice(0, 3).join(', ') || '-'}`,
-            ...v.runningActions.map((a) => `  running: ${a.workflowId}`),
-            ...v.recentActions.map((a) => `  ran ${a.takenAt}: ${a.workflowId} (${ferry.workflowUrl(a.workflowId, a.runId) ?? a.runId})`),
-            ...(v.note ? [`  note: ${v.note}`] : []),
-          ].join('\n'),
-        );
-      });
-    });
-
-  schedule
-    .command('trigger')
-    .description('Run a schedule now (skipped if a run of it is still going)')
-    .argument('<name>', 'schedule id')
-    .action(async (name: string) => {
-      await withClient(async (ferry) => {
-        await ferry.triggerSchedule(scheduleId(name));
-        process.stdout.write(`schedule ${name} triggered; see \`ferry schedule show ${name}\`\n`);
-      });
-    });
-
-  schedule
-    .command('pause')
-    .description('Pause a schedule (no runs until unpaused)')
-    .argument('<name>', 'schedule id')
-    .option('--note <text>', 'why it is paused')
-    .action(async (name: string, opts: { note?: string }) => {
-      await withClient(async (ferry) => {
-        await ferry.pauseSchedule(scheduleId(name), opts.note);
-        process.stdout.write(`schedule ${name} paused\n`);
-      });
-    });
-
-  schedule
-    .command('unpause')
-    .description('Resume a paused schedule')
-    .argument('<name>', 'schedule id')
-    .action(async (name: string) => {
-      await withClient(async (ferry) => {
-        await ferry.unpauseSchedule(scheduleId(name));
-        process.stdout.write(`schedule ${name} unpaused\n`);
-      });
-    });
-
-  schedule
-    .command('delete')
-    .description('Delete a schedule (its warm chain stays stored)')
-    .argument('<name>', 'schedule id')
-    .action(async (name: string) => {
-      await withClient(async (ferry) => {
-        await ferry.deleteSchedule(scheduleId(name));
-        process.stdout.write(`schedule ${name} deleted\n`);
-      });
-    });
+export function registerScheduleCommands(program: Command): void {
+  addCommands(program, [SCHEDULE_COMMAND]);
 }

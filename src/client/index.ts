@@ -205,14 +205,29 @@ export class FerryClient {
     }
   }
 
+  /** The input as the workflow gets it: this client's task-queue prefix unless the input names one. */
+  private withPrefix<I extends { taskQueuePrefix?: string }>(input: I): I & { taskQueuePrefix: string } {
+    return { ...input, taskQueuePrefix: input.taskQueuePrefix ?? this.taskQueuePrefix };
+  }
+
+  /**
+   * Starts a workflow that dumps `pid` on `host` (checkpoint, migrate) under the input's
+   * checkpoint id, or a new one: chosen here so that the memo can name it for `status`.
+   */
+  private startDump<T extends Workflow, I extends { pid: number; checkpointId?: string; taskQueuePrefix?: string }>(
+    type: string,
+    workflowId: string,
+    what: string,
+    input: I,
+    host: string,
+  ): Promise<WorkflowHandleWithFirstExecutionRunId<T>> {
+    const checkpointId = input.checkpointId ?? newCheckpointId(host, input.pid);
+    return this.start<T>(type, workflowId, what, this.withPrefix({ ...input, checkpointId }), { checkpointId, host, pid: input.pid });
+  }
+
   startCheckpoint(input: CheckpointInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof checkpoint>> {
-    const checkpointId = input.checkpointId ?? newCheckpointId(input.host, input.pid);
-    const withDefaults = { ...input, checkpointId, taskQueuePrefix: input.taskQueuePrefix ?? this.taskQueuePrefix };
-    return this.start(WORKFLOW_TYPES.checkpoint, processWorkflowId(input.host, input.pid), `a checkpoint of pid ${input.pid} on ${input.host}`, withDefaults, {
-      checkpointId,
-      host: input.host,
-      pid: input.pid,
-    });
+    const what = `a checkpoint of pid ${input.pid} on ${input.host}`;
+    return this.startDump(WORKFLOW_TYPES.checkpoint, processWorkflowId(input.host, input.pid), what, input, input.host);
   }
 
   async checkpoint(input: CheckpointInput): Promise<CheckpointResult> {
@@ -220,8 +235,7 @@ export class FerryClient {
   }
 
   startRestore(input: RestoreInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof restore>> {
-    const withPrefix = { ...input, taskQueuePrefix: input.taskQueuePrefix ?? this.taskQueuePrefix };
-    return this.start(WORKFLOW_TYPES.restore, restoreWorkflowId(input.host, input.checkpointId), `a restore of ${input.checkpointId} on ${input.host}`, withPrefix, {
+    return this.start(WORKFLOW_TYPES.restore, restoreWorkflowId(input.host, input.checkpointId), `a restore of ${input.checkpointId} on ${input.host}`, this.withPrefix(input), {
       checkpointId: input.checkpointId,
       host: input.host,
     });
@@ -232,13 +246,8 @@ export class FerryClient {
   }
 
   startMigrate(input: MigrateInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof migrate>> {
-    const checkpointId = input.checkpointId ?? newCheckpointId(input.from, input.pid);
-    const withDefaults = { ...input, checkpointId, taskQueuePrefix: input.taskQueuePrefix ?? this.taskQueuePrefix };
-    return this.start(WORKFLOW_TYPES.migrate, migrateWorkflowId(input.from, input.pid), `a migration of pid ${input.pid} from ${input.from}`, withDefaults, {
-      checkpointId,
-      host: input.from,
-      pid: input.pid,
-    });
+    const what = `a migration of pid ${input.pid} from ${input.from}`;
+    return this.startDump(WORKFLOW_TYPES.migrate, migrateWorkflowId(input.from, input.pid), what, input, input.from);
   }
 
   async migrate(input: MigrateInput): Promise<MigrateResult> {
@@ -318,7 +327,7 @@ export class FerryClient {
   // ---- nightly pre-dump schedules ----
 
   async createWarmSchedule(options: WarmScheduleOptions): Promise<void> {
-    const input = { ...options.input, taskQueuePrefix: options.input.taskQueuePrefix ?? this.taskQueuePrefix };
+    const input = this.withPrefix(options.input);
     await this.client.schedule.create({
       scheduleId: options.scheduleId,
       spec: { cronExpressions: [options.cron], ...(options.timeZone ? { timezone: options.timeZone } : {}) },

@@ -32,8 +32,8 @@ import { readDumpStats, readInventory, readRestoreStats, readRootPid } from './i
 import { fingerprintLayer, LAYER_RECORD_FORMAT, writeLayerRecord, type LayerFingerprint } from './layer-record';
 import { checkThp } from './thp';
 import { checkIdentity, checkTarget, readIdentitySync, readProcStat, waitForPidFree } from './process';
-import { checkImagesDirAllowed, checkProcessAllowed, type HostPolicy } from '../policy/host-policy';
 import { CriuRequestFailed, CriuRpcClient, type CriuHooks, type CriuOpts, type CriuVersionInfo } from './rpc-client';
+import type { TargetGuard } from './target-guard';
 import type {
   CriuCheckResult,
   DumpKind,
@@ -57,11 +57,11 @@ export interface DriverOptions {
   /** Restore only: how long to wait for a dying or zombie process to release the pid (default 5000 ms). */
   pidWaitMs?: number;
   /**
-   * The host policy (src/policy/host-policy.ts): which processes may be dumped and where images
-   * may be written and read. Checked before anything is touched; a refusal is PolicyRefused and
-   * is logged on stderr. Absent: only the built-in refusals (pid 1, kernel threads, ferry itself).
+   * What this host allows (see target-guard.ts; the host policy of src/policy implements it):
+   * which processes may be dumped and where images may be written and read. Asked before anything
+   * is touched. Absent: only the built-in refusals (pid 1, kernel threads, ferry itself).
    */
-  policy?: HostPolicy;
+  policy?: TargetGuard;
 }
 
 const ESRCH = 3;
@@ -195,12 +195,11 @@ function ensureNotLeftStopped(pid: number, stateBefore: string): string | null {
 async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions = {}): Promise<DumpResult> {
   throwIfAborted(opts.signal);
   const request: CriuRequestName = kind === 'pre-dump' ? 'SINGLE_PRE_DUMP' : 'DUMP';
-  const identity = opts.policy
-    ? checkProcessAllowed(opts.policy, kind, req.pid, req.expectedIdentity)
-    : checkTarget(req.pid, req.expectedIdentity);
+  const identity = checkTarget(req.pid, req.expectedIdentity);
   if (opts.policy) {
-    checkImagesDirAllowed(opts.policy, kind, req.imagesDir);
-    if (req.prevImagesDir) checkImagesDirAllowed(opts.policy, kind, req.prevImagesDir, 'parent images dir');
+    opts.policy.checkProcess(kind, identity);
+    opts.policy.checkImagesDir(kind, req.imagesDir);
+    if (req.prevImagesDir) opts.policy.checkImagesDir(kind, req.prevImagesDir, 'parent images dir');
   }
   const prepared = prepareImagesDir(req.imagesDir);
   let reachedCriu = false;
@@ -325,10 +324,10 @@ export function dump(req: DumpRequest, opts?: DriverOptions): Promise<DumpResult
  */
 export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Promise<RestoreResult> {
   throwIfAborted(opts.signal);
-  if (opts.policy) checkImagesDirAllowed(opts.policy, 'restore', req.imagesDir);
+  opts.policy?.checkImagesDir('restore', req.imagesDir);
   const chain = assertRestorableChain(req.imagesDir);
   // CRIU reads every layer of the chain; parent links must not lead out of the allowed roots.
-  if (opts.policy) for (const layer of chain.layers.slice(0, -1)) checkImagesDirAllowed(opts.policy, 'restore', layer.dir, 'parent layer');
+  if (opts.policy) for (const layer of chain.layers.slice(0, -1)) opts.policy.checkImagesDir('restore', layer.dir, 'parent layer');
   const dir = chain.layers.at(-1)!.dir;
   const rootPid = readRootPid(dir);
   const waitMs = opts.pidWaitMs ?? 5000;

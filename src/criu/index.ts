@@ -4,6 +4,7 @@
  */
 export { checkCriu, preDump, dump, restore, readProcessIdentity, assertRestorableChain, type DriverOptions } from './driver';
 export type { CriuHooks, NotificationInfo, CriuNotification } from './rpc-client';
+export type { GuardedStep, TargetGuard } from './target-guard';
 export { readLayer, readDumpStats, readRestoreStats, readInventory, readRootPid, PAGE_SIZE } from './images';
 export type { LayerInfo, PagemapInfo, PagemapEntryInfo, InventoryInfo, DumpStatsInfo, RestoreStatsInfo, PstreeEntryInfo } from './images';
 export { readChain, checkLink, findNewerLayers, type ChainInfo } from './chain';

@@ -1,8 +1,9 @@
 /**
  * The host policy: what this host lets ferry checkpoint and where it lets ferry keep images,
- * whatever a request (a CLI flag, a workflow input) says. The CRIU driver enforces it before
- * anything is touched (DriverOptions.policy); a refusal is a PolicyRefused error plus one line on
- * stderr saying what was refused and why.
+ * whatever a request (a CLI flag, a workflow input) says. A HostPolicy is the CRIU driver's
+ * TargetGuard (criu/target-guard.ts): the worker and the CLI hand it to the driver
+ * (DriverOptions.policy), which asks it before anything is touched; a refusal is a PolicyRefused
+ * error plus one line on stderr saying what was refused and why.
  *
  * Processes: the target and every process in its subtree (CRIU dumps the whole tree) must pass
  * every rule the policy sets: uid allow-list (real, effective and saved uid), cgroup path
@@ -21,14 +22,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../config/config';
 import { checkTarget, descendantsOf, readProcStat } from '../criu/process';
-import type { ProcessIdentity } from '../criu/types';
+import type { GuardedStep, TargetGuard } from '../criu/target-guard';
+import type { DumpKind, ProcessIdentity } from '../criu/types';
 import { PolicyRefused, type PolicyRule, type PolicyStep } from './errors';
 
 export const POLICY_SETTING = 'FERRY_HOST_POLICY';
 /** Larger than any sensible policy: a bigger file is a mistake (or an attack on the parser). */
 const MAX_POLICY_BYTES = 1024 * 1024;
 
-export interface HostPolicy {
+/** What a host policy says, as read from its file or taken from the defaults. */
+export interface HostPolicyRules {
   /** The policy file, or null for the default policy. */
   source: string | null;
   /** uids whose processes may be dumped, or 'any'. */
@@ -39,6 +42,31 @@ export interface HostPolicy {
   executables: readonly string[] | null;
   /** Real paths under which images may be written and read; null for anywhere. */
   imageRoots: readonly string[] | null;
+}
+
+/** A host policy's rules, and the guard the CRIU driver asks before each step. */
+export class HostPolicy implements HostPolicyRules, TargetGuard {
+  readonly source: string | null;
+  readonly uids: 'any' | readonly number[];
+  readonly cgroups: readonly string[] | null;
+  readonly executables: readonly string[] | null;
+  readonly imageRoots: readonly string[] | null;
+
+  constructor(rules: HostPolicyRules) {
+    this.source = rules.source;
+    this.uids = rules.uids;
+    this.cgroups = rules.cgroups;
+    this.executables = rules.executables;
+    this.imageRoots = rules.imageRoots;
+  }
+
+  checkProcess(step: DumpKind, target: ProcessIdentity): void {
+    checkProcessRules(this, step, target);
+  }
+
+  checkImagesDir(step: GuardedStep, dir: string, role?: string): void {
+    checkImagesDirAllowed(this, step, dir, role);
+  }
 }
 
 export interface PolicyDefaults {
@@ -54,6 +82,10 @@ function ownUid(defaults: PolicyDefaults): number {
 
 /** The policy when no file is configured: processes of ferry's own uid (root: any), images under the default roots. */
 export function defaultHostPolicy(defaults: PolicyDefaults): HostPolicy {
+  return new HostPolicy(defaultRules(defaults));
+}
+
+function defaultRules(defaults: PolicyDefaults): HostPolicyRules {
   const uid = ownUid(defaults);
   return {
     source: null,
@@ -167,8 +199,7 @@ export function parseHostPolicy(text: string, file: string, defaults: PolicyDefa
   if (!isObject(value)) throw invalid(file, 'does not hold a JSON object');
   checkKeys(file, '', value, ['version', 'processes', 'imageRoots', 'comment']);
   if (value.version !== 1) throw invalid(file, `has version ${shown(JSON.stringify(value.version) ?? 'missing')}; this ferry reads version 1`);
-  const base = defaultHostPolicy(defaults);
-  const policy: HostPolicy = { ...base, source: file };
+  const policy: HostPolicyRules = { ...defaultRules(defaults), source: file };
   if (value.processes !== undefined) {
     const p = value.processes;
     if (!isObject(p)) throw invalid(file, 'has "processes" that is not an object');
@@ -187,7 +218,7 @@ export function parseHostPolicy(text: string, file: string, defaults: PolicyDefa
   if (value.imageRoots !== undefined) {
     policy.imageRoots = value.imageRoots === 'any' ? null : pathList(file, 'imageRoots', value.imageRoots, 'directories').map(resolveReal);
   }
-  return policy;
+  return new HostPolicy(policy);
 }
 
 /**
@@ -220,7 +251,7 @@ export function logRefusal(err: PolicyRefused): void {
   process.stderr.write(line.replace(/[\r\n]+/g, ' ') + '\n');
 }
 
-function refuse(policy: HostPolicy, step: PolicyStep, subject: string, rule: PolicyRule, reason: string, cause?: unknown): never {
+function refuse(policy: HostPolicyRules, step: PolicyStep, subject: string, rule: PolicyRule, reason: string, cause?: unknown): never {
   const err = new PolicyRefused(step, subject, rule, reason, policy.source, cause === undefined ? undefined : { cause });
   logRefusal(err);
   throw err;
@@ -261,7 +292,7 @@ export function readProcessFacts(pid: number): ProcessFacts | null {
 }
 
 /** The first rule `facts` breaks, or null when the policy allows the process. */
-export function processViolation(policy: HostPolicy, facts: ProcessFacts): { rule: PolicyRule; reason: string } | null {
+export function processViolation(policy: HostPolicyRules, facts: ProcessFacts): { rule: PolicyRule; reason: string } | null {
   if (policy.uids !== 'any') {
     const allowed = policy.uids;
     const bad = [...new Set(facts.uids)].filter((u) => !allowed.includes(u));
@@ -288,8 +319,15 @@ export function processViolation(policy: HostPolicy, facts: ProcessFacts): { rul
  * pid 1, kernel threads, ferry's own tree, a recycled pid: criu/process.ts), then the policy's
  * rules for the process and every descendant CRIU would dump with it. Returns its identity.
  */
-export function checkProcessAllowed(policy: HostPolicy, step: PolicyStep, pid: number, expected?: ProcessIdentity): ProcessIdentity {
+export function checkProcessAllowed(policy: HostPolicyRules, step: PolicyStep, pid: number, expected?: ProcessIdentity): ProcessIdentity {
   const identity = checkTarget(pid, expected);
+  checkProcessRules(policy, step, identity);
+  return identity;
+}
+
+/** The policy's rules for `identity` (past the built-in refusals) and every descendant CRIU would dump with it. */
+function checkProcessRules(policy: HostPolicyRules, step: PolicyStep, identity: ProcessIdentity): void {
+  const pid = identity.pid;
   for (const member of [pid, ...descendantsOf(pid)]) {
     let facts: ProcessFacts | null;
     try {
@@ -305,14 +343,13 @@ export function checkProcessAllowed(policy: HostPolicy, step: PolicyStep, pid: n
       refuse(policy, step, `pid ${pid} (${identity.comm})`, violation.rule, who + violation.reason);
     }
   }
-  return identity;
 }
 
 /**
  * Checks that an images dir lies under an allowed root once `..` and symlinks are resolved.
  * Returns the real path the images would be written to.
  */
-export function checkImagesDirAllowed(policy: HostPolicy, step: PolicyStep, dir: string, role = 'images dir'): string {
+export function checkImagesDirAllowed(policy: HostPolicyRules, step: PolicyStep, dir: string, role = 'images dir'): string {
   if (policy.imageRoots === null) return path.resolve(dir);
   let real: string;
   try {

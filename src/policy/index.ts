@@ -1,6 +1,6 @@
 /**
  * The host policy: which processes this host lets ferry checkpoint and where images may go.
- * Enforced by the CRIU driver through DriverOptions.policy; see docs/reliability.md.
+ * A HostPolicy is the CRIU driver's TargetGuard (DriverOptions.policy); see docs/reliability.md.
  */
 export {
   POLICY_SETTING,
@@ -12,7 +12,8 @@ export {
   processViolation,
   readProcessFacts,
   resolveReal,
-  type HostPolicy,
+  HostPolicy,
+  type HostPolicyRules,
   type PolicyDefaults,
   type ProcessFacts,
 } from './host-policy';

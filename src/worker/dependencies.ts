@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ActivityDeps, CriuPort, StorePort } from '../activities/deps';
 import type { FerryConfig } from '../config/config';
-import { PAGE_SIZE, checkCriu, dump, preDump, readProcessIdentity, restore, sameProcess } from '../criu';
+import { PAGE_SIZE, checkCriu, dump, preDump, readProcessIdentity, restore, sameProcess, type DriverOptions } from '../criu';
 import { checkProcessAllowed, loadHostPolicy } from '../policy';
 import { isCheckpointNotFound, newManifest, openLayerStore, type LayerStore } from '../storage';
 
@@ -24,7 +24,8 @@ export function hostStagingDir(config: FerryConfig, host: string): string {
  */
 export function criuPort(config: FerryConfig, host: string): CriuPort {
   const policy = loadHostPolicy(config.hostPolicyFile, { imageRoots: [hostStagingDir(config, host)] });
-  const opts = { criuBinary: config.criuBinary, policy };
+  // The policy is the driver's TargetGuard: criu/ asks it before every step without importing it.
+  const opts: DriverOptions = { criuBinary: config.criuBinary, policy };
   return {
     check: () => checkCriu(opts),
     // Refuses a process outside the policy before the workflow does anything else with it.
