@@ -130,6 +130,20 @@ export function parseCriuCheckOutput(
   return { ok: exitCode === 0, summary: verdict.trim(), warnings, errors };
 }
 
+/**
+ * The environment every CRIU that ferry starts runs with. CRIU stops the code it injects into a
+ * target on a hardware breakpoint; some hypervisors (Firecracker on AMD EPYC, where ferry's CI
+ * runs) never deliver that trap to the guest, and CRIU then waits forever with the target
+ * seized. CRIU_FAULT=130 is CRIU's own switch (FI_NO_BREAKPOINTS, one of its non-fatal "behaviour"
+ * codes) for stopping on the injected code's sigreturn syscall instead, which works on every
+ * machine at the cost of a few syscall stops. A CRIU_FAULT the user set wins.
+ */
+export function criuEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return env.CRIU_FAULT === undefined ? { ...env, CRIU_FAULT: String(CRIU_NO_BREAKPOINTS) } : env;
+}
+
+const CRIU_NO_BREAKPOINTS = 130;
+
 interface RunResult {
   exitCode: number | null;
   stdout: string;
@@ -139,7 +153,7 @@ interface RunResult {
 
 function run(file: string, args: string[], timeoutMs: number): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+    execFile(file, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, encoding: 'utf8', env: criuEnvironment() }, (error, stdout, stderr) => {
       const err = error as (NodeJS.ErrnoException & { killed?: boolean; code?: unknown }) | null;
       const exitCode = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
       resolve({ exitCode, stdout, stderr, ...(err ? { error: err } : {}) });

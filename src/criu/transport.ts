@@ -17,6 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CriuUnavailableError } from './errors';
+import { criuEnvironment } from './binary';
 
 interface NativeAddon {
   seqpacketPair(): [number, number];
@@ -89,6 +90,7 @@ export class CriuWorker {
       // Restored tasks get their own umask back from fs-*.img, so this does not leak into them.
       child = spawn('/bin/sh', ['-c', 'umask 077; "$0" "$@"; exit $?', binary, 'swrk', '3'], {
         stdio: ['ignore', 'ignore', 'pipe', childFd],
+        env: criuEnvironment(),
       });
     } catch (err) {
       fs.closeSync(parentFd);

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   compareVersions,
+  criuEnvironment,
   isCriuCheckError,
   isCriuNotFoundError,
   isCriuVersionError,
@@ -130,5 +131,10 @@ describe('locating and checking the binary', () => {
     const err = await rejection(runCriuCheck(file, { timeoutMs: 300 }));
     expect(isCriuCheckError(err)).toBe(true);
     expect(err.message).toContain('300 ms');
+  });
+
+  it('runs CRIU without hardware breakpoints unless the user chose a CRIU_FAULT', () => {
+    expect(criuEnvironment({ PATH: '/bin' })).toEqual({ PATH: '/bin', CRIU_FAULT: '130' });
+    expect(criuEnvironment({ PATH: '/bin', CRIU_FAULT: '129' })).toEqual({ PATH: '/bin', CRIU_FAULT: '129' });
   });
 });
