@@ -3,11 +3,11 @@
  * `ferry status`. They start ferry's Temporal workflows (a `ferry worker` per host runs them)
  * and, with --wait, print the result. The Temporal client is loaded only when a command runs.
  */
-import os from 'node:os';
 import type { Command } from 'commander';
 import type { FerryClient, WorkflowStatus } from '../client';
 import type { CheckpointResult, MigrateResult, RestoreResult } from '../workflows/types';
 import type { ConvergencePolicy } from '../workflows/convergence-policy';
+import { parseCheckpointId, parseHost } from './id-args';
 import { emit, note, parsePositiveInt, quoted, type OutputOptions } from './output';
 import { addCommands, jsonOption, type CommandDef, type OptionDef } from './command-table';
 import { UsageError } from './usage-error';
@@ -30,13 +30,6 @@ export async function withClient<T>(fn: (ferry: FerryClient) => Promise<T>): Pro
   }
 }
 
-export function parseHost(flag: string, raw: string | undefined): string {
-  const host = raw ?? os.hostname();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { isValidHostName } = require('../workflows/names') as typeof import('../workflows/names');
-  if (!isValidHostName(host)) throw new UsageError(`${flag} must be a host name of letters, digits, . _ - (as given to \`ferry worker --host\`), got ${quoted(host)}`);
-  return host;
-}
 
 function parseNonNegativeInt(flag: string, raw: string): number {
   if (!/^\d+$/.test(raw.trim()) || Number(raw) > 100) throw new UsageError(`${flag} must be an integer from 0 to 100, got ${quoted(raw)}`);
@@ -62,8 +55,7 @@ function policyFrom(opts: PolicyFlags): Partial<ConvergencePolicy> {
 
 function checkpointIdFrom(raw: string | undefined, host: string, pid: number): string {
   if (raw !== undefined) {
-    if (!/^[a-z0-9][a-z0-9._-]{0,127}$/.test(raw)) throw new UsageError(`--checkpoint-id must be 1-128 chars of a-z 0-9 . _ -, got ${quoted(raw)}`);
-    return raw;
+    return parseCheckpointId(raw, '--checkpoint-id');
   }
   // Chosen here rather than in the workflow, so it can be printed before the workflow ends.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -158,7 +150,7 @@ async function runCheckpoint(opts: CheckpointFlags): Promise<void> {
 
 async function runRestoreCheckpoint(checkpointId: string, opts: RestoreFlags): Promise<void> {
   const host = parseHost('--host', opts.host);
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(checkpointId)) throw new UsageError(`checkpoint id ${quoted(checkpointId)} is not valid (1-128 chars of letters, digits, . _ -)`);
+  parseCheckpointId(checkpointId);
   await withServedHosts([host], async (ferry) => {
     const handle = await ferry.startRestore({ host, checkpointId });
     await report<RestoreResult>(ferry, opts, handle, {

@@ -9,7 +9,8 @@ import { emit, parsePositiveInt, quoted, type OutputOptions } from './output';
 import type { FerryClient } from '../client';
 import { addCommands, jsonOption, type ArgumentDef, type CommandDef } from './command-table';
 import { UsageError } from './usage-error';
-import { parseHost, withClient, withServedHosts } from './checkpoint-commands';
+import { withClient, withServedHosts } from './checkpoint-commands';
+import { parseHost, parseScheduleId } from './id-args';
 
 interface CreateFlags extends OutputOptions {
   host?: string;
@@ -20,12 +21,6 @@ interface CreateFlags extends OutputOptions {
   maxChain?: string;
 }
 
-const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-
-function scheduleId(name: string): string {
-  if (!SCHEDULE_ID.test(name)) throw new UsageError(`schedule name must be 1-100 chars of letters, digits, . _ -, got ${quoted(name)}`);
-  return name;
-}
 
 const CRON_MACROS = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'];
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
@@ -152,7 +147,7 @@ async function createOrExplain(create: () => Promise<void>): Promise<void> {
 }
 
 async function runCreate(name: string, opts: CreateFlags): Promise<void> {
-  const id = scheduleId(name);
+  const id = parseScheduleId(name);
   const host = parseHost('--host', opts.host);
   if ((opts.pid === undefined) === (opts.pidFile === undefined)) throw new UsageError('give exactly one of --pid and --pid-file');
   const pid = opts.pid !== undefined ? parsePositiveInt('--pid', opts.pid) : undefined;
@@ -195,7 +190,7 @@ function showText(v: ReturnType<typeof describeJson>, ferry: FerryClient): strin
 
 async function runShow(name: string, opts: OutputOptions): Promise<void> {
   await withClient(async (ferry) => {
-    const d = describeJson(await ferry.describeSchedule(scheduleId(name)));
+    const d = describeJson(await ferry.describeSchedule(parseScheduleId(name)));
     emit(opts, d, (v) => showText(v, ferry));
   });
 }
@@ -208,7 +203,7 @@ async function runShow(name: string, opts: OutputOptions): Promise<void> {
 function onSchedule<O>(call: (ferry: FerryClient, id: string, opts: O) => Promise<void>, done: (name: string) => string) {
   return async (name: string, opts: O): Promise<void> => {
     await withClient(async (ferry) => {
-      await call(ferry, scheduleId(name), opts);
+      await call(ferry, parseScheduleId(name), opts);
       process.stdout.write(`schedule ${name} ${done(name)}\n`);
     });
   };

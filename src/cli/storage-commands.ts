@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config';
-import { CHECKPOINT_ID_RULE, isValidCheckpointId } from '../storage/keys';
+import { parseCheckpointId } from './id-args';
 import type {
   LayerStore,
   CheckpointDescription,
@@ -12,7 +12,7 @@ import type {
   GcResult,
   TransferProgress,
 } from '../storage';
-import { emit, formatBytes, parsePositiveInt, quoted, type OutputOptions } from './output';
+import { emit, formatBytes, parsePositiveInt, type OutputOptions } from './output';
 import { UsageError } from './usage-error';
 
 // The AWS SDK takes about a second to load: only the storage commands pay for it.
@@ -22,10 +22,6 @@ async function openStore(): Promise<LayerStore> {
   return openLayerStore(config);
 }
 
-function checkpointId(raw: string): string {
-  if (!isValidCheckpointId(raw)) throw new UsageError(`checkpoint id ${quoted(raw)} is not valid: use ${CHECKPOINT_ID_RULE}`);
-  return raw;
-}
 
 /**
  * A one-line progress bar on stderr, only on a terminal, only without --json, and only once a
@@ -127,7 +123,7 @@ export function registerStorageCommands(program: Command): void {
     .option('--criu-version <version>', 'CRIU version to record in the manifest')
     .option('--json', 'print one JSON document')
     .action(async (dir: string, options: { checkpoint: string; criuVersion?: string; json?: boolean }) => {
-      const id = checkpointId(options.checkpoint);
+      const id = parseCheckpointId(options.checkpoint);
       const store = await openStore();
       const { pushLocalChain } = await import('../storage');
       const started = Date.now();
@@ -150,7 +146,7 @@ export function registerStorageCommands(program: Command): void {
     .option('--allow-unencrypted', 'with an encryption key configured, also download layers stored unencrypted')
     .option('--json', 'print one JSON document')
     .action(async (rawId: string, options: { into: string; allowIncomplete?: boolean; allowUnencrypted?: boolean; json?: boolean }) => {
-      const id = checkpointId(rawId);
+      const id = parseCheckpointId(rawId);
       const store = await openStore();
       const started = Date.now();
       const result = await withTransfer(options, `pull ${id}`, (t) => store.pullChain(id, options.into, { ...t, allowIncomplete: Boolean(options.allowIncomplete), allowUnencrypted: Boolean(options.allowUnencrypted) }));
@@ -173,7 +169,7 @@ export function registerStorageCommands(program: Command): void {
     .argument('<id>', 'checkpoint id')
     .option('--json', 'print one JSON document')
     .action(async (rawId: string, options: { json?: boolean }) => {
-      emit(options, await (await openStore()).describe(checkpointId(rawId)), describeText);
+      emit(options, await (await openStore()).describe(parseCheckpointId(rawId)), describeText);
     });
   checkpoints
     .command('rm')
@@ -181,7 +177,7 @@ export function registerStorageCommands(program: Command): void {
     .argument('<id>', 'checkpoint id')
     .option('--json', 'print one JSON document')
     .action(async (rawId: string, options: { json?: boolean }) => {
-      const r = await (await openStore()).delete(checkpointId(rawId));
+      const r = await (await openStore()).delete(parseCheckpointId(rawId));
       emit(options, r, (v) => `deleted ${v.checkpointId}: ${v.blobsDeleted} object(s), ${formatBytes(v.bytesFreed)} freed`);
     });
 

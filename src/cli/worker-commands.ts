@@ -4,7 +4,7 @@
  * each with its own staging dir, to simulate several hosts.
  */
 import type { Command } from 'commander';
-import { parseHost } from './checkpoint-commands';
+import { parseHost } from './id-args';
 import { UsageError } from './usage-error';
 
 interface WorkerFlags {

@@ -51,8 +51,8 @@ export function checkTaskQueuePrefix(prefix: unknown): string | null {
   return isValidTaskQueuePrefix(prefix) ? null : `must be ${TASK_QUEUE_PREFIX_RULE}, got ${quoted(prefix)}`;
 }
 
-export function checkScheduleId(id: unknown): string | null {
-  return typeof id === 'string' && SCHEDULE_ID.test(id) ? null : `must be ${SCHEDULE_ID_RULE}, got ${quoted(id)}`;
+export function isValidScheduleId(id: unknown): id is string {
+  return typeof id === 'string' && SCHEDULE_ID.test(id);
 }
 
 /** A pid ferry may act on: a whole number above 1 (pid 1 is init, 0 and negatives are not pids). */

@@ -7,7 +7,6 @@
  * failed migration never loses the process.
  */
 import {
-  ApplicationFailure,
   CancellationScope,
   defineQuery,
   defineSignal,
@@ -19,10 +18,11 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { checkpoint } from './checkpoint';
-import { invalidInput } from './failures';
+import { CheckpointInProgress } from '../core';
+import { invalidInput, toFailure } from './failures';
 import { hostActivities, probeHost, type HostActivities } from './host-activities';
 import { validateCheckpointId, validateHost, validatePid, validatePrefix } from './input-validation';
-import { DUMP_NOW_SIGNAL, FAILURE_TYPES, PATCHES, PROGRESS_QUERY, processWorkflowId, workflowTaskQueue } from './names';
+import { DUMP_NOW_SIGNAL, PATCHES, PROGRESS_QUERY, processWorkflowId, workflowTaskQueue } from './names';
 import { NO_PREFETCH, listenForStoredLayers, prefetchStoredLayers, type Prefetch } from './prefetch-handshake';
 import { restoreResult } from './restore';
 import { rollBackMigration } from './rollback';
@@ -96,11 +96,7 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
     const dir = prefetch.dir;
     if (dir !== null) await CancellationScope.nonCancellable(() => target.cleanStaging({ dir }));
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw ApplicationFailure.create({
-        type: FAILURE_TYPES.checkpointInProgress,
-        message: `pid ${pid} on host ${from} is already being checkpointed (workflow ${checkpointWorkflowId}); wait for it or cancel it, then retry`,
-        nonRetryable: true,
-      });
+      throw toFailure(new CheckpointInProgress(pid, from, checkpointWorkflowId));
     }
     throw err;
   } finally {

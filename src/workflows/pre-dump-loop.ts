@@ -3,13 +3,13 @@
  * layer incremental to the last, until the convergence policy says the final dump pays off now.
  * Each layer's upload starts at once and overlaps the next pre-dump.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
 import type { HostCapabilities } from '../activities/types';
 import { decide, type ConvergencePolicy, type PreDumpObservation } from './convergence-policy';
 import type { HostActivities } from './host-activities';
 import type { LayerChain } from './layer-chain';
 import { summarize } from './layers';
-import { FAILURE_TYPES } from './names';
+import { PreDumpsUnavailable } from '../core';
+import { toFailure } from './failures';
 import type { CheckpointProgress, PreDumpOutcome } from './types';
 import type { Uploads } from './uploads';
 
@@ -26,15 +26,7 @@ export interface PreDumpPhase {
 /** Refuses up front, before anything is dumped, a policy that needs pre-dumps on a host that cannot take them. */
 export function requirePreDumpsPossible(policy: ConvergencePolicy, caps: HostCapabilities, host: string): void {
   if (caps.features.memTrack || !policy.requirePreDumps) return;
-  throw ApplicationFailure.create({
-    type: FAILURE_TYPES.preDumpsUnavailable,
-    message:
-      `the policy requires pre-dumps, but the kernel of host ${host} (${caps.kernel}) cannot track dirty memory ` +
-      '(no soft-dirty, CONFIG_MEM_SOFT_DIRTY); nothing was dumped and the process keeps running. ' +
-      'Run on a kernel with soft-dirty, or drop requirePreDumps to take a single full dump',
-    nonRetryable: true,
-    details: [{ host, kernel: caps.kernel }],
-  });
+  throw toFailure(new PreDumpsUnavailable(host, caps.kernel), { host, kernel: caps.kernel });
 }
 
 /** Takes the pre-dumps the policy asks for and says why it stopped. */

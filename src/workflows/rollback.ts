@@ -5,10 +5,10 @@
  */
 import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation } from '@temporalio/workflow';
 import type { DiscardInput, LayerDump } from '../activities/types';
-import { innermostMessage } from './failures';
+import { CheckpointFailed, MigrationFailed, innermostMessage } from '../core';
+import { toFailure } from './failures';
 import type { HostActivities } from './host-activities';
 import type { CheckpointedMigration } from './migrate';
-import { FAILURE_TYPES } from './names';
 import type { CheckpointProgress } from './types';
 import type { Uploads } from './uploads';
 
@@ -35,15 +35,10 @@ export async function abandonCheckpoint(err: unknown, failed: FailedCheckpoint):
       progress.stage = 'rolling-back';
       const pid = await restoreFromLocalImages(acts, finalDump.imagesDir, { checkpointId, deleteStored: true });
       progress.stage = 'failed';
-      return ApplicationFailure.create({
-        type: FAILURE_TYPES.checkpointFailed,
-        message:
-          `checkpoint ${checkpointId} of pid ${failed.pid} on host ${host} failed after the final dump ` +
-          `(${innermostMessage(err)}); the process was restored on ${host} from the local images as pid ${pid}, ` +
-          'and the partial checkpoint was deleted',
-        nonRetryable: true,
-        cause: err instanceof Error ? err : undefined,
-        details: [{ checkpointId, host, restoredPid: pid }],
+      return toFailure(new CheckpointFailed(checkpointId, failed.pid, host, innermostMessage(err), pid, { cause: err }), {
+        checkpointId,
+        host,
+        restoredPid: pid,
       });
     }
     await acts.discardCheckpoint({ checkpointId, deleteStored: true });
@@ -72,15 +67,10 @@ export async function rollBackMigration(err: unknown, m: FailedMigration): Promi
   const finalLayer = layers[layers.length - 1];
   const pid = await restoreFromLocalImages(m.source, finalLayer.imagesDir, { checkpointId, deleteStored: false });
   m.progress.stage = 'failed';
-  return ApplicationFailure.create({
-    type: FAILURE_TYPES.migrationFailed,
-    message:
-      `migrating pid ${m.pid} from ${m.from} to ${m.to} failed on ${m.to} (${innermostMessage(err)}); the process was ` +
-      `restored on ${m.from} as pid ${pid}. Checkpoint ${checkpointId} stays stored; fix ${m.to} and run ` +
-      `\`ferry restore-checkpoint ${checkpointId} --host ${m.to}\` or migrate again`,
-    nonRetryable: true,
-    cause: err instanceof Error ? err : undefined,
-    details: [{ checkpointId, restoredOn: m.from, restoredPid: pid }],
+  return toFailure(new MigrationFailed(checkpointId, m.pid, m.from, m.to, innermostMessage(err), pid, { cause: err }), {
+    checkpointId,
+    restoredOn: m.from,
+    restoredPid: pid,
   });
 }
 
