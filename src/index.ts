@@ -13,14 +13,13 @@ export {
   NotFoundError,
   TemporalUnavailableError,
   WorkflowRunFailedError,
-  isAlreadyRunningError,
-  isNotFoundError,
-  isTemporalUnavailableError,
-  isWorkflowRunFailedError,
 } from './client';
 export type * from './workflows/types';
 export { DEFAULT_POLICY, decide, type ConvergencePolicy, type Decision, type StopReason } from './workflows/convergence-policy';
 export {
+  FerryError,
+  isError,
+  failureTypeOf,
   FAILURE_TYPES,
   WORKFLOW_TYPES,
   PROGRESS_QUERY,
@@ -30,5 +29,5 @@ export {
   processWorkflowId,
   migrateWorkflowId,
   restoreWorkflowId,
-} from './workflows/names';
+} from './core';
 export { loadConfig, type FerryConfig } from './config/config';

@@ -3,15 +3,7 @@
  * CRIU driver and layer store in (worker/dependencies.ts); tests pass fakes. Keeping the ports
  * here, not the concrete modules, is what lets activities be tested without CRIU or S3.
  */
-import type {
-  CriuCheckResult,
-  DumpRequest,
-  DumpResult,
-  PreDumpRequest,
-  ProcessIdentity,
-  RestoreRequest,
-  RestoreResult,
-} from '../criu/types';
+import type { CriuCheckResult, DumpRequest, DumpResult, PreDumpRequest, ProcessIdentity, RestoreRequest, RestoreResult } from '../criu/types';
 import type { LayerInput, LayerRecord, PullOptions, TransferOptions } from '../storage/types';
 
 export interface CriuPort {

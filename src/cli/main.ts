@@ -3,10 +3,11 @@
  * one clear line on stderr and an exit code (see exit-codes.ts).
  */
 import { Command, CommanderError } from 'commander';
-import { isConfigError } from '../config/config';
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE } from './exit-codes';
-import { isUsageError } from './usage-error';
 import { registerCommands } from './commands';
+import { UsageError } from './usage-error';
+import { isError } from '../core';
+import { ConfigError } from '../config/config';
 
 export function buildProgram(): Command {
   const program = new Command('ferry')
@@ -24,8 +25,8 @@ export function buildProgram(): Command {
 
 /** Known failures print their message; anything else is a bug and prints its stack. */
 export function describeFailure(err: unknown): { code: number; message: string } {
-  if (isUsageError(err)) return { code: EXIT_USAGE, message: `ferry: ${err.message}` };
-  if (isConfigError(err)) return { code: EXIT_CONFIG, message: `ferry: ${err.message}` };
+  if (isError(err, UsageError)) return { code: EXIT_USAGE, message: `ferry: ${err.message}` };
+  if (isError(err, ConfigError)) return { code: EXIT_CONFIG, message: `ferry: ${err.message}` };
   if (err instanceof Error && err.name !== 'Error' && err.name !== 'TypeError' && err.name !== 'RangeError') {
     // Typed errors from criu/, storage/ and workflows carry a user-facing message.
     return { code: EXIT_FAILURE, message: `ferry: ${err.message}` };

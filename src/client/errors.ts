@@ -3,14 +3,9 @@
  */
 
 /** The Temporal frontend could not be reached. */
-import { FerryError, isError, type FerryErrorOptions } from '../core/ferry-error';
-export class TemporalUnavailableError extends FerryError {
-  static override readonly kind = 'temporal-unavailable';
-  static override readonly retryable = true;
-  constructor(
-    readonly address: string,
-    options?: FerryErrorOptions,
-  ) {
+import { failureKind, type FerryErrorOptions } from '../core/ferry-error';
+export class TemporalUnavailableError extends failureKind('temporal-unavailable', { retryable: true }) {
+  constructor(readonly address: string, options?: FerryErrorOptions) {
     super(
       `cannot reach Temporal at ${address}; start the dev stack with \`ferry dev up\` or set FERRY_TEMPORAL_ADDRESS ` +
         '(and FERRY_TEMPORAL_TLS for TLS clusters)',
@@ -20,14 +15,8 @@ export class TemporalUnavailableError extends FerryError {
 }
 
 /** A checkpoint (or migration, or warm pre-dump) of this process is already running. */
-export class AlreadyRunningError extends FerryError {
-  static override readonly kind = 'already-running';
-  static override readonly retryable = false;
-  constructor(
-    readonly workflowId: string,
-    readonly what: string,
-    options?: FerryErrorOptions,
-  ) {
+export class AlreadyRunningError extends failureKind('already-running', { retryable: false }) {
+  constructor(readonly workflowId: string, readonly what: string, options?: FerryErrorOptions) {
     super(
       `${what} is already running as workflow ${workflowId}; wait for it (\`ferry status ${workflowId}\`) ` +
         `or cancel it (\`temporal workflow cancel --workflow-id ${workflowId}\`), then retry`,
@@ -37,56 +26,30 @@ export class AlreadyRunningError extends FerryError {
 }
 
 /** A workflow ended in failure; `failureType` is the stable type callers branch on. */
-export class WorkflowRunFailedError extends FerryError {
-  static override readonly kind = 'workflow-run-failed';
-  static override readonly retryable = false;
-  constructor(
-    readonly workflowId: string,
-    readonly failureType: string | null,
-    readonly detail: string,
-    options?: FerryErrorOptions,
-  ) {
+export class WorkflowRunFailedError extends failureKind('workflow-run-failed', { retryable: false }) {
+  constructor(readonly workflowId: string, readonly failureType: string | null, readonly detail: string, options?: FerryErrorOptions) {
     super(`workflow ${workflowId} failed${failureType ? ` (${failureType})` : ''}: ${detail}`, options);
   }
 }
 
 /** No workflow and no stored checkpoint has this id. */
-export class NotFoundError extends FerryError {
-  static override readonly kind = 'workflow-not-found';
-  static override readonly retryable = false;
+export class NotFoundError extends failureKind('workflow-not-found', { retryable: false }) {
   constructor(readonly id: string) {
     super(`no ferry workflow with id ${JSON.stringify(id)}; list them with \`temporal workflow list\` or give the workflow id printed by the command that started it`);
   }
 }
 
 /** No ferry worker polls a host's activity task queue: work for that host would wait forever. */
-export class HostNotServedError extends FerryError {
-  static override readonly kind = 'host-not-served';
-  static override readonly retryable = false;
-  constructor(
-    readonly host: string,
-    readonly taskQueue: string,
-    options?: FerryErrorOptions,
-  ) {
+export class HostNotServedError extends failureKind('host-not-served', { retryable: false }) {
+  constructor(readonly host: string, readonly taskQueue: string, options?: FerryErrorOptions) {
     super(`no ferry worker serves host ${host}: start \`ferry worker --host ${host}\` on that host (nothing was started; task queue ${taskQueue} has no pollers)`, options);
   }
 }
 
 /** No schedule has this name. */
-export class NoSuchScheduleError extends FerryError {
-  static override readonly kind = 'no-such-schedule';
-  static override readonly retryable = false;
-  constructor(
-    readonly scheduleId: string,
-    options?: FerryErrorOptions,
-  ) {
+export class NoSuchScheduleError extends failureKind('no-such-schedule', { retryable: false }) {
+  constructor(readonly scheduleId: string, options?: FerryErrorOptions) {
     super(`no schedule named ${JSON.stringify(scheduleId)}; list them with \`ferry schedule ls\``, options);
   }
 }
 
-export const isTemporalUnavailableError = (e: unknown): e is TemporalUnavailableError => isError(e, TemporalUnavailableError);
-export const isAlreadyRunningError = (e: unknown): e is AlreadyRunningError => isError(e, AlreadyRunningError);
-export const isWorkflowRunFailedError = (e: unknown): e is WorkflowRunFailedError => isError(e, WorkflowRunFailedError);
-export const isNotFoundError = (e: unknown): e is NotFoundError => isError(e, NotFoundError);
-export const isHostNotServedError = (e: unknown): e is HostNotServedError => isError(e, HostNotServedError);
-export const isNoSuchScheduleError = (e: unknown): e is NoSuchScheduleError => isError(e, NoSuchScheduleError);

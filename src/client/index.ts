@@ -29,8 +29,10 @@ import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Workflow } from '
 import type { FerryConfig } from '../config/config';
 import type { checkpoint, migrate, restore, warmPreDump } from '../workflows';
 import {
+  DEFAULT_PREFIX,
   DUMP_NOW_SIGNAL,
   PROGRESS_QUERY,
+  newCheckpointId as makeCheckpointId,
   WORKFLOW_TYPES,
   hostTaskQueue,
   migrateWorkflowId,
@@ -38,7 +40,7 @@ import {
   restoreWorkflowId,
   scheduleWorkflowId,
   workflowTaskQueue,
-} from '../workflows/names';
+} from '../core';
 import type {
   CheckpointInput,
   CheckpointResult,
@@ -54,7 +56,7 @@ export * from './errors';
 
 /** A new checkpoint id: `<host>-<pid>-<8 random hex>` (valid for the layer store). */
 export function newCheckpointId(host: string, pid: number): string {
-  return `${host.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}-${pid}-${randomUUID().slice(0, 8)}`;
+  return makeCheckpointId(host, pid, randomUUID());
 }
 
 export interface FerryClientOptions {
@@ -117,7 +119,7 @@ export class FerryClient {
 
   constructor(options: FerryClientOptions, ownedConnection: Connection | null = null) {
     this.client = options.client;
-    this.taskQueuePrefix = options.taskQueuePrefix ?? 'ferry';
+    this.taskQueuePrefix = options.taskQueuePrefix ?? DEFAULT_PREFIX;
     this.webUrl = options.webUrl;
     this.ownedConnection = ownedConnection;
   }

@@ -6,11 +6,11 @@
  * configured everything points at the embedded default. S3 credentials are never part of this
  * object: they come from the AWS SDK's standard provider chain (see s3Credentials below).
  */
-import { FerryError, isError } from '../core/ferry-error';
+import { failureKind, isError } from '../core/ferry-error';
 import { DEFAULT_PREFIX, checkTaskQueuePrefix } from '../core/ids';
 import os from 'node:os';
 import path from 'node:path';
-import { encryptionKeyRef, isEncryptionKeyInvalid, type EncryptionKeyRef } from './encryption-key';
+import { encryptionKeyRef, type EncryptionKeyRef, EncryptionKeyInvalid } from './encryption-key';
 
 export interface TemporalSettings {
   /** host:port of the Temporal frontend (gRPC). */
@@ -81,18 +81,12 @@ export interface FerryConfig {
 }
 
 /** A configuration setting that is present but unusable; names the setting so it can be fixed. */
-export class ConfigError extends FerryError {
-  static override readonly kind = 'config-invalid';
-  static override readonly retryable = false;
-  constructor(
-    readonly setting: string,
-    readonly problem: string,
-  ) {
+export class ConfigError extends failureKind('config-invalid', { retryable: false }) {
+  constructor(readonly setting: string, readonly problem: string) {
     super(`invalid configuration: ${setting} ${problem}`);
   }
 }
 
-export const isConfigError = (err: unknown): err is ConfigError => isError(err, ConfigError);
 
 type Env = Record<string, string | undefined>;
 
@@ -220,7 +214,7 @@ function readEncryption(env: Env): EncryptionKeyRef | undefined {
     return encryptionKeyRef(env);
   } catch (err) {
     // The key loader's messages name the setting and never the value; keep them as they are.
-    if (isEncryptionKeyInvalid(err)) throw new ConfigError(err.setting, err.problem);
+    if (isError(err, EncryptionKeyInvalid)) throw new ConfigError(err.setting, err.problem);
     throw err;
   }
 }

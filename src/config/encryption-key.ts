@@ -13,7 +13,7 @@
  *   FERRY_ENCRYPTION_KEY       the same text in the environment
  * Setting both is refused, so it is never ambiguous which key wrote a checkpoint.
  */
-import { FerryError, isError, type FerryErrorOptions } from '../core/ferry-error';
+import { failureKind, type FerryErrorOptions } from '../core/ferry-error';
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
@@ -25,19 +25,12 @@ const KEY_BYTES = 32;
 const MAX_KEY_FILE_BYTES = 1024;
 
 /** A key setting that is present but unusable. Names the setting, never its value. */
-export class EncryptionKeyInvalid extends FerryError {
-  static override readonly kind = 'encryption-key-invalid';
-  static override readonly retryable = false;
-  constructor(
-    readonly setting: string,
-    readonly problem: string,
-    options?: FerryErrorOptions,
-  ) {
+export class EncryptionKeyInvalid extends failureKind('encryption-key-invalid', { retryable: false }) {
+  constructor(readonly setting: string, readonly problem: string, options?: FerryErrorOptions) {
     super(`invalid configuration: ${setting} ${problem}`, options);
   }
 }
 
-export const isEncryptionKeyInvalid = (err: unknown): err is EncryptionKeyInvalid => isError(err, EncryptionKeyInvalid);
 
 /** First 16 hex chars of SHA-256(key): names a key in manifests and messages without revealing it. */
 export function keyIdOf(bytes: Buffer): string {

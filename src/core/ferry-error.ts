@@ -41,6 +41,18 @@ export abstract class FerryError extends Error {
   }
 }
 
+/**
+ * The base a concrete error class extends, declaring its kind and whether a retry can help in its
+ * first line: `class NoSuchProcessError extends failureKind('no-such-process', { retryable: false })`.
+ */
+export function failureKind<K extends string>(kind: K, declared: { retryable: boolean }) {
+  abstract class Kind extends FerryError {
+    static override readonly kind: K = kind;
+    static override readonly retryable: boolean = declared.retryable;
+  }
+  return Kind;
+}
+
 /** The ApplicationFailure `type` of a kind: `no-such-process` -> `NoSuchProcess`. */
 export function failureTypeOf(kind: string): string {
   return kind

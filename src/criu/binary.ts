@@ -3,7 +3,7 @@
  * on this kernel. The RPC driver resolves its binary through here; `ferry check`, the dev stack
  * demo and the integration tests use runCriuCheck.
  */
-import { FerryError, isError, type FerryErrorOptions } from '../core/ferry-error';
+import { failureKind, type FerryErrorOptions } from '../core/ferry-error';
 import { execFile } from 'node:child_process';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -36,13 +36,8 @@ export interface CriuCheckResult {
 }
 
 /** No CRIU executable where the configuration says. */
-export class CriuNotFoundError extends FerryError {
-  static override readonly kind = 'criu-not-found';
-  static override readonly retryable = false;
-  constructor(
-    readonly binary: string,
-    options?: FerryErrorOptions,
-  ) {
+export class CriuNotFoundError extends failureKind('criu-not-found', { retryable: false }) {
+  constructor(readonly binary: string, options?: FerryErrorOptions) {
     super(
       `CRIU binary ${JSON.stringify(binary)} not found or not executable; ` +
         'install CRIU >= 4.1 (bash infra/install.sh) or point FERRY_CRIU at it',
@@ -51,17 +46,10 @@ export class CriuNotFoundError extends FerryError {
   }
 }
 
-export const isCriuNotFoundError = (err: unknown): err is CriuNotFoundError => isError(err, CriuNotFoundError);
 
 /** The binary ran but its version could not be read or is older than ferry supports. */
-export class CriuVersionError extends FerryError {
-  static override readonly kind = 'criu-version-unsupported';
-  static override readonly retryable = false;
-  constructor(
-    readonly binary: string,
-    readonly version: string | null,
-    options?: FerryErrorOptions,
-  ) {
+export class CriuVersionError extends failureKind('criu-version-unsupported', { retryable: false }) {
+  constructor(readonly binary: string, readonly version: string | null, options?: FerryErrorOptions) {
     super(
       version === null
         ? `could not read the version of ${binary} (\`${binary} --version\` failed or printed no "Version:" line); ` +
@@ -72,22 +60,14 @@ export class CriuVersionError extends FerryError {
   }
 }
 
-export const isCriuVersionError = (err: unknown): err is CriuVersionError => isError(err, CriuVersionError);
 
 /** `criu check` could not be run at all (it timed out or could not be spawned). */
-export class CriuCheckError extends FerryError {
-  static override readonly kind = 'criu-check-failed';
-  static override readonly retryable = false;
-  constructor(
-    readonly binary: string,
-    readonly reason: string,
-    options?: FerryErrorOptions,
-  ) {
+export class CriuCheckError extends failureKind('criu-check-failed', { retryable: false }) {
+  constructor(readonly binary: string, readonly reason: string, options?: FerryErrorOptions) {
     super(`could not run \`${binary} check\`: ${reason}; run it by hand as root to see why`, options);
   }
 }
 
-export const isCriuCheckError = (err: unknown): err is CriuCheckError => isError(err, CriuCheckError);
 
 /** Compares dotted numeric versions: negative, zero or positive like a sort comparator. */
 export function compareVersions(a: string, b: string): number {

@@ -23,7 +23,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ImagesInvalidError, isImagesInvalidError } from './errors';
+import { ImagesInvalidError, isError } from '../core';
 import { PAGE_SIZE, readInventory, readLayer, type LayerInfo, type PagemapInfo } from './images';
 import { compareFingerprint, readLayerRecord, type FerryLayerRecord, type ParentCheck } from './layer-record';
 
@@ -170,7 +170,7 @@ export function readChain(dirArg: string, options: { checkSiblings?: boolean } =
     try {
       parent = readLayer(parentDir);
     } catch (err) {
-      if (!isImagesInvalidError(err)) throw err;
+      if (!isError(err, ImagesInvalidError)) throw err;
       problems.push(`${child.dir}: its parent link ${child.parentLink ?? 'parent'} -> ${parentDir} is unusable: ${(err as ImagesInvalidError).problem}`);
       break;
     }

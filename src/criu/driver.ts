@@ -13,20 +13,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { locateCriu, compareVersions, MIN_CRIU_VERSION, isCriuNotFoundError } from './binary';
+import { locateCriu, compareVersions, MIN_CRIU_VERSION, CriuNotFoundError } from './binary';
 import { readChain, type ChainInfo } from './chain';
 import { mainCause, readLogTail } from './criu-log';
-import {
-  CriuFailedError,
-  CriuUnavailableError,
-  KernelFeatureMissingError,
-  NoSuchProcessError,
-  NotPermittedError,
-  ParentImagesInvalidError,
-  PidInUseError,
-  ProcessChangedError,
-  type CriuRequestName,
-} from './errors';
+import { CriuFailedError, CriuUnavailableError, KernelFeatureMissingError, NoSuchProcessError, NotPermittedError, ParentImagesInvalidError, PidInUseError, ProcessChangedError, type CriuRequestName, isError } from '../core';
 import { checkPrevImagesDir, discardPartialImages, prepareImagesDir, releaseImagesDir, tightenImagesDir } from './images-dir';
 import { readDumpStats, readInventory, readRestoreStats, readRootPid } from './images';
 import { fingerprintLayer, LAYER_RECORD_FORMAT, writeLayerRecord, type LayerFingerprint } from './layer-record';
@@ -34,16 +24,7 @@ import { checkThp } from './thp';
 import { checkIdentity, checkTarget, readIdentitySync, readProcStat, waitForPidFree } from './process';
 import { CriuRequestFailed, CriuRpcClient, type CriuHooks, type CriuOpts, type CriuVersionInfo } from './rpc-client';
 import type { TargetGuard } from './target-guard';
-import type {
-  CriuCheckResult,
-  DumpKind,
-  DumpRequest,
-  DumpResult,
-  PreDumpRequest,
-  ProcessIdentity,
-  RestoreRequest,
-  RestoreResult,
-} from './types';
+import type { CriuCheckResult, DumpKind, DumpRequest, DumpResult, PreDumpRequest, ProcessIdentity, RestoreRequest, RestoreResult } from './types';
 
 export interface DriverOptions {
   /** CRIU binary name or path (default: FERRY_CRIU, else `criu` on PATH). */
@@ -76,7 +57,7 @@ async function locate(binary: string): Promise<string> {
   try {
     return await locateCriu(binary);
   } catch (err) {
-    if (isCriuNotFoundError(err)) {
+    if (isError(err, CriuNotFoundError)) {
       throw new CriuUnavailableError(binary, binary.includes('/') ? 'no executable file at that path' : 'not found on PATH', { cause: err });
     }
     throw err;

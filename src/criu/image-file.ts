@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import { decodeMessage } from './codec';
-import { ImagesInvalidError } from './errors';
+import { ImagesInvalidError } from '../core';
 import { IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, INVENTORY_MAGIC } from './schema';
 
 /** No CRIU image message ferry reads comes close to this; larger means corruption. */

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { findNewerLayers } from './chain';
-import { ImagesDirNotEmptyError, ParentImagesInvalidError, isImagesInvalidError } from './errors';
+import { ImagesDirNotEmptyError, ParentImagesInvalidError, ImagesInvalidError, isError } from '../core';
 import { readLayer, type LayerInfo } from './images';
 import { readLayerRecord } from './layer-record';
 import type { ProcessIdentity } from './types';
@@ -127,7 +127,7 @@ export function checkPrevImagesDir(prevArg: string, imagesDir: string, target: P
     layer = readLayer(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ParentImagesInvalidError(dir, 'no such directory', { cause: err });
-    if (isImagesInvalidError(err)) throw new ParentImagesInvalidError(dir, err.problem, { cause: err });
+    if (isError(err, ImagesInvalidError)) throw new ParentImagesInvalidError(dir, err.problem, { cause: err });
     throw err;
   }
   if (layer.kind !== 'pre-dump') {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { decodeAs, decodeImage, readImageFile, splitImage } from './image-file';
-import { ImagesInvalidError } from './errors';
+import { ImagesInvalidError } from '../core';
 import {
   INVENTORY_MAGIC,
   PAGEMAP_MAGIC,

@@ -11,5 +11,6 @@ export { readChain, checkLink, findNewerLayers, type ChainInfo } from './chain';
 export { checkTarget, sameProcess } from './process';
 export { LAYER_RECORD_FILE, LAYER_RECORD_FORMAT, readLayerRecord, fingerprintLayer, type FerryLayerRecord, type LayerFingerprint, type ParentCheck } from './layer-record';
 export { parseSmapsRollup, thpWarning, type SmapsRollup } from './thp';
-export * from './errors';
+// CRIU's failures live with the rest of the failure model in src/core.
+export * from '../core/errors/criu';
 export type * from './types';

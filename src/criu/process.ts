@@ -6,7 +6,7 @@
  * of ferry would freeze ferry itself, or the shell waiting for it).
  */
 import fs from 'node:fs';
-import { NoSuchProcessError, ProcessChangedError, RefusedTargetError } from './errors';
+import { NoSuchProcessError, ProcessChangedError, RefusedTargetError } from '../core';
 import type { ProcessIdentity } from './types';
 
 /** PF_KTHREAD in the flags field of /proc/<pid>/stat (include/linux/sched.h). */
@@ -103,31 +103,9 @@ function parentMap(): Map<number, number> {
   return parents;
 }
 
-/** Pids of this process, its ancestors and its descendants. */
-export function ownProcessTree(self: number = process.pid): Set<number> {
-  const parents = parentMap();
-  const tree = new Set<number>([self]);
-  for (let p = parents.get(self); p !== undefined && p > 0 && !tree.has(p); p = parents.get(p)) tree.add(p);
-  // Descendants: repeat until no new child is found (the map is unordered).
-  const descendants = new Set<number>([self]);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const [pid, ppid] of parents) {
-      if (!descendants.has(pid) && descendants.has(ppid)) {
-        descendants.add(pid);
-        grew = true;
-      }
-    }
-  }
-  for (const pid of descendants) tree.add(pid);
-  return tree;
-}
-
-/** Every live descendant of `pid` (children, grandchildren, ...): the tree CRIU dumps with it. */
-export function descendantsOf(pid: number): number[] {
-  const parents = parentMap();
-  const found = new Set<number>([pid]);
+/** `root` and every pid below it in `parents`, repeated until no new child turns up (the map is unordered). */
+function closureBelow(parents: Map<number, number>, root: number): Set<number> {
+  const found = new Set<number>([root]);
   let grew = true;
   while (grew) {
     grew = false;
@@ -138,6 +116,21 @@ export function descendantsOf(pid: number): number[] {
       }
     }
   }
+  return found;
+}
+
+/** Pids of this process, its ancestors and its descendants. */
+export function ownProcessTree(self: number = process.pid): Set<number> {
+  const parents = parentMap();
+  const tree = new Set<number>([self]);
+  for (let p = parents.get(self); p !== undefined && p > 0 && !tree.has(p); p = parents.get(p)) tree.add(p);
+  for (const pid of closureBelow(parents, self)) tree.add(pid);
+  return tree;
+}
+
+/** Every live descendant of `pid` (children, grandchildren, ...): the tree CRIU dumps with it. */
+export function descendantsOf(pid: number): number[] {
+  const found = closureBelow(parentMap(), pid);
   found.delete(pid);
   return [...found].sort((a, b) => a - b);
 }

@@ -6,9 +6,9 @@
  * keep_open) followed by at most one dump, pre-dump or restore, which ends the worker: CRIU allows
  * keep_open only for the requests it knows leak nothing.
  */
-import { FerryError } from '../core/ferry-error';
+import { failureKind } from '../core/ferry-error';
 import { decodeMessage, encodeMessage } from './codec';
-import { CriuUnavailableError, type CriuRequestName } from './errors';
+import { CriuUnavailableError, type CriuRequestName } from '../core';
 import { ReqType } from './schema';
 import { CriuWorker } from './transport';
 import type { CriuFeatures } from './types';
@@ -112,13 +112,8 @@ export interface CriuVersionInfo {
 }
 
 /** A request CRIU answered with success=false; the driver turns it into a typed error. */
-export class CriuRequestFailed extends FerryError {
-  static override readonly kind = 'criu-request-failed';
-  static override readonly retryable = true;
-  constructor(
-    readonly request: CriuRequestName,
-    readonly response: CriuResponse,
-  ) {
+export class CriuRequestFailed extends failureKind('criu-request-failed', { retryable: true }) {
+  constructor(readonly request: CriuRequestName, readonly response: CriuResponse) {
     super(`CRIU ${request} answered success=false${response.cr_errno ? ` (errno ${response.cr_errno})` : ''}`);
   }
 }

@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CriuUnavailableError } from './errors';
+import { CriuUnavailableError } from '../core';
 import { criuEnvironment } from './binary';
 
 interface NativeAddon {

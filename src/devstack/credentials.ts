@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DevStackStateError } from './errors';
+import { parseStateJson } from './state';
 
 export interface DevCredentials {
   accessKeyId: string;
@@ -42,13 +43,7 @@ export async function loadOrCreateCredentials(file: string): Promise<{ credentia
     await writePrivateFile(file, JSON.stringify(credentials) + '\n');
     return { credentials, created: true };
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new DevStackStateError(file, 'is not valid JSON', { cause: err });
-  }
-  const c = parsed as Partial<DevCredentials>;
+  const c = parseStateJson<DevCredentials>(file, text);
   if (typeof c.accessKeyId !== 'string' || typeof c.secretAccessKey !== 'string' || c.accessKeyId.length < 3 || c.secretAccessKey.length < 8) {
     throw new DevStackStateError(file, 'does not hold accessKeyId/secretAccessKey');
   }

@@ -2,27 +2,19 @@
  * Failures of the local dev stack (`ferry dev up|down|status|env`). Each says what happened, to
  * which component, and what to do next.
  */
-import { FerryError, isError, type FerryErrorOptions } from '../core/ferry-error';
+import { failureKind, type FerryErrorOptions } from '../core/ferry-error';
 export type ComponentName = 'temporal' | 'minio';
 
 /** A component's executable is not installed. */
-export class DevStackBinaryMissingError extends FerryError {
-  static override readonly kind = 'dev-binary-missing';
-  static override readonly retryable = false;
-  constructor(
-    readonly component: ComponentName,
-    readonly binary: string,
-  ) {
+export class DevStackBinaryMissingError extends failureKind('dev-binary-missing', { retryable: false }) {
+  constructor(readonly component: ComponentName, readonly binary: string) {
     super(`cannot start ${component}: \`${binary}\` is not on PATH; install it with \`sudo bash infra/install.sh\``);
   }
 }
 
-export const isDevStackBinaryMissingError = (err: unknown): err is DevStackBinaryMissingError => isError(err, DevStackBinaryMissingError);
 
 /** A port the stack needs is held by a process ferry did not start. */
-export class DevStackPortInUseError extends FerryError {
-  static override readonly kind = 'dev-port-in-use';
-  static override readonly retryable = false;
+export class DevStackPortInUseError extends failureKind('dev-port-in-use', { retryable: false }) {
   constructor(
     readonly component: ComponentName,
     readonly address: string,
@@ -37,12 +29,9 @@ export class DevStackPortInUseError extends FerryError {
   }
 }
 
-export const isDevStackPortInUseError = (err: unknown): err is DevStackPortInUseError => isError(err, DevStackPortInUseError);
 
 /** A component was started but exited or did not answer in time; it has been stopped again. */
-export class DevStackStartError extends FerryError {
-  static override readonly kind = 'dev-start-failed';
-  static override readonly retryable = false;
+export class DevStackStartError extends failureKind('dev-start-failed', { retryable: false }) {
   constructor(
     readonly component: ComponentName,
     readonly reason: string,
@@ -59,31 +48,18 @@ export class DevStackStartError extends FerryError {
   }
 }
 
-export const isDevStackStartError = (err: unknown): err is DevStackStartError => isError(err, DevStackStartError);
 
 /** A process the stack started did not exit even after SIGKILL. */
-export class DevStackStopError extends FerryError {
-  static override readonly kind = 'dev-stop-failed';
-  static override readonly retryable = false;
-  constructor(
-    readonly component: ComponentName,
-    readonly pid: number,
-  ) {
+export class DevStackStopError extends failureKind('dev-stop-failed', { retryable: false }) {
+  constructor(readonly component: ComponentName, readonly pid: number) {
     super(`${component} (pid ${pid}) is still running after SIGTERM and SIGKILL; check it with \`ps -p ${pid}\` and stop it by hand`);
   }
 }
 
-export const isDevStackStopError = (err: unknown): err is DevStackStopError => isError(err, DevStackStopError);
 
 /** The stack's state file exists but cannot be used. */
-export class DevStackStateError extends FerryError {
-  static override readonly kind = 'dev-state-invalid';
-  static override readonly retryable = false;
-  constructor(
-    readonly file: string,
-    readonly problem: string,
-    options?: FerryErrorOptions,
-  ) {
+export class DevStackStateError extends failureKind('dev-state-invalid', { retryable: false }) {
+  constructor(readonly file: string, readonly problem: string, options?: FerryErrorOptions) {
     super(
       `dev stack state file ${file} ${problem}; make sure no temporal/minio started by ferry still runs ` +
         '(ps -ef), then delete the file and rerun',
@@ -92,4 +68,3 @@ export class DevStackStateError extends FerryError {
   }
 }
 
-export const isDevStackStateError = (err: unknown): err is DevStackStateError => isError(err, DevStackStateError);

@@ -54,6 +54,15 @@ function isRecord(value: unknown): value is ComponentRecord {
   );
 }
 
+/** A state file's JSON, or DevStackStateError naming the file; its fields are for the caller to check. */
+export function parseStateJson<T>(file: string, text: string): Partial<T> {
+  try {
+    return JSON.parse(text) as Partial<T>;
+  } catch (err) {
+    throw new DevStackStateError(file, 'is not valid JSON', { cause: err });
+  }
+}
+
 export async function readState(devDir: string): Promise<StackState> {
   const file = stateFile(devDir);
   let text: string;
@@ -63,13 +72,7 @@ export async function readState(devDir: string): Promise<StackState> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
     throw new DevStackStateError(file, `cannot be read (${(err as Error).message})`, { cause: err });
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new DevStackStateError(file, 'is not valid JSON', { cause: err });
-  }
-  const s = parsed as Partial<StackState>;
+  const s = parseStateJson<StackState>(file, text);
   if (s?.version !== 1 || typeof s.components !== 'object' || s.components === null) {
     throw new DevStackStateError(file, 'has an unknown format');
   }

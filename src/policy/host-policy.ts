@@ -24,7 +24,7 @@ import { ConfigError } from '../config/config';
 import { checkTarget, descendantsOf, readProcStat } from '../criu/process';
 import type { GuardedStep, TargetGuard } from '../criu/target-guard';
 import type { DumpKind, ProcessIdentity } from '../criu/types';
-import { PolicyRefused, type PolicyRule, type PolicyStep } from './errors';
+import { PolicyRefused, type PolicyRule, type PolicyStep } from '../core';
 
 export const POLICY_SETTING = 'FERRY_HOST_POLICY';
 /** Larger than any sensible policy: a bigger file is a mistake (or an attack on the parser). */

@@ -17,4 +17,4 @@ export {
   type PolicyDefaults,
   type ProcessFacts,
 } from './host-policy';
-export { PolicyRefused, isPolicyRefused, type PolicyRule, type PolicyStep } from './errors';
+export { PolicyRefused, type PolicyRule, type PolicyStep } from '../core';

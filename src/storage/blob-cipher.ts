@@ -40,7 +40,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import type { EncryptionKey } from '../config/encryption-key';
-import { DecryptionFailed, LocalLayerInvalid } from './errors';
+import { DecryptionFailed, LocalLayerInvalid } from '../core';
 import { readAt } from './file-reads';
 
 export const ENCRYPTION_SCHEME = 'aes-256-gcm-seg1';

@@ -3,12 +3,12 @@
  * summaries `ferry checkpoints ls` prints, and one checkpoint described with its chain and the
  * checkpoints that build on it.
  */
-import { isCheckpointNotFound } from './errors';
 import type { ListedCheckpoint } from './gc-plan';
 import { mapLimit } from './local-files';
 import type { ManifestStore } from './manifest-store';
 import { META_CONCURRENCY, type StoreBucket } from './store-bucket';
 import type { CheckpointDescription, CheckpointSummary } from './types';
+import { CheckpointNotFound, isError } from '../core';
 
 /** A checkpoint as listed; `problem` says why its manifest could not be read. */
 export interface CataloguedCheckpoint extends ListedCheckpoint {
@@ -48,7 +48,7 @@ export class Catalogue {
       try {
         return { id, manifest: await this.manifests.read(id) };
       } catch (err) {
-        if ((err as Error).name === 'ManifestInvalid' || isCheckpointNotFound(err)) return { id, problem: (err as Error).message };
+        if ((err as Error).name === 'ManifestInvalid' || isError(err, CheckpointNotFound)) return { id, problem: (err as Error).message };
         throw err;
       }
     });

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { CheckpointIncomplete, EncryptionKeyMismatch, LocalLayerInvalid, UnencryptedLayerRefused } from './errors';
+import { CheckpointIncomplete, EncryptionKeyMismatch, LocalLayerInvalid, UnencryptedLayerRefused } from '../core';
 import type { BlobCipher } from './blob-cipher';
 import { BufferPool } from './buffer-pool';
 import { downloadBlob, type DownloadContext } from './download';

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ChecksumMismatch, TransferAborted } from './errors';
+import { ChecksumMismatch, TransferAborted } from '../core';
 import { translateS3Error, type S3Context } from './s3-errors';
 import type { BufferPool } from './buffer-pool';
 import { DecryptStream, type BlobCipher } from './blob-cipher';

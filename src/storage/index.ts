@@ -6,6 +6,6 @@ export { validateManifest, newManifest } from './manifest';
 export { createS3Client } from './s3-client';
 export { openLayerStore } from './open-store';
 export { BlobCipher, ENCRYPTION_SCHEME, ciphertextSize } from './blob-cipher';
-export * from './errors';
+export * from '../core/errors/storage';
 export type * from './types';
 export type { ServerSideEncryption as ServerSideEncryptionSetting } from './upload-request';

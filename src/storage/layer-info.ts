@@ -5,7 +5,7 @@
  */
 import { readLayer } from '../criu';
 import type { DumpKind, DumpStats } from '../criu/types';
-import { LocalLayerInvalid } from './errors';
+import { LocalLayerInvalid } from '../core';
 
 export interface LocalLayerInfo {
   kind: DumpKind;

@@ -4,7 +4,7 @@
  * manifest will hold. Writing the manifest is the caller's business.
  */
 import { CHECKPOINT_ID_RULE, isValidCheckpointId } from './keys';
-import { LocalLayerInvalid, ManifestInvalid } from './errors';
+import { LocalLayerInvalid, ManifestInvalid } from '../core';
 import { ENCRYPTION_SCHEME, type BlobCipher } from './blob-cipher';
 import { BufferPool } from './buffer-pool';
 import { listLayerFiles, mapLimit, type LocalFile } from './local-files';

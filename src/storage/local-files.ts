@@ -1,11 +1,10 @@
 /**
  * Local side of a layer: which files of an images dir are stored, and their SHA-256.
  */
-import { createHash } from 'node:crypto';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { LocalLayerInvalid } from './errors';
-import { readChunks } from './file-reads';
+import { LocalLayerInvalid } from '../core';
+import { hashForUpload } from './upload-hashes';
 import { isValidLayerFileName } from './manifest';
 
 export interface LocalFile {
@@ -39,17 +38,9 @@ export async function listLayerFiles(dir: string): Promise<LocalFile[]> {
 }
 
 export async function sha256File(file: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  await readChunks(
-    file,
-    (chunk) => {
-      hash.update(chunk);
-      size += chunk.length;
-    },
-    signal,
-  );
-  return { sha256: hash.digest('hex'), size };
+  // The upload's hashing pass with no parts to cut: one read, the same digest.
+  const { sha256, size } = await hashForUpload(file, 0, 0, signal);
+  return { sha256, size };
 }
 
 /** Runs fn over items with at most `limit` at once; the first failure stops new starts and is rethrown once all running ones settle. */

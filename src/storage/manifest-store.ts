@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { CheckpointNotFound, ChecksumMismatch, ManifestInvalid, ObjectMissing, isCheckpointNotFound, isObjectMissing } from './errors';
+import { CheckpointNotFound, ChecksumMismatch, ManifestInvalid, ObjectMissing, isError } from '../core';
 import { isValidCheckpointId, type KeyLayout } from './keys';
 import { formatVersionFor, validateManifest } from './manifest';
 import { ciphertextSize } from './blob-cipher';
@@ -61,7 +61,7 @@ export class ManifestStore {
       text = (await out.Body?.transformToString('utf8')) ?? '';
     } catch (err) {
       const typed = await this.bucket.translate(err, `reading ${key}`, key);
-      if (isObjectMissing(typed)) throw new CheckpointNotFound(checkpointId, key, { cause: err });
+      if (isError(typed, ObjectMissing)) throw new CheckpointNotFound(checkpointId, key, { cause: err });
       throw typed;
     }
     let parsed: unknown;
@@ -137,7 +137,7 @@ export class ManifestStore {
     try {
       return await this.read(baseId);
     } catch (err) {
-      if (isCheckpointNotFound(err)) {
+      if (isError(err, CheckpointNotFound)) {
         throw new ManifestInvalid(key, `its base checkpoint ${JSON.stringify(baseId)} does not exist`, { cause: err });
       }
       throw err;

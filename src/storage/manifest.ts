@@ -9,7 +9,7 @@
  * the layer just before it.
  */
 import type { CheckpointManifest, LayerFile, LayerRecord } from './types';
-import { ManifestInvalid } from './errors';
+import { ManifestInvalid } from '../core';
 import { isValidCheckpointId } from './keys';
 import { ENCRYPTION_SCHEME, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from './blob-cipher';
 

@@ -17,19 +17,11 @@ import {
   type MultipartUpload,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { LocalLayerInvalid, TransferAborted } from './errors';
+import { LocalLayerInvalid, TransferAborted } from '../core';
 import { errorCode, type S3Context } from './s3-errors';
 import { crc32Base64 } from './upload-hashes';
-import {
-  checksumRefusal,
-  fillPart,
-  isServerChecksumRefusal,
-  payloadHash,
-  sseParams,
-  type BlobUpload,
-  type UploadContext,
-  type UploadOutcome,
-} from './upload-request';
+import { checksumRefusal, fillPart, isServerChecksumRefusal, payloadHash, sseParams } from './upload-request';
+import type { BlobUpload, UploadContext, UploadOutcome } from './upload-request';
 
 interface StoredPart {
   size: number;

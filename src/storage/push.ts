@@ -11,7 +11,7 @@ import { readlink, realpath, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ProcessIdentity } from '../criu/types';
-import { CheckpointExists, LocalLayerInvalid, isCheckpointNotFound } from './errors';
+import { CheckpointExists, LocalLayerInvalid, isError, CheckpointNotFound } from '../core';
 import type { LayerStore } from './layer-store';
 import { readLocalLayerInfo } from './layer-info';
 import { listLayerFiles } from './local-files';
@@ -94,7 +94,7 @@ export async function pushLocalChain(store: LayerStore, checkpointId: string, fi
   try {
     existing = await store.readManifest(checkpointId);
   } catch (err) {
-    if (!isCheckpointNotFound(err)) throw err;
+    if (!isError(err, CheckpointNotFound)) throw err;
   }
   if (existing?.baseLayers.length) throw new CheckpointExists(checkpointId, 'it builds on another checkpoint and cannot be replaced by a push');
 

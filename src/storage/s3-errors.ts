@@ -3,7 +3,7 @@
  * copied into ours (it can echo request details); the SDK error stays reachable as `cause`.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { AccessDenied, BucketMissing, ObjectMissing, StorageUnreachable, TransferAborted, isStorageError } from './errors';
+import { AccessDenied, BucketMissing, ObjectMissing, StorageUnreachable, TransferAborted, isError } from '../core';
 
 export interface S3Context {
   bucket: string;
@@ -76,7 +76,8 @@ export function httpStatus(err: unknown): number | undefined {
 
 /** Maps an SDK error to a typed one; returns typed errors unchanged and unknown ones as they are. */
 export function translateS3Error(err: unknown, ctx: S3Context): unknown {
-  if (isStorageError(err)) return err;
+  // Already typed (ours, or translated further down the stack): keep it.
+  if (isError(err)) return err;
   if (isAbortError(err)) return new TransferAborted(ctx.operation, { cause: err });
   const code = errorCode(err);
   const status = httpStatus(err);

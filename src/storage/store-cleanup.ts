@@ -4,7 +4,7 @@
  * gc-plan.ts; this module lists, asks and deletes.
  */
 import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
-import { CheckpointInUse } from './errors';
+import { CheckpointInUse } from '../core';
 import { checkpointsBuildingOn, type Catalogue } from './catalogue';
 import { blobsToSweep, planRetention, referencedBlobs } from './gc-plan';
 import { mapLimit } from './local-files';

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ChecksumMismatch, LocalLayerInvalid } from './errors';
+import { ChecksumMismatch, LocalLayerInvalid } from '../core';
 import { readCipherRange, type SealedObject } from './blob-cipher';
 import type { BufferPool } from './buffer-pool';
 import { readAt } from './file-reads';

@@ -23,20 +23,12 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { LocalLayerInvalid, ServerSideEncryptionRefused, TransferAborted } from './errors';
+import { LocalLayerInvalid, ServerSideEncryptionRefused, TransferAborted } from '../core';
 import { errorCode, httpStatus, translateS3Error, type S3Context } from './s3-errors';
 import { MiB } from './upload-hashes';
 import { putMultipart } from './multipart-upload';
-import {
-  checksumRefusal,
-  fillPart,
-  isServerChecksumRefusal,
-  payloadHash,
-  sseParams,
-  type BlobUpload,
-  type UploadContext,
-  type UploadOutcome,
-} from './upload-request';
+import { checksumRefusal, fillPart, isServerChecksumRefusal, payloadHash, sseParams } from './upload-request';
+import type { BlobUpload, UploadContext, UploadOutcome } from './upload-request';
 
 export const DEFAULT_PART_SIZE = 16 * MiB;
 export const DEFAULT_CONCURRENCY = 4;

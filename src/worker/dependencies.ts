@@ -10,7 +10,8 @@ import type { ActivityDeps, CriuPort, StorePort } from '../activities/deps';
 import type { FerryConfig } from '../config/config';
 import { PAGE_SIZE, checkCriu, dump, preDump, readProcessIdentity, restore, sameProcess, type DriverOptions } from '../criu';
 import { checkProcessAllowed, loadHostPolicy } from '../policy';
-import { isCheckpointNotFound, newManifest, openLayerStore, type LayerStore } from '../storage';
+import { newManifest, openLayerStore, type LayerStore } from '../storage';
+import { CheckpointNotFound, isError } from '../core';
 
 /** Staging dir of one host: several host names on one machine never share files. */
 export function hostStagingDir(config: FerryConfig, host: string): string {
@@ -78,7 +79,7 @@ export function storePort(store: LayerStore): StorePort {
         await store.delete(checkpointId);
       } catch (err) {
         // No manifest means nothing was committed: orphan blobs are left to `ferry gc`.
-        if (!isCheckpointNotFound(err)) throw err;
+        if (!isError(err, CheckpointNotFound)) throw err;
       }
     },
   };

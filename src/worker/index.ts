@@ -3,13 +3,13 @@
  * `<prefix>-workflows`, and this host's activity worker on `<prefix>-host-<host>`.
  * Activities come from a factory with injected dependencies, so tests run the same wiring with fakes.
  */
-import { FerryError, isError } from '../core/ferry-error';
+import { failureKind } from '../core/ferry-error';
 import { mkdir } from 'node:fs/promises';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type FerryActivities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
 import type { FerryConfig } from '../config/config';
-import { hostTaskQueue, isValidHostName, workflowTaskQueue } from '../workflows/names';
+import { hostTaskQueue, isValidHostName, workflowTaskQueue } from '../core';
 import { createHostDependencies } from './dependencies';
 
 export { createHostDependencies, hostStagingDir } from './dependencies';
@@ -28,12 +28,9 @@ export interface FerryWorkerOptions {
   workflowBundle?: WorkflowBundle;
 }
 
-export class WorkerSetupError extends FerryError {
-  static override readonly kind = 'worker-setup-failed';
-  static override readonly retryable = false;
+export class WorkerSetupError extends failureKind('worker-setup-failed', { retryable: false }) {
 }
 
-export const isWorkerSetupError = (err: unknown): err is WorkerSetupError => isError(err, WorkerSetupError);
 
 export function workflowSource(bundle?: WorkflowBundle): { workflowBundle: WorkflowBundle } | { workflowsPath: string } {
   return bundle ? { workflowBundle: bundle } : { workflowsPath: require.resolve('../workflows') };

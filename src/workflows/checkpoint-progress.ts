@@ -4,7 +4,7 @@
  */
 import { defineQuery, defineSignal, setHandler } from '@temporalio/workflow';
 import type { UploadResult } from '../activities/types';
-import { DUMP_NOW_SIGNAL, PROGRESS_QUERY } from './names';
+import { DUMP_NOW_SIGNAL, PROGRESS_QUERY } from '../core';
 import type { CheckpointProgress } from './types';
 
 export const progressQuery = defineQuery<CheckpointProgress>(PROGRESS_QUERY);

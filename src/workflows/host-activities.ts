@@ -8,7 +8,7 @@ import { ActivityCancellationType, proxyActivities, type RetryPolicy } from '@te
 import type { FerryActivities } from '../activities';
 import type { HostCapabilities } from '../activities/types';
 import { asHostUnavailable } from './failures';
-import { PERMANENT_FAILURE_TYPES, hostTaskQueue } from './names';
+import { PERMANENT_FAILURE_TYPES, hostTaskQueue } from '../core';
 
 const nonRetryableErrorTypes = [...PERMANENT_FAILURE_TYPES];
 const RETRY_QUICK: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5, nonRetryableErrorTypes };

@@ -22,7 +22,7 @@ import { CheckpointInProgress } from '../core';
 import { invalidInput, toFailure } from './failures';
 import { hostActivities, probeHost, type HostActivities } from './host-activities';
 import { validateCheckpointId, validateHost, validatePid, validatePrefix } from './input-validation';
-import { DUMP_NOW_SIGNAL, PATCHES, PROGRESS_QUERY, processWorkflowId, workflowTaskQueue } from './names';
+import { DUMP_NOW_SIGNAL, PATCHES, PROGRESS_QUERY, processWorkflowId, workflowTaskQueue } from '../core';
 import { NO_PREFETCH, listenForStoredLayers, prefetchStoredLayers, type Prefetch } from './prefetch-handshake';
 import { restoreResult } from './restore';
 import { rollBackMigration } from './rollback';

@@ -20,7 +20,7 @@ import type { checkpoint } from './checkpoint';
 import { innermostMessage } from './failures';
 import type { HostActivities } from './host-activities';
 import type { MigrateProgress } from './migrate';
-import { LAYERS_STORED_SIGNAL, PREFETCHED_SIGNAL } from './names';
+import { LAYERS_STORED_SIGNAL, PREFETCHED_SIGNAL } from '../core';
 import type { CheckpointProgress, CheckpointResult, LayersStored, PrefetchSummary } from './types';
 
 export const layersStoredSignal = defineSignal<[LayersStored]>(LAYERS_STORED_SIGNAL);

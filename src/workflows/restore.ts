@@ -7,7 +7,7 @@ import type { DownloadResult, RestoreOutcome } from '../activities/types';
 import { invalidInput } from './failures';
 import { hostActivities, probeHost } from './host-activities';
 import { validateCheckpointId, validateHost, validatePrefix } from './input-validation';
-import { PROGRESS_QUERY } from './names';
+import { PROGRESS_QUERY } from '../core';
 import type { RestoreInput, RestoreResult } from './types';
 
 export interface RestoreProgress {

@@ -13,7 +13,7 @@ import { invalidInput } from './failures';
 import { hostActivities, probeHost } from './host-activities';
 import { newCheckpointId, validateHost, validatePid, validatePrefix } from './input-validation';
 import { parentRef, summarize } from './layers';
-import { processWorkflowId, workflowTaskQueue } from './names';
+import { processWorkflowId, workflowTaskQueue } from '../core';
 import type { AddWarmLayerInput, WarmPreDumpInput, WarmPreDumpResult } from './types';
 
 export const DEFAULT_MAX_CHAIN_LENGTH = 7;

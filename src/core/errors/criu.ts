@@ -3,7 +3,7 @@
  * what happened, to what, and what to do next. Kind and retryability are declared on the class
  * (see ../ferry-error.ts); 'criu-failed' and 'pid-in-use' may be transient, the rest need a person.
  */
-import { FerryError, type FerryErrorOptions } from '../ferry-error';
+import { failureKind, type FerryErrorOptions } from '../ferry-error';
 
 /** CRIU request types as the RPC protocol names them (criu_req_type). */
 export type CriuRequestName =
@@ -15,13 +15,8 @@ export type CriuRequestName =
   | 'PAGE_SERVER';
 
 /** The target pid does not exist (or exited while ferry was looking at it). */
-export class NoSuchProcessError extends FerryError {
-  static override readonly kind = 'no-such-process';
-  static override readonly retryable = false;
-  constructor(
-    readonly pid: number,
-    options?: FerryErrorOptions & { during?: string },
-  ) {
+export class NoSuchProcessError extends failureKind('no-such-process', { retryable: false }) {
+  constructor(readonly pid: number, options?: FerryErrorOptions & { during?: string }) {
     super(
       `no process with pid ${pid}${options?.during ? ` (${options.during})` : ''}: ` +
         'check the pid (ps -p PID) and that the process is still running',
@@ -31,14 +26,8 @@ export class NoSuchProcessError extends FerryError {
 }
 
 /** The kernel or CRIU refused for lack of privilege (CRIU needs root or CAP_CHECKPOINT_RESTORE + CAP_SYS_PTRACE). */
-export class NotPermittedError extends FerryError {
-  static override readonly kind = 'not-permitted';
-  static override readonly retryable = false;
-  constructor(
-    readonly operation: string,
-    readonly detail: string,
-    options?: FerryErrorOptions,
-  ) {
+export class NotPermittedError extends failureKind('not-permitted', { retryable: false }) {
+  constructor(readonly operation: string, readonly detail: string, options?: FerryErrorOptions) {
     super(
       `${operation}: not permitted (${detail}); run ferry as root, or give the criu binary ` +
         'CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE',
@@ -48,9 +37,7 @@ export class NotPermittedError extends FerryError {
 }
 
 /** A kernel feature the step needs is missing; today that is soft-dirty tracking for pre-dumps. */
-export class KernelFeatureMissingError extends FerryError {
-  static override readonly kind = 'kernel-feature-missing';
-  static override readonly retryable = false;
+export class KernelFeatureMissingError extends failureKind('kernel-feature-missing', { retryable: false }) {
   constructor(
     readonly feature: 'mem_track',
     /** The step that needed it: a pre-dump, or a dump on top of a pre-dump. */
@@ -69,27 +56,15 @@ export class KernelFeatureMissingError extends FerryError {
 }
 
 /** --prev-images-dir (or a layer's `parent` link) does not name a usable parent layer. */
-export class ParentImagesInvalidError extends FerryError {
-  static override readonly kind = 'parent-images-invalid';
-  static override readonly retryable = false;
-  constructor(
-    readonly dir: string,
-    readonly problem: string,
-    options?: FerryErrorOptions,
-  ) {
+export class ParentImagesInvalidError extends failureKind('parent-images-invalid', { retryable: false }) {
+  constructor(readonly dir: string, readonly problem: string, options?: FerryErrorOptions) {
     super(`parent images ${dir} are not usable: ${problem}`, options);
   }
 }
 
 /** The images dir for a new layer already holds files: CRIU would mix two layers. */
-export class ImagesDirNotEmptyError extends FerryError {
-  static override readonly kind = 'images-dir-not-empty';
-  static override readonly retryable = false;
-  constructor(
-    readonly dir: string,
-    readonly entries: string[],
-    options?: FerryErrorOptions,
-  ) {
+export class ImagesDirNotEmptyError extends failureKind('images-dir-not-empty', { retryable: false }) {
+  constructor(readonly dir: string, readonly entries: string[], options?: FerryErrorOptions) {
     super(
       `images dir ${dir} is not empty (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); ` +
         'give a new or empty directory for each layer',
@@ -99,27 +74,15 @@ export class ImagesDirNotEmptyError extends FerryError {
 }
 
 /** An image file is missing, truncated or not what its name says. */
-export class ImagesInvalidError extends FerryError {
-  static override readonly kind = 'images-invalid';
-  static override readonly retryable = false;
-  constructor(
-    readonly file: string,
-    readonly problem: string,
-    options?: FerryErrorOptions,
-  ) {
+export class ImagesInvalidError extends failureKind('images-invalid', { retryable: false }) {
+  constructor(readonly file: string, readonly problem: string, options?: FerryErrorOptions) {
     super(`CRIU image ${file} cannot be read: ${problem}`, options);
   }
 }
 
 /** CRIU is not installed, not executable, too old, or its worker died before answering. */
-export class CriuUnavailableError extends FerryError {
-  static override readonly kind = 'criu-unavailable';
-  static override readonly retryable = false;
-  constructor(
-    readonly binary: string,
-    readonly problem: string,
-    options?: FerryErrorOptions,
-  ) {
+export class CriuUnavailableError extends failureKind('criu-unavailable', { retryable: false }) {
+  constructor(readonly binary: string, readonly problem: string, options?: FerryErrorOptions) {
     super(
       `CRIU (${binary}) is not usable: ${problem}. Install CRIU >= 4.1 (make system-deps) or point ` +
         'FERRY_CRIU at a working binary',
@@ -129,9 +92,7 @@ export class CriuUnavailableError extends FerryError {
 }
 
 /** The pid now belongs to a different process than the one recorded at the chain's first step. */
-export class ProcessChangedError extends FerryError {
-  static override readonly kind = 'process-changed';
-  static override readonly retryable = false;
+export class ProcessChangedError extends failureKind('process-changed', { retryable: false }) {
   constructor(
     readonly pid: number,
     readonly expected: { startTime: number; bootId: string; comm: string },
@@ -149,14 +110,8 @@ export class ProcessChangedError extends FerryError {
 }
 
 /** ferry will not checkpoint this target at all: pid 1, a kernel thread, or ferry's own process tree. */
-export class RefusedTargetError extends FerryError {
-  static override readonly kind = 'refused-target';
-  static override readonly retryable = false;
-  constructor(
-    readonly pid: number,
-    readonly reason: 'init' | 'kernel-thread' | 'own-tree',
-    options?: FerryErrorOptions,
-  ) {
+export class RefusedTargetError extends failureKind('refused-target', { retryable: false }) {
+  constructor(readonly pid: number, readonly reason: 'init' | 'kernel-thread' | 'own-tree', options?: FerryErrorOptions) {
     const why = {
       init: 'it is pid 1 (init); checkpointing it would freeze the whole system',
       'kernel-thread': 'it is a kernel thread, which CRIU cannot checkpoint',
@@ -168,9 +123,7 @@ export class RefusedTargetError extends FerryError {
 }
 
 /** Restore needs a pid that another process (often a zombie of the dumped task) still holds. */
-export class PidInUseError extends FerryError {
-  static override readonly kind = 'pid-in-use';
-  static override readonly retryable = true;
+export class PidInUseError extends failureKind('pid-in-use', { retryable: true }) {
   constructor(
     readonly pid: number,
     readonly holder: { comm: string; state: string; ppid: number },
@@ -190,9 +143,7 @@ export class PidInUseError extends FerryError {
 }
 
 /** CRIU answered a request with failure for a reason none of the kinds above describes. */
-export class CriuFailedError extends FerryError {
-  static override readonly kind = 'criu-failed';
-  static override readonly retryable = true;
+export class CriuFailedError extends failureKind('criu-failed', { retryable: true }) {
   constructor(
     readonly request: CriuRequestName,
     readonly errno: number | null,

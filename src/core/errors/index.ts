@@ -48,3 +48,11 @@ export function errorKind(err: unknown): string | null {
  * types is never retried even if it arrives without the nonRetryable flag.
  */
 export const PERMANENT_FAILURE_TYPES: readonly string[] = FAILURE_CATALOGUE.filter((cls) => !cls.retryable).map((cls) => failureTypeOf(cls.kind));
+
+/**
+ * The failure types by camel-cased kind (`FAILURE_TYPES.noSuchProcess === 'NoSuchProcess'`), for
+ * programs that branch on a workflow's failure type.
+ */
+export const FAILURE_TYPES: Readonly<Record<string, string>> = Object.fromEntries(
+  FAILURE_CATALOGUE.map((cls) => [cls.kind.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), failureTypeOf(cls.kind)]),
+);

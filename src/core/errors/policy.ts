@@ -2,7 +2,7 @@
  * The host policy's refusal (src/policy). A request the host's policy does not allow fails with
  * PolicyRefused, whatever the request says; no retry can change the policy.
  */
-import { FerryError, type FerryErrorOptions } from '../ferry-error';
+import { failureKind, type FerryErrorOptions } from '../ferry-error';
 
 /** What the policy was asked to allow. */
 export type PolicyStep = 'pre-dump' | 'dump' | 'restore';
@@ -10,9 +10,7 @@ export type PolicyStep = 'pre-dump' | 'dump' | 'restore';
 /** Which rule of the policy refused it. */
 export type PolicyRule = 'uid' | 'cgroup' | 'executable' | 'image-root' | 'process-unreadable';
 
-export class PolicyRefused extends FerryError {
-  static override readonly kind = 'policy-refused';
-  static override readonly retryable = false;
+export class PolicyRefused extends failureKind('policy-refused', { retryable: false }) {
   constructor(
     readonly step: PolicyStep,
     /** `pid 1234` or the refused path. */

@@ -4,16 +4,10 @@
  * kept only as `cause`, and the messages are built from our own context, not from the SDK's text.
  * Only an unreachable store is worth retrying; the rest need a person.
  */
-import { FerryError, type FerryErrorOptions } from '../ferry-error';
+import { failureKind, type FerryErrorOptions } from '../ferry-error';
 
-export class CheckpointNotFound extends FerryError {
-  static override readonly kind = 'checkpoint-not-found';
-  static override readonly retryable = false;
-  constructor(
-    readonly checkpointId: string,
-    readonly manifestKey: string,
-    options?: FerryErrorOptions,
-  ) {
+export class CheckpointNotFound extends failureKind('checkpoint-not-found', { retryable: false }) {
+  constructor(readonly checkpointId: string, readonly manifestKey: string, options?: FerryErrorOptions) {
     super(
       `checkpoint ${JSON.stringify(checkpointId)} not found: no manifest at ${manifestKey}; ` +
         'run `ferry checkpoints ls` to see the stored checkpoints',
@@ -22,9 +16,7 @@ export class CheckpointNotFound extends FerryError {
   }
 }
 
-export class CheckpointIncomplete extends FerryError {
-  static override readonly kind = 'checkpoint-incomplete';
-  static override readonly retryable = false;
+export class CheckpointIncomplete extends failureKind('checkpoint-incomplete', { retryable: false }) {
   constructor(readonly checkpointId: string) {
     super(
       `checkpoint ${JSON.stringify(checkpointId)} is incomplete (its upload never finished), so nothing ` +
@@ -33,13 +25,8 @@ export class CheckpointIncomplete extends FerryError {
   }
 }
 
-export class CheckpointInUse extends FerryError {
-  static override readonly kind = 'checkpoint-in-use';
-  static override readonly retryable = false;
-  constructor(
-    readonly checkpointId: string,
-    readonly usedBy: string[],
-  ) {
+export class CheckpointInUse extends failureKind('checkpoint-in-use', { retryable: false }) {
+  constructor(readonly checkpointId: string, readonly usedBy: string[]) {
     super(
       `checkpoint ${JSON.stringify(checkpointId)} was not deleted: its layers are the base of ` +
         `${usedBy.map((id) => JSON.stringify(id)).join(', ')}; delete those first`,
@@ -47,26 +34,14 @@ export class CheckpointInUse extends FerryError {
   }
 }
 
-export class CheckpointExists extends FerryError {
-  static override readonly kind = 'checkpoint-exists';
-  static override readonly retryable = false;
-  constructor(
-    readonly checkpointId: string,
-    readonly problem: string,
-  ) {
+export class CheckpointExists extends failureKind('checkpoint-exists', { retryable: false }) {
+  constructor(readonly checkpointId: string, readonly problem: string) {
     super(`checkpoint ${JSON.stringify(checkpointId)} already exists and was left unchanged: ${problem}; push under a new id or delete it first`);
   }
 }
 
-export class ObjectMissing extends FerryError {
-  static override readonly kind = 'object-missing';
-  static override readonly retryable = false;
-  constructor(
-    readonly key: string,
-    readonly bucket: string,
-    detail = '',
-    options?: FerryErrorOptions,
-  ) {
+export class ObjectMissing extends failureKind('object-missing', { retryable: false }) {
+  constructor(readonly key: string, readonly bucket: string, detail = '', options?: FerryErrorOptions) {
     super(
       `object s3://${bucket}/${key} is missing${detail ? ` (${detail})` : ''}; the checkpoint that needs it ` +
         'cannot be restored from this store: push it again from its source host',
@@ -75,9 +50,7 @@ export class ObjectMissing extends FerryError {
   }
 }
 
-export class ChecksumMismatch extends FerryError {
-  static override readonly kind = 'checksum-mismatch';
-  static override readonly retryable = false;
+export class ChecksumMismatch extends failureKind('checksum-mismatch', { retryable: false }) {
   constructor(
     readonly key: string,
     readonly expected: string,
@@ -89,14 +62,8 @@ export class ChecksumMismatch extends FerryError {
   }
 }
 
-export class BucketMissing extends FerryError {
-  static override readonly kind = 'bucket-missing';
-  static override readonly retryable = false;
-  constructor(
-    readonly bucket: string,
-    readonly endpoint: string,
-    options?: FerryErrorOptions,
-  ) {
+export class BucketMissing extends failureKind('bucket-missing', { retryable: false }) {
+  constructor(readonly bucket: string, readonly endpoint: string, options?: FerryErrorOptions) {
     super(
       `bucket ${JSON.stringify(bucket)} does not exist at ${endpoint}; create it (the dev stack: \`ferry dev up\`) ` +
         'or set FERRY_S3_BUCKET to an existing bucket',
@@ -105,15 +72,8 @@ export class BucketMissing extends FerryError {
   }
 }
 
-export class AccessDenied extends FerryError {
-  static override readonly kind = 'access-denied';
-  static override readonly retryable = false;
-  constructor(
-    readonly bucket: string,
-    readonly endpoint: string,
-    readonly operation: string,
-    options?: FerryErrorOptions,
-  ) {
+export class AccessDenied extends failureKind('access-denied', { retryable: false }) {
+  constructor(readonly bucket: string, readonly endpoint: string, readonly operation: string, options?: FerryErrorOptions) {
     super(
       `access denied by ${endpoint} for ${operation} on bucket ${JSON.stringify(bucket)}: the credentials from the ` +
         'AWS provider chain were rejected (wrong key or secret, or no permission); check AWS_PROFILE / ' +
@@ -123,14 +83,8 @@ export class AccessDenied extends FerryError {
   }
 }
 
-export class StorageUnreachable extends FerryError {
-  static override readonly kind = 'storage-unreachable';
-  static override readonly retryable = true;
-  constructor(
-    readonly endpoint: string,
-    readonly reason: string,
-    options?: FerryErrorOptions,
-  ) {
+export class StorageUnreachable extends failureKind('storage-unreachable', { retryable: true }) {
+  constructor(readonly endpoint: string, readonly reason: string, options?: FerryErrorOptions) {
     super(
       `storage endpoint ${endpoint} is unreachable (${reason}); start it (the dev stack: \`ferry dev up\`) or ` +
         'check FERRY_S3_ENDPOINT; an interrupted upload resumes where it stopped when retried',
@@ -139,37 +93,20 @@ export class StorageUnreachable extends FerryError {
   }
 }
 
-export class ManifestInvalid extends FerryError {
-  static override readonly kind = 'manifest-invalid';
-  static override readonly retryable = false;
-  constructor(
-    readonly key: string,
-    readonly problem: string,
-    options?: FerryErrorOptions,
-  ) {
+export class ManifestInvalid extends failureKind('manifest-invalid', { retryable: false }) {
+  constructor(readonly key: string, readonly problem: string, options?: FerryErrorOptions) {
     super(`manifest ${key} is invalid: ${problem}; nothing was read from it. Push the checkpoint again`, options);
   }
 }
 
-export class LocalLayerInvalid extends FerryError {
-  static override readonly kind = 'local-layer-invalid';
-  static override readonly retryable = false;
-  constructor(
-    readonly dir: string,
-    readonly problem: string,
-    options?: FerryErrorOptions,
-  ) {
+export class LocalLayerInvalid extends failureKind('local-layer-invalid', { retryable: false }) {
+  constructor(readonly dir: string, readonly problem: string, options?: FerryErrorOptions) {
     super(`${dir} is not a usable CRIU images dir: ${problem}; nothing was uploaded`, options);
   }
 }
 
-export class TransferAborted extends FerryError {
-  static override readonly kind = 'transfer-aborted';
-  static override readonly retryable = false;
-  constructor(
-    readonly what: string,
-    options?: FerryErrorOptions,
-  ) {
+export class TransferAborted extends failureKind('transfer-aborted', { retryable: false }) {
+  constructor(readonly what: string, options?: FerryErrorOptions) {
     super(
       `${what} was cancelled; parts already stored are kept and a retry resumes from them ` +
         '(`ferry gc` removes abandoned uploads after a day)',
@@ -178,14 +115,8 @@ export class TransferAborted extends FerryError {
   }
 }
 
-export class DecryptionFailed extends FerryError {
-  static override readonly kind = 'decryption-failed';
-  static override readonly retryable = false;
-  constructor(
-    readonly key: string,
-    readonly reason: string,
-    options?: FerryErrorOptions,
-  ) {
+export class DecryptionFailed extends failureKind('decryption-failed', { retryable: false }) {
+  constructor(readonly key: string, readonly reason: string, options?: FerryErrorOptions) {
     super(
       `encrypted object ${key} could not be decrypted: ${reason}; nothing from it was written. ` +
         'Check that the configured encryption key is the one the checkpoint was pushed with, or push the checkpoint again',
@@ -195,14 +126,8 @@ export class DecryptionFailed extends FerryError {
 }
 
 /** A layer needs another key than the configured one (or a key when none is configured). Names key ids, never keys. */
-export class EncryptionKeyMismatch extends FerryError {
-  static override readonly kind = 'encryption-key-mismatch';
-  static override readonly retryable = false;
-  constructor(
-    readonly checkpointId: string,
-    readonly neededKeyId: string,
-    readonly configuredKeyId: string | null,
-  ) {
+export class EncryptionKeyMismatch extends failureKind('encryption-key-mismatch', { retryable: false }) {
+  constructor(readonly checkpointId: string, readonly neededKeyId: string, readonly configuredKeyId: string | null) {
     super(
       `checkpoint ${JSON.stringify(checkpointId)} is encrypted with key ${neededKeyId}, ` +
         (configuredKeyId ? `but the configured key is ${configuredKeyId}` : 'but no encryption key is configured') +
@@ -212,13 +137,8 @@ export class EncryptionKeyMismatch extends FerryError {
 }
 
 /** With a key configured, plaintext layers are refused unless asked for: the manifest itself is not authenticated. */
-export class UnencryptedLayerRefused extends FerryError {
-  static override readonly kind = 'unencrypted-layer-refused';
-  static override readonly retryable = false;
-  constructor(
-    readonly checkpointId: string,
-    readonly position: number,
-  ) {
+export class UnencryptedLayerRefused extends failureKind('unencrypted-layer-refused', { retryable: false }) {
+  constructor(readonly checkpointId: string, readonly position: number) {
     super(
       `checkpoint ${JSON.stringify(checkpointId)} has an unencrypted layer at position ${position} while an encryption key is ` +
         'configured, so nothing was downloaded (an unencrypted layer is not authenticated by the key). ' +
@@ -228,16 +148,8 @@ export class UnencryptedLayerRefused extends FerryError {
 }
 
 /** The store refused the server-side encryption asked for (no KMS configured, unknown KMS key, ...). */
-export class ServerSideEncryptionRefused extends FerryError {
-  static override readonly kind = 'sse-refused';
-  static override readonly retryable = false;
-  constructor(
-    readonly bucket: string,
-    readonly endpoint: string,
-    readonly mode: string,
-    readonly code: string,
-    options?: FerryErrorOptions,
-  ) {
+export class ServerSideEncryptionRefused extends failureKind('sse-refused', { retryable: false }) {
+  constructor(readonly bucket: string, readonly endpoint: string, readonly mode: string, readonly code: string, options?: FerryErrorOptions) {
     super(
       `${endpoint} refused server-side encryption ${mode} for bucket ${JSON.stringify(bucket)} (${code}); nothing was stored. ` +
         'Configure a KMS on the store (MinIO: MINIO_KMS_SECRET_KEY or KES), fix FERRY_S3_SSE_KMS_KEY_ID, or unset FERRY_S3_SSE',

@@ -3,24 +3,16 @@
  * policy that cannot be met, and the two outcomes after the process was stopped (rolled back).
  * Workflows send them as ApplicationFailures of type `failureType` (see workflows/failures.ts).
  */
-import { FerryError, type FerryErrorOptions } from '../ferry-error';
+import { failureKind, type FerryErrorOptions } from '../ferry-error';
 import { hostTaskQueue } from '../names';
 
 /** The workflow input breaks a rule (see ../ids.ts); nothing was done. */
-export class InvalidInput extends FerryError {
-  static override readonly kind = 'invalid-input';
-  static override readonly retryable = false;
+export class InvalidInput extends failureKind('invalid-input', { retryable: false }) {
 }
 
 /** No worker polled the host's task queue in time: the host is down or not set up. */
-export class HostUnavailable extends FerryError {
-  static override readonly kind = 'host-unavailable';
-  static override readonly retryable = false;
-  constructor(
-    readonly host: string,
-    taskQueuePrefix: string,
-    options?: FerryErrorOptions,
-  ) {
+export class HostUnavailable extends failureKind('host-unavailable', { retryable: false }) {
+  constructor(readonly host: string, taskQueuePrefix: string, options?: FerryErrorOptions) {
     super(
       `no ferry worker picked up work for host ${JSON.stringify(host)} (task queue ${hostTaskQueue(taskQueuePrefix, host)}) ` +
         `within 60 s; start one on that host with \`ferry worker --host ${host}\``,
@@ -30,13 +22,8 @@ export class HostUnavailable extends FerryError {
 }
 
 /** The convergence policy demands pre-dumps and the host's kernel cannot track dirty memory. */
-export class PreDumpsUnavailable extends FerryError {
-  static override readonly kind = 'pre-dumps-unavailable';
-  static override readonly retryable = false;
-  constructor(
-    readonly host: string,
-    readonly kernel: string,
-  ) {
+export class PreDumpsUnavailable extends failureKind('pre-dumps-unavailable', { retryable: false }) {
+  constructor(readonly host: string, readonly kernel: string) {
     super(
       `the policy requires pre-dumps, but the kernel of host ${host} (${kernel}) cannot track dirty memory ` +
         '(no soft-dirty, CONFIG_MEM_SOFT_DIRTY); nothing was dumped and the process keeps running. ' +
@@ -46,22 +33,14 @@ export class PreDumpsUnavailable extends FerryError {
 }
 
 /** Another workflow already dumps this process (Temporal refused a second one under its id). */
-export class CheckpointInProgress extends FerryError {
-  static override readonly kind = 'checkpoint-in-progress';
-  static override readonly retryable = false;
-  constructor(
-    readonly pid: number,
-    readonly host: string,
-    readonly workflowId: string,
-  ) {
+export class CheckpointInProgress extends failureKind('checkpoint-in-progress', { retryable: false }) {
+  constructor(readonly pid: number, readonly host: string, readonly workflowId: string) {
     super(`pid ${pid} on host ${host} is already being checkpointed (workflow ${workflowId}); wait for it or cancel it, then retry`);
   }
 }
 
 /** Storing the final dump failed after it stopped the process; the process was restored where it was. */
-export class CheckpointFailed extends FerryError {
-  static override readonly kind = 'checkpoint-failed';
-  static override readonly retryable = false;
+export class CheckpointFailed extends failureKind('checkpoint-failed', { retryable: false }) {
   constructor(
     readonly checkpointId: string,
     readonly pid: number,
@@ -80,9 +59,7 @@ export class CheckpointFailed extends FerryError {
 }
 
 /** The target could not restore the migrated process; it was restored on the source instead. */
-export class MigrationFailed extends FerryError {
-  static override readonly kind = 'migration-failed';
-  static override readonly retryable = false;
+export class MigrationFailed extends failureKind('migration-failed', { retryable: false }) {
   constructor(
     readonly checkpointId: string,
     readonly pid: number,
