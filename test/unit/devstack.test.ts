@@ -16,6 +16,7 @@ import { findPortOwner, isPortFree, parseListeningInodes } from '../../src/devst
 import { findOnPath, identifyProcess, isRecordedProcessAlive, parseProcStat, stopRecordedProcess, type ProcessRecord } from '../../src/devstack/process';
 import { devEnv, devStatus, devUp, formatExports, shellQuote } from '../../src/devstack/stack';
 import { readState, stateFile, writeState } from '../../src/devstack/state';
+import { freePort } from '../helpers/ports';
 
 let tmp: string;
 beforeEach(async () => {
@@ -47,14 +48,6 @@ async function rejection(promise: Promise<unknown>): Promise<Error & Record<stri
     return err as Error & Record<string, unknown>;
   }
   throw new Error('expected a rejection');
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('process identity', () => {

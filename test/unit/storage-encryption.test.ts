@@ -22,8 +22,8 @@ import {
   isUnencryptedLayerRefused,
   pushLocalChain,
 } from '../../src/storage';
-import { FakeS3 } from './storage-fake-s3';
-import { expectFailure, makeChain, pseudoRandom, snapshotDir } from './storage-fixtures';
+import { FakeS3 } from '../helpers/fake-s3';
+import { expectFailure, makeChain, pseudoRandom, snapshotDir } from '../helpers/storage-fixtures';
 
 const MiB = 1024 * 1024;
 const SEG = 4096;
