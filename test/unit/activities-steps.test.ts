@@ -11,7 +11,8 @@ import type { LayerDump, UploadResult } from '../../src/activities/types';
 import { failureTypeOfKind, toActivityFailure } from '../../src/activities/failures';
 import { NoSuchProcessError, CriuFailedError } from '../../src/criu/errors';
 import { ChecksumMismatch, StorageUnreachable } from '../../src/storage/errors';
-import { FakeStore, fakeHost, tempRoot, removeTempRoots } from './workflow-harness';
+import { FakeStore, fakeHost } from '../helpers/fake-host';
+import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
 
 const PID = 2222;
 afterAll(() => removeTempRoots());
