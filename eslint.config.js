@@ -49,4 +49,35 @@ module.exports = tseslint.config(
       ],
     },
   },
+  {
+    // `make test-unit` must run anywhere, with nothing installed or running: a test that starts a
+    // program or a server belongs in test/integration or test/workflow.
+    files: ['test/unit/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...['child_process', 'worker_threads', 'cluster']
+              .flatMap((m) => [m, `node:${m}`])
+              .map((name) => ({ name, message: 'test/unit starts no process: tests that run programs belong in test/integration.' })),
+            { name: '@temporalio/testing', importNames: ['TestWorkflowEnvironment'], message: 'A Temporal test server belongs in test/workflow (test/helpers/workflow-env.ts).' },
+          ],
+          patterns: [
+            {
+              group: ['**/helpers/minio', '**/helpers/temporal', '**/helpers/workflow-env', '**/helpers/pipeline-harness', '**/fixtures/workload/*', '**/fixtures/shell-job'],
+              message: 'This helper starts processes or servers: its tests belong in test/integration or test/workflow.',
+            },
+            { group: ['../integration/*', '../workflow/*', '../replay/*'], message: 'Code tests share lives in test/helpers.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['test/integration/**/*.ts', 'test/workflow/**/*.ts', 'test/replay/**/*.ts', 'test/helpers/**/*.ts', 'test/fixtures/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/unit/*'], message: 'Code tests share lives in test/helpers, not in test/unit.' }] }],
+    },
+  },
 );
