@@ -36,7 +36,8 @@ lint: node-deps
 typecheck: node-deps
 	npx tsc -p tsconfig.json --noEmit
 
-test-unit: build
+# Unit tests start no process and need no build (the native helper is for test/integration).
+test-unit: node-deps
 	npx jest test/unit
 
 test: install lint typecheck
