@@ -33,8 +33,10 @@ install: system-deps build
 lint: node-deps
 	npx eslint .
 
+# TypeScript, then the JavaScript (scripts, bench, lab, config files) through its JSDoc types.
 typecheck: node-deps
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p tsconfig.js.json
 
 # Unit tests start no process and need no build (the native helper is for test/integration).
 test-unit: node-deps

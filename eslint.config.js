@@ -1,21 +1,39 @@
+// @ts-check
 // Lint rules that guard correctness, not taste:
 // - floating promises are errors everywhere (a dropped promise is a lost failure);
 // - workflow code stays deterministic: no Node built-ins, no I/O modules, no host-only SDK
 //   packages, and ferry's own I/O layers only as types (workflows import activity *types*).
 const js = require('@eslint/js');
+const globals = require('globals');
 const tseslint = require('typescript-eslint');
 const { builtinModules } = require('node:module');
 
 const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
 
 module.exports = tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'coverage/**', 'infra/lab/cache/**', '**/*.js'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'coverage/**', 'infra/lab/cache/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
     languageOptions: { parserOptions: { project: './tsconfig.json', tsconfigRootDir: __dirname } },
     rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Scripts, benchmarks, the lab guest's programs and config files: plain CommonJS run by node,
+    // type-checked through their JSDoc (tsconfig.js.json), so the same promise rules apply.
+    files: ['**/*.js'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: globals.node,
+      parserOptions: { project: './tsconfig.js.json', tsconfigRootDir: __dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-require-imports': 'off',
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
