@@ -11,8 +11,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
+import { installTestRuntime, workflowBundle } from '../helpers/temporal';
 
 const DIR = path.join(__dirname, 'histories');
 const INCOMPATIBLE = path.join(__dirname, 'incompatible');
@@ -23,8 +24,8 @@ function load(file: string) {
 
 let bundle: WorkflowBundle;
 beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
+  installTestRuntime();
+  bundle = await workflowBundle();
 }, 120000);
 
 const histories = fs.existsSync(DIR) ? fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort() : [];
