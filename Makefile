@@ -33,10 +33,13 @@ install: system-deps build
 lint: node-deps
 	npx eslint .
 
+# TypeScript, then the JavaScript (scripts, bench, lab, config files) through its JSDoc types.
 typecheck: node-deps
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p tsconfig.js.json
 
-test-unit: build
+# Unit tests start no process and need no build (the native helper is for test/integration).
+test-unit: node-deps
 	npx jest test/unit
 
 test: install lint typecheck

@@ -2,14 +2,17 @@
 // Renders bench/results/chain-raw.json (bench/lab-chain.sh) as Markdown on stdout and as a plot,
 // BENCHMARKS-chain.svg next to BENCHMARKS.md.
 //   node bench/chain-report.js [boot wall ms]
+// @ts-check
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
+/** @type {import('./results').ChainRaw} */
 const raw = JSON.parse(fs.readFileSync(path.join(__dirname, 'results', 'chain-raw.json'), 'utf8'));
 const bootMs = Number(process.argv[2] || 0);
 const MiB = 1048576;
+/** @param {number} us */
 const ms = (us) => (us / 1000).toFixed(0);
 
 let cum = 0;
@@ -26,11 +29,11 @@ function svg() {
   const pw = W - M.l - M.r;
   const ph = H - M.t - M.b;
   const n = rows.length;
-  const X = (i) => M.l + ((i - 1) / Math.max(1, n - 1)) * pw;
+  const X = (/** @type {number} */ i) => M.l + ((i - 1) / Math.max(1, n - 1)) * pw;
   const fMax = Math.max(...rows.map((r) => r.stats.frozenTimeUs / 1000)) * 1.1 || 1;
   const cMax = Math.max(...rows.map((r) => r.cumMiB)) * 1.1 || 1;
-  const Yf = (v) => M.t + ph - (v / fMax) * ph;
-  const Yc = (v) => M.t + ph - (v / cMax) * ph;
+  const Yf = (/** @type {number} */ v) => M.t + ph - (v / fMax) * ph;
+  const Yc = (/** @type {number} */ v) => M.t + ph - (v / cMax) * ph;
   const p = [];
   p.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
   p.push('<rect width="100%" height="100%" fill="white"/>');
@@ -56,14 +59,16 @@ fs.writeFileSync(path.join(root, 'BENCHMARKS-chain.svg'), svg());
 /** Early vs late layers, computed: does a step get dearer as the chain grows? */
 function reading() {
   if (rows.length < 6) return [];
-  const med = (xs) => {
+  const med = (/** @type {number[]} */ xs) => {
     const v = [...xs].sort((a, b) => a - b);
     return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
   };
   const third = Math.floor((rows.length - 1) / 3);
   const early = rows.slice(1, 1 + third);
   const late = rows.slice(rows.length - third);
+  /** @param {typeof rows} xs */
   const span = (xs) => `layers ${xs[0].n}-${xs[xs.length - 1].n}`;
+  /** @param {typeof rows} xs @param {(r: (typeof rows)[number]) => number} get */
   const f = (xs, get) => med(xs.map(get)).toFixed(0);
   return [
     'Reading it (medians, early vs late layers of the chain):',

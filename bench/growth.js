@@ -12,6 +12,7 @@
 // Results are merged by size into bench/results/growth-raw.json (so sizes can run in separate,
 // bounded invocations) and rendered to bench/results/growth.md. Needs root, `npm run build` and
 // the dev stack (`node bin/ferry.js dev up`).
+// @ts-check
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -19,8 +20,11 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const lib = require('./lib');
 
+/** @typedef {import('./results').GrowthRaw} GrowthRaw */
+
 const RAW = path.join(__dirname, 'results', 'growth-raw.json');
 
+/** @param {string} name @param {string} fallback */
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
   return i === -1 ? fallback : process.argv[i + 1];
@@ -28,6 +32,7 @@ function arg(name, fallback) {
 
 // ---- child steps --------------------------------------------------------------------------
 
+/** @param {number} pid @param {string} imagesDir */
 async function childDump(pid, imagesDir) {
   const criu = lib.requireDist('criu');
   const t0 = process.hrtime.bigint();
@@ -36,16 +41,20 @@ async function childDump(pid, imagesDir) {
   return { dumpMs, frozenMs: r.stats.frozenTimeUs / 1000, memdumpMs: r.stats.memdumpTimeUs / 1000, pagesWritten: r.stats.pagesWritten, bytes: lib.dirBytes(imagesDir), nodePeakKiB: lib.vmHwmKiB() };
 }
 
+/** @param {string} dir @param {string} checkpointId */
 async function childUpload(dir, checkpointId) {
   return lib.measuredUpload(dir, checkpointId);
 }
 
 // ---- parent -------------------------------------------------------------------------------
 
-/** The smallest size >= 2 GiB whose frozen time per GiB is over twice that of the sizes below it, or null. */
+/**
+ * The smallest size >= 2 GiB whose frozen time per GiB is over twice that of the sizes below it, or null.
+ * @param {GrowthRaw} raw
+ */
 function jump(raw) {
   const sizes = Object.keys(raw.sizes).map(Number).sort((a, b) => a - b);
-  const perGiB = (mib) => lib.median(raw.sizes[mib].runs.map((r) => r.frozenMs)) / (mib / 1024);
+  const perGiB = (/** @type {number} */ mib) => lib.median(raw.sizes[mib].runs.map((r) => r.frozenMs)) / (mib / 1024);
   for (const mib of sizes) {
     const below = sizes.filter((s) => s < mib);
     if (mib >= 2048 && below.length && perGiB(mib) > 2 * Math.max(...below.map(perGiB))) return mib;
@@ -53,10 +62,12 @@ function jump(raw) {
   return null;
 }
 
+/** @param {GrowthRaw} raw */
 function render(raw) {
   const sizes = Object.keys(raw.sizes).map(Number).sort((a, b) => a - b);
   const rows = sizes.map((mib) => {
     const e = raw.sizes[mib];
+    /** @param {'frozenMs' | 'dumpMs' | 'bytes' | 'uploadMs' | 'uploadMiBps' | 'dumpPeakMiB' | 'uploadPeakMiB' | 'uploadGrowthMiB'} k */
     const col = (k, d = 0, scale = 1) => lib.spread(e.runs.map((r) => r[k] / scale), d);
     return `| ${mib} | ${e.runs.length} | ${col('frozenMs')} | ${col('dumpMs')} | ${col('bytes', 0, lib.MiB)} | ${col('uploadMs')} | ${col('uploadMiBps')} | ${col('dumpPeakMiB')} | ${col('uploadPeakMiB')} | ${col('uploadGrowthMiB')} | ${e.machine.loadavg[0]} |`;
   });
@@ -68,7 +79,8 @@ function render(raw) {
     const peak = Math.max(...e.runs.map((r) => r.uploadPeakMiB));
     const worst = e.runs.reduce((a, r) => (r.uploadGrowthMiB > a.uploadGrowthMiB ? r : a));
     const growth = worst.uploadGrowthMiB;
-    const split = worst.uploadBuffersGrowthMiB === undefined ? 'not sampled' : `+${worst.uploadBuffersGrowthMiB.toFixed(0)} / +${worst.uploadHeapGrowthMiB.toFixed(0)}`;
+    // Buffers and heap were sampled together: a run has both or neither.
+    const split = worst.uploadBuffersGrowthMiB === undefined ? 'not sampled' : `+${worst.uploadBuffersGrowthMiB.toFixed(0)} / +${/** @type {number} */ (worst.uploadHeapGrowthMiB).toFixed(0)}`;
     return { mib, bound, base, peak, growth, split, held: growth <= bound + raw.sdkAllowanceMiB };
   });
   const memTable = memRows.map((m) => `| ${m.mib} | ${m.base.toFixed(0)} | ${m.peak.toFixed(0)} | ${m.growth.toFixed(0)} | ${m.split} | ${m.bound.toFixed(0)} + ${raw.sdkAllowanceMiB} | ${m.held ? 'yes' : '**no**'} |`);
@@ -128,6 +140,7 @@ function render(raw) {
   ].join('\n');
 }
 
+/** @param {number} mib @param {number} repeats @returns {Promise<import('./results').GrowthSize>} */
 async function runSize(mib, repeats) {
   const machine = lib.machine();
   lib.log(`growth ${mib} MiB: starting workload (load ${machine.loadavg.join(' ')})`);
@@ -135,6 +148,7 @@ async function runSize(mib, repeats) {
   const prefix = `bench-growth-${process.pid}-${Date.now()}`;
   const env = { ...process.env, FERRY_S3_PREFIX: prefix };
   const wl = await lib.Workload.start(mib);
+  /** @type {import('./results').GrowthRun[]} */
   const runs = [];
   try {
     await lib.sleep(500);
@@ -177,7 +191,7 @@ async function runSize(mib, repeats) {
       const config = loadConfig(env);
       await lib.deletePrefix(storage.createS3Client(config), config.s3.bucket, prefix);
     } catch (err) {
-      lib.log(`cleanup of s3 prefix ${prefix} failed: ${err.message}`);
+      lib.log(`cleanup of s3 prefix ${prefix} failed: ${/** @type {Error} */ (err).message}`);
     }
   }
   return { machine, runs };
@@ -194,6 +208,7 @@ async function main() {
   }
   const sizes = arg('--sizes', '256 1024 4096').split(/[ ,]+/).filter(Boolean).map(Number);
   const repeats = Number(arg('--repeats', '3'));
+  /** @type {GrowthRaw} */
   const raw = fs.existsSync(RAW) && !process.argv.includes('--fresh') ? JSON.parse(fs.readFileSync(RAW, 'utf8')) : { sizes: {} };
   raw.sdkAllowanceMiB = 32;
   raw.dirtyRatio = Number(fs.readFileSync('/proc/sys/vm/dirty_ratio', 'utf8'));

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Runs INSIDE the soft-dirty lab guest (started by bench/lab-chain.sh through the lab's `exec`
 // task): how costs grow with the length of a chain of nightly pre-dump layers.
@@ -18,6 +19,7 @@ const LAYERS = Number(layersArg || 30);
 const w = { mib: Number(mibArg || 64), dirtyPermille: Number(permilleArg || 5), intervalMs: Number(intervalArg || 200) };
 const GAP = Number(gapArg || 1000);
 const criuBinary = process.env.FERRY_CRIU || 'criu';
+/** @type {any} dist/criu of the checkout (not type-checked from here) */
 const lib = require(path.join(repoDir, 'dist', 'criu', 'index'));
 const wlDir = '/tmp/wlc';
 const bin = path.join(wlDir, 'workload');
@@ -25,25 +27,36 @@ const pidFile = path.join(wlDir, 'pid');
 const resultFile = path.join(wlDir, 'verify.json');
 const root = '/tmp/chainbench';
 
+/** @param {number} ms */
 const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+/** @param {string} m */
 const log = (m) => process.stdout.write(`CHAIN: ${m}\n`);
 
+/**
+ * @template T
+ * @param {string} what
+ * @param {number} ms
+ * @param {() => T | null | undefined | false | 0} fn polled until it returns something truthy
+ * @returns {T}
+ */
 function waitUntil(what, ms, fn) {
   const end = Date.now() + ms;
   for (;;) {
     const v = fn();
-    if (v) return v;
+    if (v) return /** @type {T} */ (v);
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     sleepMs(50);
   }
 }
 
+/** @param {string} dir */
 function dirBytes(dir) {
   let n = 0;
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isFile()) n += fs.statSync(path.join(dir, e.name)).size;
   return n;
 }
 
+/** @param {number} pid @returns {{ pid: number, ok: boolean, bad: number }} */
 function verify(pid) {
   fs.rmSync(resultFile, { force: true });
   process.kill(pid, 'SIGUSR1');
@@ -57,6 +70,11 @@ function verify(pid) {
   });
 }
 
+/**
+ * @param {'dump' | 'pre-dump'} kind
+ * @param {{ pid: number, imagesDir: string, prevImagesDir?: string, leaveRunning?: boolean }} req
+ * @returns {Promise<import('./results').ChainStep>}
+ */
 async function step(kind, req) {
   const t0 = Date.now();
   const r = kind === 'pre-dump' ? await lib.preDump(req, { criuBinary }) : await lib.dump(req, { criuBinary });

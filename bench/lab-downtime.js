@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Turns the raw numbers of bench/lab-downtime.sh into the markdown of bench/results/lab.md.
 //   node bench/lab-downtime.js RAW_RESULT_JSON BOOT_JSON TOTAL_MS [OUT_NAME]
@@ -6,15 +7,19 @@ const fs = require('node:fs');
 const os = require('node:os');
 
 const [rawFile, bootFile, totalMs, outName = 'lab'] = process.argv.slice(2);
+/** @type {import('./results').LabRaw} */
 const raw = JSON.parse(fs.readFileSync(rawFile, 'utf8'));
 const boot = JSON.parse(fs.readFileSync(bootFile, 'utf8'));
 
+/** @param {number[]} xs */
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+/** @param {number} us */
 const msOf = (us) => (us / 1000).toFixed(0);
+/** @param {number} x */
 const pct = (x) => `${(x * 100).toFixed(0)}%`;
 
 const check = raw.tasks.find((t) => t.kind === 'check');
@@ -24,13 +29,15 @@ if (!check || !check.ok || benches.length === 0 || failed.length > 0) {
   throw new Error(`the bench run did not complete: ${failed.map((t) => `${t.kind}: ${t.error}`).join('; ') || 'no bench task'}`);
 }
 
+/** @type {Map<string, import('./results').LabBenchRun[]>} */
 const groups = new Map();
 for (const b of benches) {
-  for (const r of b.value.runs) {
+  for (const r of /** @type {import('./results').LabBenchRun[]} */ (b.value.runs)) {
     r.driver = r.driver || 'cli';
     const key = `${r.driver}|${r.thp}|${r.mib}|${r.dirtyPermille}`;
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(r);
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = []));
+    group.push(r);
   }
 }
 

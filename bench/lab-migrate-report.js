@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Renders bench/results/<out>.md from the lab migrate task's result.json (bench/lab-migrate.sh),
 // one column per --pre-dumps variant, and adds a "summary" (one entry per migration) to the raw file.
@@ -6,13 +7,27 @@
 const fs = require('node:fs');
 const lib = require('./lib');
 
+/**
+ * What this report reads of `ferry migrate --json` (MigrateResult in src/workflows/types.ts).
+ * @typedef {object} Migration
+ * @property {{ totalMs: number, parts: Record<string, number> }} downtime
+ * @property {{ layers: Array<{ kind: string, bytes: number, stats: import('./results').DumpStats }>, preDumps: { stopReason: string } }} checkpoint
+ * @property {{ restoreTimeUs: number }} restore
+ * @property {{ bytes: number, layers: number } | null} prefetch
+ * @property {string | null} prefetchProblem
+ */
+/** @typedef {{ thp: string, runs: Array<{ preDumps?: number, from: string, to: string, result: Migration }> }} MigrateTaskValue */
+
 const [resultFile, bootMs, mib, permille, intervalMs] = process.argv.slice(2);
+/** @type {import('./results').LabRaw} */
 const result = JSON.parse(fs.readFileSync(resultFile, 'utf8'));
+/** @type {import('./results').LabTask<MigrateTaskValue> | undefined} */
 const task = result.tasks.find((t) => t.kind === 'migrate');
 if (!task || !task.ok) throw new Error(`the migrate task did not succeed: ${task ? task.error : 'absent'}`);
 const check = result.tasks.find((t) => t.kind === 'check');
 const MiB = 1024 * 1024;
 
+/** @type {import('./results').LabMigrateSummary[]} */
 const runs = task.value.runs.map(({ preDumps: asked, from, to, result: r }) => {
   const final = r.checkpoint.layers[r.checkpoint.layers.length - 1];
   const preDumpLayers = r.checkpoint.layers.filter((l) => l.kind === 'pre-dump');
@@ -41,7 +56,9 @@ const runs = task.value.runs.map(({ preDumps: asked, from, to, result: r }) => {
 
 const variants = [...new Set(runs.map((r) => r.asked))];
 const byVariant = variants.map((v) => runs.filter((r) => r.asked === v));
+/** @param {number | null} v */
 const name = (v) => (v === 0 ? 'without pre-dumps (--pre-dumps 0)' : v === null ? 'as configured' : `with pre-dumps (--pre-dumps ${v})`);
+/** @param {string} label @param {(r: import('./results').LabMigrateSummary) => number} get */
 const row = (label, get, digits = 0) => `| ${label} | ${byVariant.map((rs) => lib.spread(rs.map(get), digits)).join(' | ')} |`;
 const partNames = Object.keys(runs[0].parts);
 

@@ -1,6 +1,7 @@
 // Shared helpers of ferry's host benchmarks (growth, pipeline, migrate): statistics, the workload
 // fixture as a daemon, machine facts, child processes under /usr/bin/time, and cleanup of a bench
 // prefix in the bucket. Plain CommonJS over dist/: benchmarks measure the built code users run.
+// @ts-check
 'use strict';
 const { execFile, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -10,6 +11,11 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 const MiB = 1024 * 1024;
 
+/**
+ * A module of the built code (dist/ is not type-checked from here: its exports are `any`).
+ * @param {string} rel
+ * @returns {any}
+ */
 function requireDist(rel) {
   const file = path.join(root, 'dist', rel);
   if (!fs.existsSync(`${file}.js`) && !fs.existsSync(path.join(file, 'index.js'))) {
@@ -18,31 +24,44 @@ function requireDist(rel) {
   return require(file);
 }
 
+/** @param {number} ms @returns {Promise<void>} */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** @param {number[]} xs */
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   if (s.length === 0) return NaN;
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-/** "median (min-max)" with a fixed number of decimals. */
+/**
+ * "median (min-max)" with a fixed number of decimals.
+ * @param {number[]} xs
+ */
 function spread(xs, digits = 0) {
   if (xs.length === 0) return 'not measured';
-  const f = (x) => x.toFixed(digits);
+  const f = (/** @type {number} */ x) => x.toFixed(digits);
   return xs.length === 1 ? `${f(xs[0])} (1 run)` : `${f(median(xs))} (${f(Math.min(...xs))}-${f(Math.max(...xs))})`;
 }
 
+/**
+ * @template T
+ * @param {string} what
+ * @param {number} timeoutMs
+ * @param {() => T | null | undefined | false | Promise<T | null | undefined | false>} probe
+ * @returns {Promise<T>}
+ */
 async function poll(what, timeoutMs, probe) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
-    if (v !== null && v !== undefined && v !== false) return v;
+    if (v !== null && v !== undefined && v !== false) return /** @type {T} */ (v);
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(20);
   }
 }
 
+/** @returns {import('./results').Machine} */
 function machine() {
   let criu = 'unknown';
   try {
@@ -63,6 +82,7 @@ function machine() {
 
 /** The workload fixture (test/fixtures/workload) as a daemon; build/workload is built when missing. */
 class Workload {
+  /** @param {number} mib @param {{ dirtyPermille?: number, intervalMs?: number }} [options] */
   static async start(mib, { dirtyPermille = 10, intervalMs = 200 } = {}) {
     const binary = path.join(root, 'build', 'workload');
     if (!fs.existsSync(binary)) execFileSync('bash', [path.join(root, 'test', 'fixtures', 'workload', 'build.sh')], { stdio: 'ignore' });
@@ -77,6 +97,7 @@ class Workload {
     return new Workload(pid, dir, mib);
   }
 
+  /** @param {number} pid @param {string} dir @param {number} mib */
   constructor(pid, dir, mib) {
     this.pid = pid;
     this.dir = dir;
@@ -114,7 +135,10 @@ class Workload {
   }
 }
 
-/** Sum of the regular files' sizes in a dir (a CRIU images dir). */
+/**
+ * Sum of the regular files' sizes in a dir (a CRIU images dir).
+ * @param {string} dir
+ */
 function dirBytes(dir) {
   let total = 0;
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isFile()) total += fs.statSync(path.join(dir, e.name)).size;
@@ -124,10 +148,15 @@ function dirBytes(dir) {
 /**
  * Runs a command under /usr/bin/time -f %M. Returns wall ms, peak RSS (KiB, the largest of the
  * process and its waited-for children), stdout and the last stdout line parsed as JSON if it is.
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {{ env?: NodeJS.ProcessEnv, timeoutMs?: number }} [options]
+ * @returns {Promise<{ wallMs: number, peakKiB: number, stdout: string, stderr: string, json: any }>}
  */
 async function timed(cmd, args, { env = process.env, timeoutMs = 600000 } = {}) {
   const timeFile = path.join(os.tmpdir(), `ferry-bench-time-${process.pid}-${Date.now()}`);
   const t0 = process.hrtime.bigint();
+  /** @type {{ stdout: string, stderr: string }} */
   const result = await new Promise((resolve, reject) => {
     execFile('/usr/bin/time', ['-f', '%M', '-o', timeFile, cmd, ...args], { env, maxBuffer: 64 * MiB, timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       if (err) reject(Object.assign(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr.slice(-3000)}\n${stdout.slice(-2000)}`), { stdout, stderr }));
@@ -154,7 +183,12 @@ function resetHwm() {
   fs.writeFileSync('/proc/self/clear_refs', '5');
 }
 
-/** Deletes every object under `prefix/` in the bucket (bench prefixes only). */
+/**
+ * Deletes every object under `prefix/` in the bucket (bench prefixes only).
+ * @param {import('@aws-sdk/client-s3').S3Client} client
+ * @param {string} bucket
+ * @param {string} prefix
+ */
 async function deletePrefix(client, bucket, prefix) {
   const { ListObjectsV2Command, DeleteObjectsCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } = require('@aws-sdk/client-s3');
   if (!/^bench-/.test(prefix)) throw new Error(`refusing to delete prefix ${prefix}: not a bench prefix`);
@@ -171,6 +205,7 @@ async function deletePrefix(client, bucket, prefix) {
   return deleted;
 }
 
+/** @param {string} name @param {string} doc @param {unknown} [raw] */
 function writeResult(name, doc, raw) {
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
@@ -178,6 +213,7 @@ function writeResult(name, doc, raw) {
   if (raw) fs.writeFileSync(path.join(dir, `${name}-raw.json`), `${JSON.stringify(raw, null, 2)}\n`);
 }
 
+/** @param {string} msg */
 function log(msg) {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
@@ -186,6 +222,9 @@ function log(msg) {
  * Uploads `dir` as one layer through the dev stack's layer store (dist/storage) and measures the
  * memory it costs: the connection and SDK are warmed first, then VmHWM is reset, so `growthKiB` is
  * the upload's own; V8 heap and Buffers outside it are sampled every 20 ms to tell them apart.
+ * @param {string} dir
+ * @param {string} checkpointId
+ * @returns {Promise<import('./results').MeasuredUpload>}
  */
 async function measuredUpload(dir, checkpointId) {
   const { loadConfig } = requireDist('config/config');

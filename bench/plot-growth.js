@@ -3,16 +3,19 @@
 // against workload size (log2 x axis), medians as points joined by lines, min-max as whiskers.
 //   node bench/plot-growth.js [out.svg]   (default: BENCHMARKS-growth.svg next to BENCHMARKS.md)
 // No dependencies: the SVG is written by hand.
+// @ts-check
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const { median } = require('./lib');
 
 const root = path.resolve(__dirname, '..');
+/** @type {import('./results').GrowthRaw} */
 const raw = JSON.parse(fs.readFileSync(path.join(__dirname, 'results', 'growth-raw.json'), 'utf8'));
 const out = process.argv[2] || path.join(root, 'BENCHMARKS-growth.svg');
 
 const sizes = Object.keys(raw.sizes).map(Number).sort((a, b) => a - b);
+/** @type {Array<{ title: string, get: (r: import('./results').GrowthRun) => number, yMinZero?: boolean }>} */
 const panels = [
   { title: 'CRIU frozen time (ms)', get: (r) => r.frozenMs },
   { title: 'dump wall time (ms)', get: (r) => r.dumpMs },
@@ -28,9 +31,12 @@ const M = { l: 62, r: 14, t: 30, b: 40 };
 const cols = 3;
 const totalW = W * cols;
 const totalH = H * Math.ceil(panels.length / cols) + 40;
+/** @param {unknown} s */
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
+/** @param {number} v */
 const fmt = (v) => (v >= 10000 ? `${(v / 1000).toFixed(0)}k` : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(0) : v.toFixed(1));
 
+/** @param {number} v */
 function niceMax(v) {
   const p = 10 ** Math.floor(Math.log10(v || 1));
   for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
@@ -54,8 +60,8 @@ panels.forEach((p, idx) => {
   const lx = sizes.map((s) => Math.log2(s));
   const xMin = Math.min(...lx) - 0.5;
   const xMax = Math.max(...lx) + 0.5;
-  const X = (s) => ox + M.l + ((Math.log2(s) - xMin) / (xMax - xMin)) * pw;
-  const Y = (v) => oy + M.t + ph - (v / yMax) * ph;
+  const X = (/** @type {number} */ s) => ox + M.l + ((Math.log2(s) - xMin) / (xMax - xMin)) * pw;
+  const Y = (/** @type {number} */ v) => oy + M.t + ph - (v / yMax) * ph;
   parts.push(`<text x="${ox + M.l + pw / 2}" y="${oy + M.t - 10}" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`);
   parts.push(`<rect x="${ox + M.l}" y="${oy + M.t}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
   for (let k = 0; k <= 4; k++) {

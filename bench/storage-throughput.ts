@@ -26,7 +26,7 @@ import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectC
 import { LayerStore } from '../src/storage';
 import benchLayer from './bench-layer.json';
 import { EncryptionKey } from '../src/config/encryption-key';
-import { PrivateMinio } from '../test/integration/storage-minio';
+import { PrivateMinio } from '../test/helpers/minio';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'bench';

@@ -8,6 +8,7 @@
 //   node bench/upload-memory.js [--sizes "256 1024 4096"] [--repeats 3]
 //
 // Writes bench/results/upload-memory.md and upload-memory-raw.json. Bench objects are deleted.
+// @ts-check
 'use strict';
 const { createCipheriv, randomBytes } = require('node:crypto');
 const fs = require('node:fs');
@@ -15,19 +16,24 @@ const os = require('node:os');
 const path = require('node:path');
 const lib = require('./lib');
 
+/** @typedef {import('./results').UploadMemoryRaw} UploadMemoryRaw */
+
+/** @param {string} name @param {string} fallback */
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
   return i === -1 ? fallback : process.argv[i + 1];
 }
 
+/** @param {string} file @param {number} mib */
 async function writeRandomFile(file, mib) {
   const cipher = createCipheriv('aes-256-ctr', randomBytes(32), Buffer.alloc(16));
   const out = fs.createWriteStream(file);
   const zero = Buffer.alloc(lib.MiB);
-  for (let i = 0; i < mib; i++) if (!out.write(cipher.update(zero))) await new Promise((r) => out.once('drain', r));
-  await new Promise((resolve, reject) => out.end((err) => (err ? reject(err) : resolve())));
+  for (let i = 0; i < mib; i++) if (!out.write(cipher.update(zero))) await /** @type {Promise<void>} */ (new Promise((r) => out.once('drain', r)));
+  await /** @type {Promise<void>} */ (new Promise((resolve, reject) => out.end((/** @type {Error | null | undefined} */ err) => (err ? reject(err) : resolve()))));
 }
 
+/** @param {string} dir @param {string} id @returns {Promise<import('./results').UploadMemoryRun>} */
 async function child(dir, id) {
   const r = await lib.measuredUpload(dir, id);
   return {
@@ -42,10 +48,12 @@ async function child(dir, id) {
   };
 }
 
+/** @param {UploadMemoryRaw} raw */
 function render(raw) {
   const sizes = Object.keys(raw.sizes).map(Number).sort((a, b) => a - b);
   const r0 = raw.sizes[sizes[0]].runs[0];
   const pool = (r0.partSize * r0.concurrency) / lib.MiB;
+  /** @param {number} mib @param {keyof import('./results').UploadMemoryRun} k */
   const col = (mib, k) => lib.spread(raw.sizes[mib].runs.map((r) => r[k]));
   return [
     '# Worker memory while uploading a layer (bench/upload-memory.js)',
@@ -68,6 +76,7 @@ function render(raw) {
 
 async function main() {
   if (process.argv[2] === '--render') {
+    /** @type {UploadMemoryRaw} */
     const raw = JSON.parse(fs.readFileSync(path.join(__dirname, 'results', 'upload-memory-raw.json'), 'utf8'));
     lib.writeResult('upload-memory', render(raw));
     return;
@@ -78,6 +87,7 @@ async function main() {
   }
   const sizes = arg('--sizes', '256 1024 4096').split(/[ ,]+/).filter(Boolean).map(Number);
   const repeats = Number(arg('--repeats', '3'));
+  /** @type {UploadMemoryRaw} */
   const raw = { machine: lib.machine(), sizes: {} };
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-upmem-'));
   const prefix = `bench-upmem-${process.pid}-${Date.now()}`;

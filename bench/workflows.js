@@ -19,6 +19,7 @@
 // Workers run with their own task-queue prefix, S3 prefix and staging dir, so other users of the
 // dev stack are not disturbed; all are removed at the end. Writes bench/results/<mode>.md and
 // <mode>-raw.json. Needs root, `npm run build` and the dev stack (`node bin/ferry.js dev up`).
+// @ts-check
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -26,8 +27,14 @@ const os = require('node:os');
 const path = require('node:path');
 const lib = require('./lib');
 
+/** @typedef {import('./results').PipelineRaw} PipelineRaw */
+/** @typedef {import('./results').MigrateRaw} MigrateRaw */
+/** @typedef {import('./results').MigrateRun} MigrateRun */
+/** @typedef {NodeJS.ProcessEnv & { FERRY_S3_PREFIX: string }} StackEnv */
+
 const FERRY = path.join(lib.root, 'bin', 'ferry.js');
 
+/** @param {string} name @param {string} fallback */
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
   return i === -1 ? fallback : process.argv[i + 1];
@@ -35,6 +42,7 @@ function arg(name, fallback) {
 
 // ---- the plain script (child) ---------------------------------------------------------------
 
+/** @param {number} pid @param {string} imagesDir @param {string} prefix */
 async function childPlain(pid, imagesDir, prefix) {
   const t0 = process.hrtime.bigint();
   const criu = lib.requireDist('criu');
@@ -51,7 +59,7 @@ async function childPlain(pid, imagesDir, prefix) {
     await client.send(new PutObjectCommand({ Bucket: process.env.FERRY_S3_BUCKET || 'ferry', Key: `${prefix}/plain/${path.basename(imagesDir)}/${name}`, Body: fs.createReadStream(file), ContentLength: st.size }));
   }
   const tUploaded = process.hrtime.bigint();
-  const ms = (a, b) => Number(b - a) / 1e6;
+  const ms = (/** @type {bigint} */ a, /** @type {bigint} */ b) => Number(b - a) / 1e6;
   return { loadMs: ms(t0, tLoaded), dumpMs: ms(tLoaded, tDumped), uploadMs: ms(tDumped, tUploaded), innerMs: ms(t0, tUploaded), frozenMs: r.stats.frozenTimeUs / 1000, bytes: lib.dirBytes(imagesDir) };
 }
 
@@ -60,16 +68,19 @@ async function childPlain(pid, imagesDir, prefix) {
 function devEnv() {
   const out = spawnSync(process.execPath, [FERRY, 'dev', 'env'], { encoding: 'utf8' });
   if (out.status !== 0) throw new Error(`ferry dev env failed: ${out.stderr}`);
+  /** @type {Record<string, string>} */
   const env = {};
   for (const m of out.stdout.matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)) env[m[1]] = m[2].replace(/^'(.*)'$/, '$1');
   return env;
 }
 
+/** @param {string} host @param {NodeJS.ProcessEnv} env */
 async function startWorker(host, env) {
   const child = spawn(process.execPath, [FERRY, 'worker', '--host', host], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout.on('data', (b) => (text = (text + b).slice(-20000)));
   child.stderr.on('data', (b) => (text = (text + b).slice(-20000)));
+  /** @type {string | null} */
   let exited = null;
   child.once('exit', (code, sig) => (exited = `${code ?? sig}`));
   await lib.poll(`ferry worker --host ${host} to be ready`, 120000, () => {
@@ -90,9 +101,17 @@ async function startWorker(host, env) {
   };
 }
 
+/**
+ * @template T
+ * @param {string} label
+ * @param {string[]} hosts
+ * @param {(env: StackEnv) => Promise<T>} fn
+ * @returns {Promise<T>}
+ */
 async function withStack(label, hosts, fn) {
   const stamp = `${process.pid}-${Date.now()}`;
   const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-staging-'));
+  /** @type {StackEnv} */
   const env = { ...process.env, ...devEnv(), FERRY_TASK_QUEUE_PREFIX: `bench${stamp.replace(/-/g, '')}`, FERRY_S3_PREFIX: `bench-${label}-${stamp}`, FERRY_STAGING_DIR: staging };
   const workers = [];
   try {
@@ -109,25 +128,34 @@ async function withStack(label, hosts, fn) {
       const n = await lib.deletePrefix(storage.createS3Client(config), config.s3.bucket, env.FERRY_S3_PREFIX);
       lib.log(`removed ${n} bench objects under ${env.FERRY_S3_PREFIX}/`);
     } catch (err) {
-      lib.log(`cleanup of ${env.FERRY_S3_PREFIX}/ failed: ${err.message}`);
+      lib.log(`cleanup of ${env.FERRY_S3_PREFIX}/ failed: ${/** @type {Error} */ (err).message}`);
     }
   }
 }
 
+/** @param {string} stdout @returns {any} ferry's --json document */
 function parseJson(stdout) {
   const start = stdout.indexOf('{');
   return JSON.parse(stdout.slice(start));
 }
 
-/** Summaries of the earlier runs kept in results/<name>-raw.json, so a rerun never hides a measured result. */
+/**
+ * Summaries of the earlier runs kept in results/<name>-raw.json, so a rerun never hides a measured result.
+ * @template {PipelineRaw | MigrateRaw} R
+ * @param {string} name
+ * @param {(old: R) => number} ratioOf
+ * @returns {import('./results').HistoryEntry[]}
+ */
 function previousRuns(name, ratioOf) {
   const file = path.join(__dirname, 'results', `${name}-raw.json`);
   if (!fs.existsSync(file)) return [];
+  /** @type {R} */
   const old = JSON.parse(fs.readFileSync(file, 'utf8'));
   const runs = Array.isArray(old.runs) ? old.runs.length : old.runs.ferry.length;
   return [...(old.history || []), { at: old.machine.date.slice(11, 16), load: old.machine.loadavg[0], runs, ratio: ratioOf(old) }];
 }
 
+/** @param {{ history?: import('./results').HistoryEntry[] }} raw */
 function historyLines(raw) {
   if (!raw.history || !raw.history.length) return [];
   return ['', `Earlier runs of this bench (same size, replaced by the one above): ${raw.history.map((h) => `${h.ratio.toFixed(2)}x (${h.runs} runs, ${h.at} UTC, load ${h.load})`).join('; ')}.`];
@@ -135,10 +163,12 @@ function historyLines(raw) {
 
 // ---- pipeline overhead -------------------------------------------------------------------
 
+/** @param {number} mib @param {number} repeats */
 async function pipeline(mib, repeats) {
   const machine = lib.machine();
   lib.log(`pipeline ${mib} MiB, ${repeats} runs each (load ${machine.loadavg.join(' ')})`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-plain-'));
+  /** @type {PipelineRaw['runs']} */
   const runs = { ferry: [], plain: [] };
   try {
     await withStack('pipeline', ['bench-a'], async (env) => {
@@ -146,7 +176,7 @@ async function pipeline(mib, repeats) {
       try {
         await lib.sleep(500);
         for (let i = 0; i < repeats; i++) {
-          for (const v of i % 2 ? ['plain', 'ferry'] : ['ferry', 'plain']) {
+          for (const v of /** @type {Array<'ferry' | 'plain'>} */ (i % 2 ? ['plain', 'ferry'] : ['ferry', 'plain'])) {
             spawnSync('sync');
             if (v === 'ferry') {
               const r = await lib.timed(process.execPath, [FERRY, 'checkpoint', '--pid', String(wl.pid), '--host', 'bench-a', '--leave-running', '--checkpoint-id', `bench-pipe-${i}`, '--wait', '--json'], { env });
@@ -171,17 +201,23 @@ async function pipeline(mib, repeats) {
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
+  /** @type {PipelineRaw} */
   const raw = { machine, mib, repeats, runs, finishedAt: new Date().toISOString() };
   // The 1 GiB run is the issue's; other sizes go beside it (they show which costs are fixed).
   const name = mib === 1024 ? 'pipeline' : `pipeline-${mib}`;
-  raw.history = previousRuns(name, (old) => lib.median(old.runs.ferry.map((r) => r.wallMs)) / lib.median(old.runs.plain.map((r) => r.wallMs)));
+  raw.history = previousRuns(name, (/** @type {PipelineRaw} */ old) => lib.median(old.runs.ferry.map((r) => r.wallMs)) / lib.median(old.runs.plain.map((r) => r.wallMs)));
   lib.writeResult(name, renderPipeline(raw), raw);
   return raw;
 }
 
+/** @param {PipelineRaw} raw */
 function renderPipeline(raw) {
   const { runs } = raw;
-  const col = (v, k) => (runs[v].length && runs[v][0][k] !== undefined ? lib.spread(runs[v].map((r) => r[k])) : 'n/a');
+  // Columns are read by name: a variant without one (the plain script has no workflowMs) shows n/a.
+  /** @type {Record<'ferry' | 'plain', Array<Record<string, unknown>>>} */
+  const byName = runs;
+  const col = (/** @type {'ferry' | 'plain'} */ v, /** @type {string} */ k) =>
+    byName[v].length && byName[v][0][k] !== undefined ? lib.spread(byName[v].map((r) => /** @type {number} */ (r[k]))) : 'n/a';
   const ratios = runs.ferry.map((f, i) => (runs.plain[i] ? f.wallMs / runs.plain[i].wallMs : NaN)).filter((x) => !Number.isNaN(x));
   const ratio = runs.ferry.length && runs.plain.length ? lib.median(runs.ferry.map((r) => r.wallMs)) / lib.median(runs.plain.map((r) => r.wallMs)) : NaN;
   const fixed = lib.median(runs.ferry.map((r) => r.wallMs)) - lib.median(runs.plain.map((r) => r.wallMs));
@@ -211,9 +247,11 @@ function renderPipeline(raw) {
 
 // ---- migration downtime -----------------------------------------------------------------
 
+/** @param {number} mib @param {number} repeats */
 async function migrate(mib, repeats) {
   const machine = lib.machine();
   lib.log(`migrate ${mib} MiB, ${repeats} runs (load ${machine.loadavg.join(' ')})`);
+  /** @type {MigrateRun[]} */
   const runs = [];
   await withStack('migrate', ['bench-a', 'bench-b'], async (env) => {
     const wl = await lib.Workload.start(mib);
@@ -228,8 +266,9 @@ async function migrate(mib, repeats) {
         const layer = res.checkpoint.layers[res.checkpoint.layers.length - 1];
         const criuFrozenMs = layer.stats.frozenTimeUs / 1000;
         const criuRestoreMs = (res.restore.restoreTimeUs ?? NaN) / 1000;
-        const run = { from, to, wallMs: r.wallMs, downtimeMs: res.downtime.totalMs, parts: res.downtime.parts, criuFrozenMs, criuRestoreMs, criuSumMs: criuFrozenMs + criuRestoreMs, bytes: layer.bytes, stopReason: res.checkpoint.preDumps.stopReason };
-        run.ratio = run.downtimeMs / run.criuSumMs;
+        const criuSumMs = criuFrozenMs + criuRestoreMs;
+        /** @type {MigrateRun} */
+        const run = { from, to, wallMs: r.wallMs, downtimeMs: res.downtime.totalMs, parts: res.downtime.parts, criuFrozenMs, criuRestoreMs, criuSumMs, bytes: layer.bytes, stopReason: res.checkpoint.preDumps.stopReason, ratio: res.downtime.totalMs / criuSumMs };
         runs.push(run);
         lib.log(`migrate run ${i + 1}/${repeats} ${from}->${to}: downtime ${run.downtimeMs} ms, CRIU frozen ${criuFrozenMs.toFixed(0)} + restore ${criuRestoreMs.toFixed(0)} ms, parts ${JSON.stringify(run.parts)}`);
         pid = res.newPid;
@@ -240,16 +279,19 @@ async function migrate(mib, repeats) {
       await wl.stop(pid);
     }
   });
+  /** @type {MigrateRaw} */
   const raw = { machine, mib, repeats, runs, finishedAt: new Date().toISOString() };
   const name = mib === 1024 ? 'migrate' : `migrate-${mib}`;
-  raw.history = previousRuns(name, (old) => lib.median(old.runs.map((r) => r.ratio)));
+  raw.history = previousRuns(name, (/** @type {MigrateRaw} */ old) => lib.median(old.runs.map((r) => r.ratio)));
   lib.writeResult(name, renderMigrate(raw), raw);
   return raw;
 }
 
+/** @param {MigrateRaw} raw */
 function renderMigrate(raw) {
   const { runs } = raw;
-  const col = (k, get = (r) => r[k]) => lib.spread(runs.map(get));
+  /** @param {string} k @param {(r: MigrateRun) => number} [get] */
+  const col = (k, get = (r) => /** @type {number} */ (/** @type {Record<string, unknown>} */ (r)[k])) => lib.spread(runs.map(get));
   const partNames = runs.length ? Object.keys(runs[0].parts) : [];
   const ratio = lib.median(runs.map((r) => r.ratio));
   const transfer = lib.median(runs.map((r) => (r.parts.uploadMs ?? 0) + (r.parts.downloadMs ?? 0)));

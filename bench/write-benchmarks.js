@@ -4,6 +4,7 @@
 // file stitched in as a section. A result that is missing is reported as "not measured"; this
 // script never invents a number.
 //   node bench/write-benchmarks.js
+// @ts-check
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -11,13 +12,20 @@ const { median, machine } = require('./lib');
 
 const root = path.resolve(__dirname, '..');
 const results = path.join(__dirname, 'results');
+/** @param {string} name a file in bench/results @returns {string | null} */
 const read = (name) => (fs.existsSync(path.join(results, name)) ? fs.readFileSync(path.join(results, name), 'utf8') : null);
+/** @param {string} name a file in bench/results @returns {any} the parsed file (callers state its type), or null */
 const readJson = (name) => {
   const t = read(name);
   return t ? JSON.parse(t) : null;
 };
 
-/** A results file as a section: its own first heading dropped (we give our own), others demoted. */
+/**
+ * A results file as a section: its own first heading dropped (we give our own), others demoted.
+ * @param {string} title
+ * @param {string} file
+ * @param {string} [note]
+ */
 function section(title, file, note) {
   const text = read(file);
   if (!text) return [`## ${title}`, '', `**Not measured** in this run (no bench/results/${file}).`, ''];
@@ -28,12 +36,14 @@ function section(title, file, note) {
 
 /** One sentence on the lab's migrate run (bench/lab-migrate.sh), where pre-dumps and the prefetch ran for real. */
 function labMigrateNote() {
+  /** @type {import('./results').MigrateLabRaw | null} */
   const raw = readJson('migrate-lab-raw.json');
   const all = (raw && raw.summary) || [];
   const runs = all.filter((r) => r.asked !== 0);
   if (!runs.length) return 'Its downtime was not measured (bench/lab-migrate.sh, the soft-dirty lab, has no results).';
   const without = all.filter((r) => r.asked === 0);
   const MiB = 1048576;
+  /** @param {import('./results').LabMigrateSummary[]} rs @param {(r: import('./results').LabMigrateSummary) => number} get */
   const m = (rs, get) => median(rs.map(get));
   return (
     `It ran in the soft-dirty lab (TCG guest, both hosts inside it; section "Migration with real pre-dumps"): ${m(runs, (r) => r.preDumps)} pre-dumps, ` +
@@ -47,6 +57,7 @@ function labMigrateNote() {
 function storageSummary() {
   const text = read('storage.md');
   if (!text) return null;
+  /** @param {string} v */
   const row = (v) => {
     const m = new RegExp(`^\\| ${v} \\| ([0-9.]+) \\| ([0-9.]+) \\|.*\\| ([0-9., ]+) \\|$`, 'm').exec(text);
     if (!m) return null;
@@ -56,6 +67,7 @@ function storageSummary() {
   return { ferryUp: row('ferry-up'), sdkUp: row('sdk-up'), awsUp: row('aws-up'), ferryDown: row('ferry-down'), sdkDown: row('sdk-down'), awsDown: row('aws-down') };
 }
 
+/** @param {number} ratio @param {import('./results').HistoryEntry[]} history */
 function pipelineVerdict(ratio, history) {
   const missed = history.filter((h) => h.ratio > 1.15);
   if (ratio <= 1.15) return missed.length ? `met in the latest run (quietest machine); **missed** in ${missed.length} of ${history.length} earlier runs under more load` : 'met';
@@ -64,14 +76,19 @@ function pipelineVerdict(ratio, history) {
 
 /** Earlier 1 GiB pipeline runs of this session (kept by bench/workflows.js), with their loads. */
 function historyNote() {
+  /** @type {import('./results').PipelineRaw | null} */
   const pipe = readJson('pipeline-raw.json');
   const h = (pipe && pipe.history) || [];
   if (!h.length) return '';
   return ` Earlier runs of the same bench in this session, under more load: ${h.map((x) => `${x.ratio.toFixed(2)}x at load ${x.load} (${x.at} UTC, ${x.runs} runs)`).join('; ')} — the ratio moves with the machine's load, because ferry's upload competes with MinIO and the worker for the 2 cores.`;
 }
 
-/** What the 256 MiB pipeline run says about fixed costs, if it was measured. */
+/**
+ * What the 256 MiB pipeline run says about fixed costs, if it was measured.
+ * @param {number} extraLarge ms ferry added at 1 GiB
+ */
 function fixedNote(extraLarge) {
+  /** @type {import('./results').PipelineRaw | null} */
   const small = readJson('pipeline-256-raw.json');
   if (!small || !small.runs.ferry.length || !small.runs.plain.length) return '';
   const f = median(small.runs.ferry.map((r) => r.wallMs));
@@ -82,10 +99,14 @@ function fixedNote(extraLarge) {
 }
 
 function targets() {
+  /** @type {string[][]} */
   const rows = [];
+  /** @type {import('./results').PipelineRaw | null} */
   const pipe = readJson('pipeline-raw.json');
   if (pipe && pipe.runs.ferry.length && pipe.runs.plain.length) {
+    /** @param {'wallMs' | 'workflowMs' | 'dumpMs' | 'uploadMs' | 'commitMs'} k */
     const f = (k) => median(pipe.runs.ferry.map((r) => r[k]));
+    /** @param {'wallMs' | 'uploadMs'} k */
     const p = (k) => median(pipe.runs.plain.map((r) => r[k]));
     const ratio = f('wallMs') / p('wallMs');
     const extra = f('wallMs') - p('wallMs');
@@ -103,6 +124,7 @@ function targets() {
     rows.push(['Pipeline overhead: `ferry checkpoint` (1 GiB) vs plain dump + upload', '<= 1.15x', `${ratio.toFixed(2)}x (${f('wallMs').toFixed(0)} vs ${p('wallMs').toFixed(0)} ms wall, medians of ${pipe.runs.ferry.length}; per-round ratios ${Math.min(...perRound).toFixed(2)}-${Math.max(...perRound).toFixed(2)})`, pipelineVerdict(ratio, pipe.history || []), why]);
   } else rows.push(['Pipeline overhead: `ferry checkpoint` (1 GiB) vs plain dump + upload', '<= 1.15x', 'not measured', 'n/a', 'bench/results/pipeline-raw.json missing']);
 
+  /** @type {import('./results').MigrateRaw | null} */
   const mig = readJson('migrate-raw.json');
   if (mig && mig.runs.length) {
     const ratio = median(mig.runs.map((r) => r.ratio));
@@ -120,8 +142,8 @@ function targets() {
 
   const st = storageSummary();
   if (st && st.ferryUp && st.sdkUp) {
-    const bestUp = [st.sdkUp, st.awsUp].filter(Boolean).reduce((a, b) => (a.s < b.s ? a : b));
-    const bestDown = [st.sdkDown, st.awsDown].filter(Boolean).reduce((a, b) => (a.s < b.s ? a : b));
+    const bestUp = [st.sdkUp, st.awsUp].filter((x) => x !== null).reduce((a, b) => (a.s < b.s ? a : b));
+    const bestDown = [st.sdkDown, st.awsDown].filter((x) => x !== null).reduce((a, b) => (a.s < b.s ? a : b));
     const upOk = st.ferryUp.s <= bestUp.s;
     const downOk = st.ferryDown && st.ferryDown.s <= bestDown.s;
     rows.push([
@@ -137,38 +159,49 @@ function targets() {
   } else rows.push(['Storage throughput vs best baseline', 'at least as fast', 'not measured', 'n/a', 'bench/results/storage.md missing']);
 
   // Worker memory: every upload measured this run, in the growth bench and the upload-memory bench.
+  /** @type {import('./results').GrowthRaw | null} */
   const g = readJson('growth-raw.json');
+  /** @type {import('./results').UploadMemoryRaw | null} */
   const um = readJson('upload-memory-raw.json');
+  /** @typedef {{ growth: number, src: string, bufs: number | undefined, heap: number | undefined }} Sample  bufs and heap were sampled together: both or neither */
+  /** @type {Map<number, Sample[]>} */
   const bySize = new Map();
+  /** @param {number} mib @param {number} growth @param {string} src @param {number | undefined} bufs @param {number | undefined} heap */
   const add = (mib, growth, src, bufs, heap) => {
-    if (!bySize.has(mib)) bySize.set(mib, []);
-    bySize.get(mib).push({ growth, src, bufs, heap });
+    let samples = bySize.get(mib);
+    if (!samples) bySize.set(mib, (samples = []));
+    samples.push({ growth, src, bufs, heap });
   };
+  // Every size in `sizes` below is a key of bySize.
+  const samplesOf = (/** @type {number} */ mib) => /** @type {Sample[]} */ (bySize.get(mib));
+  /** @type {number | null} part-buffer pool (MiB) of the uploads measured; every size's runs set it */
   let pool = null;
   if (g) for (const h of g.history || []) for (const r of h.runs) add(h.mib, r.uploadGrowthMiB, 'growth bench, earlier run', r.uploadBuffersGrowthMiB, r.uploadHeapGrowthMiB);
   if (g) for (const [mib, e] of Object.entries(g.sizes)) for (const r of e.runs) { add(Number(mib), r.uploadGrowthMiB, 'growth bench', r.uploadBuffersGrowthMiB, r.uploadHeapGrowthMiB); pool = (r.concurrency * r.partSize) / 1048576; }
   if (um) for (const [mib, e] of Object.entries(um.sizes)) for (const r of e.runs) { add(Number(mib), r.growthMiB, 'upload-memory bench', r.arrayBuffersGrowthMiB, r.heapUsedGrowthMiB); pool = (r.concurrency * r.partSize) / 1048576; }
   if (bySize.size) {
+    // Earlier runs (history) only exist beside the sizes that replaced them, so pool is set here.
+    const poolMiB = /** @type {number} */ (pool);
     const allowance = (g && g.sdkAllowanceMiB) || 32;
     const sizes = [...bySize.keys()].sort((a, b) => a - b);
-    const worst = sizes.map((s) => Math.max(...bySize.get(s).map((x) => x.growth)));
-    const med = sizes.map((s) => median(bySize.get(s).map((x) => x.growth)));
-    const overRuns = sizes.flatMap((s) => bySize.get(s).filter((x) => x.growth > pool + allowance));
+    const worst = sizes.map((s) => Math.max(...samplesOf(s).map((x) => x.growth)));
+    const med = sizes.map((s) => median(samplesOf(s).map((x) => x.growth)));
+    const overRuns = sizes.flatMap((s) => samplesOf(s).filter((x) => x.growth > poolMiB + allowance));
     const unsampled = overRuns.some((x) => x.bufs === undefined);
     const over = sizes.flatMap((s) =>
-      bySize.get(s).filter((x) => x.growth > pool + allowance).map((x) => `${s} MiB: +${x.growth.toFixed(0)} MiB (${x.src}${x.bufs !== undefined ? `; Buffers +${x.bufs.toFixed(0)}, V8 heap +${x.heap.toFixed(0)} MiB` : ', not sampled'})`),
+      samplesOf(s).filter((x) => x.growth > poolMiB + allowance).map((x) => `${s} MiB: +${x.growth.toFixed(0)} MiB (${x.src}${x.bufs !== undefined ? `; Buffers +${x.bufs.toFixed(0)}, V8 heap +${/** @type {number} */ (x.heap).toFixed(0)} MiB` : ', not sampled'})`),
     );
-    const n = sizes.reduce((a, s) => a + bySize.get(s).length, 0);
+    const n = sizes.reduce((a, s) => a + samplesOf(s).length, 0);
     rows.push([
       'Worker memory while uploading, independent of layer size',
-      `RSS growth <= ${pool} MiB part buffers + ${allowance} MiB (SDK, stream chunks)`,
-      sizes.map((s, i) => `${s >= 1024 ? `${s / 1024} GiB` : `${s} MiB`}: median +${med[i].toFixed(0)}, worst +${worst[i].toFixed(0)} MiB (${bySize.get(s).length} uploads)`).join('; '),
+      `RSS growth <= ${poolMiB} MiB part buffers + ${allowance} MiB (SDK, stream chunks)`,
+      sizes.map((s, i) => `${s >= 1024 ? `${s / 1024} GiB` : `${s} MiB`}: median +${med[i].toFixed(0)}, worst +${worst[i].toFixed(0)} MiB (${samplesOf(s).length} uploads)`).join('; '),
       over.length === 0 ? 'met' : `**missed in ${over.length} of ${n} uploads**`,
       over.length === 0
         ? `Median growth stays flat from ${sizes[0]} MiB to ${sizes[sizes.length - 1]} MiB layers.`
         : `Medians are flat with layer size (memory does not scale with the layer), but single uploads went over the stated bound: ${over.join('; ')}. ` +
           (um
-            ? `In the ${Object.values(um.sizes).reduce((a, e) => a + e.runs.length, 0)} sampled uploads (upload-memory section) Buffers outside the V8 heap grew by ${Math.max(...Object.values(um.sizes).flatMap((e) => e.runs.map((r) => r.arrayBuffersGrowthMiB))).toFixed(0)} MiB at most (the part pool) and the V8 heap by ${Math.max(...Object.values(um.sizes).flatMap((e) => e.runs.map((r) => r.heapUsedGrowthMiB))).toFixed(0)} MiB at most; ${unsampled ? 'an over-bound run was not sampled, so what made its excess was not captured. ' : 'the remainder of an over-bound run is native memory outside both. '}`
+            ? `In the ${Object.values(um.sizes).reduce((a, e) => a + e.runs.length, 0)} sampled uploads (upload-memory section) Buffers outside the V8 heap grew by ${Math.max(...Object.values(um.sizes).flatMap((e) => e.runs.map((r) => r.arrayBuffersGrowthMiB))).toFixed(0)} MiB at most (the part poolMiB) and the V8 heap by ${Math.max(...Object.values(um.sizes).flatMap((e) => e.runs.map((r) => r.heapUsedGrowthMiB))).toFixed(0)} MiB at most; ${unsampled ? 'an over-bound run was not sampled, so what made its excess was not captured. ' : 'the remainder of an over-bound run is native memory outside both. '}`
             : '') +
           'Until that is understood, size a worker for part buffers + ~64 MiB, or lower partSize/concurrency.',
     ]);
@@ -184,6 +217,7 @@ function targets() {
     lab ? `measured at ${labSizes.map(sizeName).join(', ')}${missing.length ? `; ${missing.join(' and ')} not measured (TCG guest memory, run time)` : ''}` : 'n/a',
     'Only in a TCG-emulated guest: this host\'s kernel has no soft-dirty tracking. Absolute times do not carry over; the ratio does.',
   ]);
+  /** @type {import('./results').ChainRaw | null} */
   const chain = readJson('chain-raw.json');
   if (chain && chain.layers.length) {
     const L = chain.layers;
@@ -213,8 +247,13 @@ function targets() {
   return rows;
 }
 
-/** How much longer a took than b, as a percentage. */
-/** "11% slower" or "1% faster" (medians), plus whether the runs' ranges overlap. */
+/** @typedef {{ s: number, mibps: number, min: number, max: number }} StorageRow  one row of storage.md: median seconds, MiB/s, run range */
+
+/**
+ * "11% slower" or "1% faster" (medians), plus whether the runs' ranges overlap.
+ * @param {StorageRow} ferry
+ * @param {StorageRow} base
+ */
 function versus(ferry, base) {
   const pct = ((ferry.s - base.s) / base.s) * 100;
   const rel = pct > 0.5 ? `${pct.toFixed(0)}% slower` : pct < -0.5 ? `${(-pct).toFixed(0)}% faster` : 'as fast';
@@ -222,6 +261,7 @@ function versus(ferry, base) {
   return `${rel} (runs ${ferry.min.toFixed(2)}-${ferry.max.toFixed(2)} s vs ${base.min.toFixed(2)}-${base.max.toFixed(2)} s${overlap ? ', ranges overlap' : ''})`;
 }
 
+/** @param {number} mib */
 const sizeName = (mib) => (mib >= 1024 ? `${mib / 1024} GiB` : `${mib} MiB`);
 
 /** Names of the lab downtime results (bench/results/<name>-raw.json: lab, and --out runs such as lab-4g). */
@@ -229,14 +269,19 @@ function labResultNames() {
   return fs
     .readdirSync(path.join(root, 'bench', 'results'))
     .map((f) => /^(lab(-[a-z0-9-]+)?)-raw\.json$/.exec(f))
-    .filter(Boolean)
+    .filter((m) => m !== null)
     .map((m) => m[1])
     .sort();
 }
 
-/** The dirty rates of one lab results file, e.g. "0.1% and 0.5% of pages per 200 ms". */
+/**
+ * The dirty rates of one lab results file, e.g. "0.1% and 0.5% of pages per 200 ms".
+ * @param {string} name
+ */
 function labRatesMeasured(name) {
+  /** @type {import('./results').LabRaw | null} */
   const raw = readJson(`${name}-raw.json`);
+  /** @type {import('./results').LabBenchRun[]} */
   const runs = raw ? raw.tasks.filter((t) => t.kind === 'bench' && t.ok).flatMap((t) => t.value.runs) : [];
   const rates = [...new Set(runs.map((r) => r.dirtyPermille))].sort((a, b) => a - b).map((p) => `${p / 10}%`);
   return runs.length ? `${rates.join(' and ')} of pages per ${runs[0].intervalMs} ms` : 'no runs';
@@ -244,8 +289,10 @@ function labRatesMeasured(name) {
 
 /** Workload sizes (MiB) of the lab downtime runs, from the given (default: every) lab results file. */
 function labSizesMeasured(names = labResultNames()) {
+  /** @type {Set<number>} */
   const sizes = new Set();
   for (const name of names) {
+    /** @type {import('./results').LabRaw | null} */
     const raw = readJson(`${name}-raw.json`);
     for (const t of raw ? raw.tasks : []) if (t.kind === 'bench' && t.ok) for (const r of t.value.runs) sizes.add(r.mib);
   }
@@ -253,6 +300,7 @@ function labSizesMeasured(names = labResultNames()) {
 }
 
 function main() {
+  /** @type {import('./results').RunInfo} */
   const info = readJson('run-info.json') || { ...machine(), note: 'run-info.json missing: machine facts taken when BENCHMARKS.md was written' };
   const m = info;
   const lines = [];
@@ -294,7 +342,7 @@ function main() {
   if (read('migrate-lab.md')) lines.push(...section('Migration with real pre-dumps (soft-dirty lab)', 'migrate-lab.md', 'Written by `bench/lab-migrate.sh`, included as it stands.'));
   lines.push(...section('Storage throughput', 'storage.md', 'Written by `bench/storage-throughput.ts`, included as it stands.'));
   lines.push(...section('Downtime with pre-dumps (soft-dirty lab)', 'lab.md', 'Written by `bench/lab-downtime.sh`, included as it stands.'));
-  const bySize = (a, b) => Math.min(...labSizesMeasured([a])) - Math.min(...labSizesMeasured([b])) || (a < b ? -1 : 1);
+  const bySize = (/** @type {string} */ a, /** @type {string} */ b) => Math.min(...labSizesMeasured([a])) - Math.min(...labSizesMeasured([b])) || (a < b ? -1 : 1);
   for (const name of labResultNames().filter((n) => n !== 'lab' && read(`${n}.md`)).sort(bySize)) {
     lines.push(...section(`Downtime with pre-dumps at ${labSizesMeasured([name]).map(sizeName).join(', ')}, ${labRatesMeasured(name)} (soft-dirty lab)`, `${name}.md`, `Written by \`bench/lab-downtime.sh --out ${name}\` in a separate guest boot with more memory, included as it stands.`));
   }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 'use strict';
 // The `ferry` command. The compiled CLI lives in dist/ (built by `npm install` / `npm run build`).
 const path = require('node:path');
@@ -19,7 +20,9 @@ if (!fs.existsSync(entry)) {
   console.error('ferry: not built yet. Run `npm install` (or `npm run build`) in ' + path.join(__dirname, '..'));
   process.exit(70);
 }
-require(entry).main(process.argv).then(
+/** @type {{ main(argv: string[]): Promise<number> }} */
+const cli = require(entry);
+cli.main(process.argv).then(
   (code) => { process.exitCode = code; },
   (err) => { console.error(err && err.stack ? err.stack : String(err)); process.exitCode = 70; },
 );

@@ -2,6 +2,7 @@
 // Builds native/ferry_native.c into build/ferry_native.node with the system C compiler.
 // No node-gyp: the addon is one file, and node-gyp would try to download headers
 // that ship with Node already (<prefix>/include/node), which an offline host cannot do.
+// @ts-check
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -10,12 +11,12 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 const source = path.join(root, 'native', 'ferry_native.c');
 const output = path.join(root, 'build', 'ferry_native.node');
-const headerDirs = [
+const headerDirs = /** @type {string[]} */ ([
   process.env.FERRY_NODE_INCLUDE,
   path.resolve(path.dirname(process.execPath), '..', 'include', 'node'),
   '/usr/include/node',
   '/usr/local/include/node',
-].filter(Boolean);
+].filter(Boolean));
 const headers = headerDirs.find((dir) => fs.existsSync(path.join(dir, 'node_api.h')));
 if (!headers) {
   console.error(
@@ -33,6 +34,6 @@ try {
   execFileSync(cc, ['-O2', '-Wall', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=ferry_native',
     `-I${headers}`, '-o', output, source], { stdio: 'inherit' });
 } catch (err) {
-  console.error(`build-native: ${cc} failed (${err.message}); install a C compiler (apt-get install gcc).`);
+  console.error(`build-native: ${cc} failed (${err instanceof Error ? err.message : String(err)}); install a C compiler (apt-get install gcc).`);
   process.exit(1);
 }

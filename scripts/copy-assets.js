@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // tsc copies only TypeScript output; the .proto schemas are loaded at run time, so they go along.
+// @ts-check
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
+/** @param {string} fromDir @param {string} toDir @param {string} suffix */
 function copyMatching(fromDir, toDir, suffix) {
   if (!fs.existsSync(fromDir)) return;
   for (const entry of fs.readdirSync(fromDir, { withFileTypes: true })) {

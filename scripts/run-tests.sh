@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test (unit, integration against the real dev stack and real CRIU, replay),
+# Runs every test (unit, workflow, integration against the real dev stack and real CRIU, replay),
 # starting the dev stack if it is not already running and stopping it again if it started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."

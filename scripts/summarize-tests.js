@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Prints the run's closing line ("N passed, N failed, N skipped") from jest's JSON report.
 // Under CI=true a skipped test fails the run: in CI every component must be present.
+// @ts-check
 'use strict';
 const fs = require('node:fs');
 

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Prints what `make lab` proved and measured, from the work dir run-lab.sh filled.
 //   node summarize.js WORK_DIR GUEST_BUILD_MS TOTAL_MS
@@ -5,12 +6,17 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const [work, buildMs, totalMs] = process.argv.slice(2);
+/** @typedef {{ tasks: Array<{ kind: string, ok: boolean, value: any }> }} LabResult  out/result.json of a boot (guest/scenario.js) */
+
+/** @param {...string} p */
 const read = (...p) => JSON.parse(fs.readFileSync(path.join(work, ...p), 'utf8'));
+/** @param {LabResult} result @param {string} kind */
 const task = (result, kind) => {
   const t = result.tasks.find((x) => x.kind === kind);
   if (!t || !t.ok) throw new Error(`task ${kind} did not succeed in ${work}`);
   return t.value;
 };
+/** @param {number} us */
 const ms = (us) => `${(us / 1000).toFixed(0)} ms`;
 
 const boot1 = read('boot1', 'boot.json');
@@ -20,6 +26,7 @@ const r2 = read('boot2', 'out', 'result.json');
 const check = task(r1, 'check');
 const chain = task(r1, 'chain');
 const restore = task(r2, 'restore');
+/** @param {string} name @param {{ stats: { frozenTimeUs: number, pagesWritten: number, pagesSkippedParent: number }, wallMs: number }} s */
 const step = (name, s) =>
   `  ${name.padEnd(11)} frozen ${ms(s.stats.frozenTimeUs).padStart(8)}  written ${String(s.stats.pagesWritten).padStart(6)}  in parent ${String(s.stats.pagesSkippedParent).padStart(6)}  (ferry wall ${s.wallMs} ms)`;
 

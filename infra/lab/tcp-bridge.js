@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // qemu runs this once per guest connection to a forwarded service (guestfwd=...-cmd:...): the
 // connection is this process's stdin and stdout, and it is joined to 127.0.0.1:PORT on the host.

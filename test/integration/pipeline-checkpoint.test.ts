@@ -12,9 +12,11 @@ import { promisify } from 'node:util';
 import { isCheckpointNotFound } from '../../src/storage';
 import type { ActivityDeps } from '../../src/activities/deps';
 import type { CheckpointProgress, CheckpointResult, MigrateResult } from '../../src/workflows/types';
-import { temporalBinary } from '../unit/workflow-harness';
 import { Workload } from '../fixtures/workload/workload';
-import { captureHistory, connectStack, hostDeps, stagingLeftovers, startWorkers, until, workflowBundle, type RunningWorkers, type Stack } from './pipeline-harness';
+import { findTemporal } from '../helpers/binaries';
+import { connectStack, hostDeps, stagingLeftovers, startWorkers, type RunningWorkers, type Stack } from '../helpers/pipeline-harness';
+import { captureHistory, workflowBundle } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 const run = promisify(execFile);
 const MIB = Number(process.env.FERRY_IT_WORKLOAD_MIB ?? 64);
@@ -108,7 +110,7 @@ describe('pipeline on the real stack', () => {
     const workflowId = `it-cli-${process.pid}`;
     const input = { host: HOST_A, pid: w.pid, leaveRunning: true, checkpointId: `it-cli-${process.pid}-${Date.now()}`, taskQueuePrefix: stack.prefix };
     // Async on purpose: the workers run in this process, a blocking child would starve them.
-    await run(temporalBinary(), [
+    await run(findTemporal(), [
       'workflow', 'start',
       '--address', stack.config.temporal.address,
       '--type', 'checkpoint',
@@ -116,7 +118,7 @@ describe('pipeline on the real stack', () => {
       '--workflow-id', workflowId,
       '--input', JSON.stringify(input),
     ]);
-    const { stdout: out } = await run(temporalBinary(), ['workflow', 'result', '--address', stack.config.temporal.address, '--workflow-id', workflowId, '--output', 'json']);
+    const { stdout: out } = await run(findTemporal(), ['workflow', 'result', '--address', stack.config.temporal.address, '--workflow-id', workflowId, '--output', 'json']);
     const parsed = JSON.parse(out) as { status: string; closeEvent: { workflowExecutionCompletedEventAttributes: { result: CheckpointResult[] } } };
     expect(parsed.status).toBe('COMPLETED');
     const result = parsed.closeEvent.workflowExecutionCompletedEventAttributes.result[0];

@@ -7,7 +7,9 @@
 import { main } from '../../src/cli/main';
 import type { CheckpointResult, WarmPreDumpResult } from '../../src/workflows/types';
 import { Workload } from '../fixtures/workload/workload';
-import { captureHistory, connectStack, hostDeps, startWorkers, until, workflowBundle, type RunningWorkers, type Stack } from './pipeline-harness';
+import { connectStack, hostDeps, startWorkers, type RunningWorkers, type Stack } from '../helpers/pipeline-harness';
+import { captureHistory, workflowBundle } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 let stack: Stack;
 let workers: RunningWorkers;

@@ -12,53 +12,21 @@
  * soft-dirty), so each checkpoint is a single full dump (layer 0). Needs CRIU, the temporal CLI
  * and minio; a missing one fails the tests.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { isAlreadyRunningError } from '../../src/client';
 import type { CheckpointManifest } from '../../src/storage/types';
-import { killAndWait } from '../fixtures/kill-child';
 import { Workload } from '../fixtures/workload/workload';
-import { temporalBinary } from '../unit/workflow-harness';
-import { FERRY_BIN, connectStack, spawnWorker, stackEnv, until, type Stack, type WorkerProcess } from './pipeline-harness';
-import { PrivateMinio, freePort } from './storage-minio';
+import { PrivateMinio } from '../helpers/minio';
+import { FERRY_BIN, connectStack, spawnWorker, stackEnv, type Stack, type WorkerProcess } from '../helpers/pipeline-harness';
+import { PrivateTemporal } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 jest.setTimeout(240000);
 
 const BUCKET = 'ferry';
-
-/** A Temporal dev server of this test's own, restartable on the same SQLite file. */
-class PrivateTemporal {
-  port = 0;
-  private child: ChildProcess | null = null;
-  constructor(readonly dbFile: string) {}
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-  async start(): Promise<void> {
-    if (this.port === 0) this.port = await freePort();
-    const ui = await freePort();
-    const metrics = await freePort();
-    const child = spawn(
-      temporalBinary(),
-      ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(this.port), '--ui-port', String(ui), '--metrics-port', String(metrics), '--headless', '--db-filename', this.dbFile, '--log-level', 'error'],
-      { stdio: 'ignore' },
-    );
-    this.child = child;
-    let exited = false;
-    child.once('exit', () => (exited = true));
-    await until(`the private Temporal server on ${this.address}`, () => {
-      if (exited) throw new Error('the private Temporal server exited at start');
-      const r = spawnSync(temporalBinary(), ['operator', 'namespace', 'describe', '--address', this.address, '-n', 'default'], { stdio: 'ignore', timeout: 10000 });
-      return r.status === 0;
-    }, 90000);
-  }
-  async kill(): Promise<void> {
-    await killAndWait(this.child);
-    this.child = null;
-  }
-}
 
 let minio: PrivateMinio;
 let temporal: PrivateTemporal;

@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Workload } from '../fixtures/workload/workload';
-import { FERRY_BIN, connectStack, spawnWorker, stackEnv, type Stack, type WorkerProcess, until } from './pipeline-harness';
+import { FERRY_BIN, connectStack, spawnWorker, stackEnv, type Stack, type WorkerProcess } from '../helpers/pipeline-harness';
+import { until } from '../helpers/until';
 
 jest.setTimeout(180000);
 

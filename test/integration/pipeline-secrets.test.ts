@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { CheckpointResult } from '../../src/workflows/types';
 import { Workload } from '../fixtures/workload/workload';
-import { connectStack, hostDeps, startWorkers, type RunningWorkers, type Stack } from './pipeline-harness';
+import { connectStack, hostDeps, startWorkers, type RunningWorkers, type Stack } from '../helpers/pipeline-harness';
 
 const KEY = crypto.randomBytes(32);
 const HOST = `it-sec-${process.pid}`;

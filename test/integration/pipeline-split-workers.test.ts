@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { Workload } from '../fixtures/workload/workload';
-import { connectStack, spawnWorker, stackEnv, FERRY_BIN, type Stack, type WorkerProcess } from './pipeline-harness';
+import { connectStack, spawnWorker, stackEnv, FERRY_BIN, type Stack, type WorkerProcess } from '../helpers/pipeline-harness';
 
 jest.setTimeout(180000);
 

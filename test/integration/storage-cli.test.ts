@@ -8,8 +8,8 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { makeChain, snapshotDir } from '../unit/storage-fixtures';
-import { PrivateMinio } from './storage-minio';
+import { makeChain, snapshotDir } from '../helpers/storage-fixtures';
+import { PrivateMinio } from '../helpers/minio';
 
 jest.setTimeout(300_000);
 const root = path.resolve(__dirname, '../..');

@@ -4,28 +4,16 @@
  * Needs CRIU (FERRY_CRIU or /usr/local/sbin/criu) and MinIO: missing either fails the test.
  */
 import { execFile, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { LayerStore, pushLocalChain } from '../../src/storage';
-import { snapshotDir } from '../unit/storage-fixtures';
-import { PrivateMinio } from './storage-minio';
+import { findCriu } from '../helpers/binaries';
+import { PrivateMinio } from '../helpers/minio';
+import { snapshotDir } from '../helpers/storage-fixtures';
 
 jest.setTimeout(300_000);
-
-function findCriu(): string {
-  for (const c of [process.env.FERRY_CRIU, '/usr/local/sbin/criu', '/usr/sbin/criu']) {
-    if (!c) continue;
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch {
-      // next
-    }
-  }
-  throw new Error('CRIU not found (FERRY_CRIU, /usr/local/sbin/criu); install it with `make system-deps`');
-}
 
 let minio: PrivateMinio;
 let work: string;

@@ -7,7 +7,7 @@
  * Needs CRIU and MinIO: a missing one fails these tests.
  */
 import { execFile, spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -21,8 +21,9 @@ import {
   pushLocalChain,
   type ServerSideEncryptionSetting,
 } from '../../src/storage';
-import { expectFailure, makeChain, snapshotDir } from '../unit/storage-fixtures';
-import { PrivateMinio } from './storage-minio';
+import { findCriu } from '../helpers/binaries';
+import { PrivateMinio } from '../helpers/minio';
+import { expectFailure, makeChain, snapshotDir } from '../helpers/storage-fixtures';
 
 jest.setTimeout(300_000);
 const root = path.resolve(__dirname, '../..');
@@ -32,19 +33,6 @@ const otherKey = new EncryptionKey(Buffer.alloc(32, 0x5a));
 
 let minio: PrivateMinio;
 let work: string;
-
-function findCriu(): string {
-  for (const c of [process.env.FERRY_CRIU, '/usr/local/sbin/criu', '/usr/sbin/criu']) {
-    if (!c) continue;
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch {
-      // next
-    }
-  }
-  throw new Error('CRIU not found (FERRY_CRIU, /usr/local/sbin/criu); install it with `make system-deps`');
-}
 
 function store(client: S3Client, k: EncryptionKey | null, sse?: ServerSideEncryptionSetting): LayerStore {
   return new LayerStore({ client, bucket: 'enc', prefix: 'enc', partSize: 5 * 1024 * 1024, concurrency: 2, encryptionKey: k, ...(sse ? { sse } : {}) });

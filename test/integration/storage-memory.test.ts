@@ -8,7 +8,7 @@ import { createWriteStream, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { PrivateMinio } from './storage-minio';
+import { PrivateMinio } from '../helpers/minio';
 
 jest.setTimeout(600_000);
 const MiB = 1024 * 1024;

@@ -1,5 +1,5 @@
 /**
- * The layer store against a real MinIO (a private instance, see storage-minio.ts): round trips,
+ * The layer store against a real MinIO (a private instance, see test/helpers/minio.ts): round trips,
  * resumption after MinIO is killed mid-upload, and one clear error per failure kind with nothing
  * exposed from bad data.
  */
@@ -18,8 +18,9 @@ import {
   storageErrorKind,
   type LayerInput,
 } from '../../src/storage';
-import { expectFailure, makeChain, pseudoRandom, snapshotDir } from '../unit/storage-fixtures';
-import { PrivateMinio, freePort } from './storage-minio';
+import { expectFailure, makeChain, pseudoRandom, snapshotDir } from '../helpers/storage-fixtures';
+import { PrivateMinio } from '../helpers/minio';
+import { freePort } from '../helpers/ports';
 
 jest.setTimeout(300_000);
 const MiB = 1024 * 1024;

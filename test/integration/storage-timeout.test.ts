@@ -11,8 +11,8 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config/config';
 import { EncryptionKey } from '../../src/config/encryption-key';
 import { LayerStore, createS3Client, isStorageUnreachable, STORAGE_ERROR_RETRYABLE, type LayerInput } from '../../src/storage';
-import { expectFailure, makeChain, snapshotDir } from '../unit/storage-fixtures';
-import { PrivateMinio } from './storage-minio';
+import { expectFailure, makeChain, snapshotDir } from '../helpers/storage-fixtures';
+import { PrivateMinio } from '../helpers/minio';
 
 jest.setTimeout(300_000);
 const MiB = 1024 * 1024;

@@ -12,7 +12,8 @@ import { toActivityFailure } from '../../src/activities/failures';
 import { failureTypeOf } from '../../src/core';
 import { NoSuchProcessError, CriuFailedError } from '../../src/criu/errors';
 import { ChecksumMismatch, StorageUnreachable } from '../../src/storage/errors';
-import { FakeStore, fakeHost, tempRoot, removeTempRoots } from './workflow-harness';
+import { FakeStore, fakeHost } from '../helpers/fake-host';
+import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
 
 const PID = 2222;
 afterAll(() => removeTempRoots());

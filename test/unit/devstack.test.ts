@@ -1,9 +1,8 @@
 /**
- * Dev stack building blocks on real processes, sockets and files (no Temporal or MinIO needed):
- * process identity and stopping, port ownership, credentials files, the state file, env output,
- * and the preflight refusals of `up`.
+ * Dev stack building blocks on sockets and files (no Temporal or MinIO needed): process identity,
+ * port ownership, credentials files, the state file, env output, and the preflight refusals of
+ * `up`. Stopping real processes is in test/integration/devstack.test.ts.
  */
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -16,6 +15,8 @@ import { findPortOwner, isPortFree, parseListeningInodes } from '../../src/devst
 import { findOnPath, identifyProcess, isRecordedProcessAlive, parseProcStat, stopRecordedProcess, type ProcessRecord } from '../../src/devstack/process';
 import { devEnv, devStatus, devUp, formatExports, shellQuote } from '../../src/devstack/stack';
 import { readState, stateFile, writeState } from '../../src/devstack/state';
+import { freePort } from '../helpers/ports';
+import { rejection } from '../helpers/rejection';
 
 let tmp: string;
 beforeEach(async () => {
@@ -27,34 +28,6 @@ afterEach(async () => {
 
 function configIn(dir: string, extra: Record<string, string> = {}): FerryConfig {
   return loadConfig({ HOME: dir, FERRY_STATE_DIR: path.join(dir, 'state'), ...extra });
-}
-
-/** A detached child (own process group), the way the dev stack starts its components. */
-async function startChild(script: string): Promise<ProcessRecord> {
-  const child = spawn('bash', ['-c', script], { detached: true, stdio: 'ignore' });
-  await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
-  child.unref();
-  const record = await identifyProcess(child.pid as number);
-  if (!record) throw new Error('child exited at once');
-  return record;
-}
-
-/** The error a promise rejects with (fails the test if it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error & Record<string, unknown>;
-  }
-  throw new Error('expected a rejection');
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('process identity', () => {
@@ -80,25 +53,6 @@ describe('process identity', () => {
     const me = (await identifyProcess(process.pid)) as ProcessRecord;
     expect(await stopRecordedProcess({ ...me, startTime: me.startTime - 1 }, 100, 100)).toBe('not-running');
     expect(await isRecordedProcessAlive(me)).toBe(true);
-  });
-
-  it('stops a process with SIGTERM', async () => {
-    const record = await startChild('exec sleep 60');
-    expect(await stopRecordedProcess(record, 5000)).toBe('stopped');
-    expect(await isRecordedProcessAlive(record)).toBe(false);
-  });
-
-  it('falls back to SIGKILL for a process that ignores SIGTERM', async () => {
-    const ready = path.join(tmp, 'ready');
-    const record = await startChild(`trap "" TERM; touch ${ready}; while :; do sleep 0.1; done`);
-    // The trap must be in place before the signal, or SIGTERM alone ends it.
-    const deadline = Date.now() + 10_000;
-    while (!(await fs.access(ready).then(() => true, () => false))) {
-      if (Date.now() > deadline) throw new Error('child never became ready');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    expect(await stopRecordedProcess(record, 300, 5000)).toBe('killed');
-    expect(await isRecordedProcessAlive(record)).toBe(false);
   });
 
   it('finds executables on PATH only when they are executable files', async () => {
@@ -255,22 +209,6 @@ describe('up/status preflight', () => {
       ['temporal', 'stopped', null],
       ['minio', 'stopped', null],
     ]);
-  });
-
-  it('status reports a record whose process is gone as stale, without touching it', async () => {
-    const config = configIn(tmp);
-    const record = await startChild('exec sleep 60');
-    await stopRecordedProcess(record);
-    const state = {
-      version: 1 as const,
-      components: {
-        temporal: { ...record, component: 'temporal' as const, command: ['temporal'], address: 'a', uiAddress: 'u', dataPath: 'd', logFile: 'l', startedAt: '' },
-      },
-    };
-    await writeState(config.dev.dir, state);
-    const status = await devStatus(config);
-    expect(status.components[0]).toMatchObject({ component: 'temporal', state: 'stopped', staleRecord: true, pid: null });
-    expect(await readState(config.dev.dir)).toEqual(state);
   });
 
   it('up without the binaries says which one is missing and starts nothing', async () => {

@@ -22,8 +22,8 @@ import {
   isUnencryptedLayerRefused,
   pushLocalChain,
 } from '../../src/storage';
-import { FakeS3 } from './storage-fake-s3';
-import { expectFailure, makeChain, pseudoRandom, snapshotDir } from './storage-fixtures';
+import { FakeS3 } from '../helpers/fake-s3';
+import { expectFailure, makeChain, pseudoRandom, snapshotDir } from '../helpers/storage-fixtures';
 
 const MiB = 1024 * 1024;
 const SEG = 4096;
@@ -203,7 +203,10 @@ describe('LayerStore with encryption (in-memory S3)', () => {
     await expectFailure(mk(fake, keyA).pullChain('plain-2', into), isUnencryptedLayerRefused);
     await mk(fake, keyA).pullChain('plain-2', path.join(tmp(), 'ok'), { allowUnencrypted: true });
     // A stored object altered in place fails authentication and leaves no layer dir.
-    const blobKey = [...fake.objects.keys()].find((k) => k.includes('/aes256gcm/'))!;
+    // The largest blob: uploads finish in any order, and a byte past the end of a small blob
+    // (some are under 100 bytes) cannot be flipped, which left the pull below nothing to catch.
+    const blobKey = [...fake.objects.keys()].filter((k) => k.includes('/aes256gcm/')).sort((a, b) => fake.objects.get(b)!.body.length - fake.objects.get(a)!.body.length)[0]!;
+    expect(fake.objects.get(blobKey)!.body.length).toBeGreaterThan(100);
     fake.objects.get(blobKey)!.body[100] ^= 1;
     const into2 = path.join(tmp(), 'y');
     await expectFailure(mk(fake, keyA).pullChain('enc-2', into2), isDecryptionFailed);

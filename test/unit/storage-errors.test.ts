@@ -14,7 +14,7 @@ import {
   storageErrorKind,
 } from '../../src/storage';
 import { translateS3Error } from '../../src/storage/s3-errors';
-import { s3Error } from './storage-fake-s3';
+import { s3Error } from '../helpers/fake-s3';
 
 const ctx = { bucket: 'ferry', endpoint: 'http://127.0.0.1:9000', operation: 'upload of x', key: 'ferry/blobs/sha256/ab' };
 

@@ -14,8 +14,8 @@ import {
   pushLocalChain,
   type LayerInput,
 } from '../../src/storage';
-import { FakeS3 } from './storage-fake-s3';
-import { expectFailure, makeChain, pseudoRandom, snapshotDir } from './storage-fixtures';
+import { FakeS3 } from '../helpers/fake-s3';
+import { expectFailure, makeChain, pseudoRandom, snapshotDir } from '../helpers/storage-fixtures';
 
 const MiB = 1024 * 1024;
 const scratch: string[] = [];

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // `ferry` for the lab guest, opt-in with "cliShim": true in job.json: ferry's own CLI entry
 // (dist/cli/main.js, the same code bin/ferry.js runs) with every command group except the CRIU
@@ -15,8 +16,12 @@ const path = require('node:path');
 const [repoDir, ...args] = process.argv.slice(2);
 const cliDir = path.resolve(repoDir, 'dist', 'cli');
 
-const originalLoad = Module._load;
-Module._load = function load(request, parent, isMain) {
+// Module._load is Node's internal loader entry (not in @types/node): every require() passes through it.
+/** @typedef {(request: string, parent: NodeJS.Module | undefined, isMain: boolean) => unknown} Load */
+const loader = /** @type {{ _load: Load }} */ (/** @type {unknown} */ (Module));
+const originalLoad = loader._load;
+/** @type {Load} */
+loader._load = function load(request, parent, isMain) {
   const fromCli = parent && parent.filename && path.dirname(parent.filename) === cliDir;
   if (fromCli && /^\.\/[a-z-]+-commands$/.test(request) && request !== './criu-commands') {
     // Any register*(program) of the skipped group does nothing.
@@ -25,6 +30,7 @@ Module._load = function load(request, parent, isMain) {
   return originalLoad.call(this, request, parent, isMain);
 };
 
+/** @type {{ main(argv: string[]): Promise<number> }} */
 const { main } = require(path.join(cliDir, 'main.js'));
 main(['node', 'ferry', ...args]).then(
   (code) => {

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // The lab's "migrate" task (scenario.js): `ferry migrate` between two hosts that both live in this
 // guest, so the pre-dumps run for real on a soft-dirty kernel while Temporal and MinIO are the
@@ -17,7 +18,39 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-/** @param h the scenario's helpers: log, ferry, setThp, startWorkload, verify, stopWorkload, waitUntil, sleepMs, pidAlive, TaskError, outDir, repoDir */
+/**
+ * @typedef {object} MigrateTask
+ * @property {string[]} hosts
+ * @property {Record<string, string>} env
+ * @property {{ mib: number, dirtyPermille: number, intervalMs: number }} workload
+ * @property {number} repeats
+ * @property {number | number[]} [preDumps]
+ * @property {number} [settleMs]
+ * @property {number} [workerReadyMs]
+ * @property {string} checkpointPrefix
+ * @property {string} [thp]
+ */
+
+/**
+ * What scenario.js lends this task.
+ * @typedef {object} Helpers
+ * @property {(msg: string) => void} log
+ * @property {(args: string[], opts?: { env?: NodeJS.ProcessEnv }) => { doc: any, wallMs: number }} ferry
+ * @property {(mode?: string) => string} setThp
+ * @property {(w: MigrateTask['workload']) => { pid: number }} startWorkload
+ * @property {(pid: number) => { ok: boolean }} verify
+ * @property {(pid: number) => void} stopWorkload
+ * @property {<T>(what: string, deadlineMs: number, fn: () => T | null | undefined | false | 0) => T} waitUntil
+ * @property {(ms: number) => void} sleepMs
+ * @property {(pid: number) => boolean} pidAlive
+ * @property {new (message: string, detail?: unknown) => Error} TaskError
+ * @property {string} outDir
+ * @property {string} repoDir
+ */
+
+/** @typedef {{ host: string, pid: number, logFile: string }} Worker */
+
+/** @param {MigrateTask} task @param {Helpers} h */
 function migrateTask(task, h) {
   const env = { ...process.env, ...task.env, FERRY_STAGING_DIR: '/tmp/ferry-staging' };
   const workers = task.hosts.map((host) => startWorker(host, env, h));
@@ -33,7 +66,8 @@ function migrateTask(task, h) {
     const thp = h.setThp(task.thp ?? 'madvise');
     pid = h.startWorkload(task.workload).pid;
     h.sleepMs(task.settleMs ?? 2000);
-    const variants = [].concat(task.preDumps ?? 3);
+    const variants = /** @type {number[]} */ ([]).concat(task.preDumps ?? 3);
+    /** @type {Array<{ preDumps: number, from: string, to: string, wallMs: number, result: any, verify: { ok: boolean } }>} */
     const runs = [];
     for (let i = 0; i < task.repeats; i++) {
       for (const preDumps of variants) {
@@ -57,6 +91,7 @@ function migrateTask(task, h) {
   }
 }
 
+/** @param {string} host @param {NodeJS.ProcessEnv} env @param {Helpers} h @returns {Worker} */
 function startWorker(host, env, h) {
   const logFile = path.join(h.outDir, `worker-${host}.log`);
   const fd = fs.openSync(logFile, 'a');
@@ -64,9 +99,12 @@ function startWorker(host, env, h) {
   const child = spawn(process.execPath, [bin, 'worker', '--host', host, '--no-workflows'], { env, stdio: ['ignore', fd, fd], detached: true });
   fs.closeSync(fd);
   child.unref();
+  // No pid: the spawn itself failed, and there is no worker to wait for or stop.
+  if (child.pid === undefined) throw new h.TaskError(`ferry worker --host ${host} could not be started`, { log: readTail(logFile) });
   return { host, pid: child.pid, logFile };
 }
 
+/** @param {Worker} w @param {Helpers} h */
 function stopWorker(w, h) {
   try {
     process.kill(w.pid, 'SIGTERM');
@@ -80,6 +118,7 @@ function stopWorker(w, h) {
   }
 }
 
+/** @param {string} file */
 function readTail(file) {
   try {
     return fs.readFileSync(file, 'utf8').slice(-4000);

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Runs inside the lab guest (started by init.sh): reads <lab>/job.json, runs its tasks with
 // ferry's own CLI from the read-only checkout, and writes <lab>/out/result.json.
@@ -17,7 +18,9 @@
 //            dirty rate, repeated; raw numbers go to result.json, medians are made on the host.
 //   migrate  `ferry migrate` between two hosts of this guest through the host's Temporal and
 //            MinIO (see migrate-task.js).
-// This file is plain JS on purpose: it runs from the checkout as is, with no build step.
+// This file is plain JS on purpose: it runs from the checkout as is, with no build step. Its
+// JSDoc types are checked on the host (tsconfig.js.json); job.json's tasks are typed `any`, their
+// fields are the ones listed above.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -36,11 +39,16 @@ const workloadBin = '/tmp/wl/workload';
 const pidFile = '/tmp/wl/workload.pid';
 const resultFile = '/tmp/wl/verify.json';
 
+/** @typedef {{ mib: number, dirtyPermille: number, intervalMs: number }} Workload */
+/** @typedef {{ pid: number, ok: boolean, bad: number, pages: number }} VerifyReport  what the workload writes after a page check */
+
+/** @param {string} msg */
 function log(msg) {
   process.stdout.write(`LAB: ${msg}\n`);
 }
 
 class TaskError extends Error {
+  /** @param {string} message @param {unknown} [detail] what the host needs to see why */
   constructor(message, detail) {
     super(message);
     this.name = 'TaskError';
@@ -48,10 +56,16 @@ class TaskError extends Error {
   }
 }
 
+/** @param {number} ms */
 function sleepMs(ms) {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {Omit<import('node:child_process').SpawnSyncOptions, 'encoding'>} [opts]
+ */
 function run(cmd, args, opts = {}) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
@@ -59,7 +73,12 @@ function run(cmd, args, opts = {}) {
   return { exit: r.status, signal: r.signal, stdout: r.stdout || '', stderr: r.stderr || '', ms, error: r.error ? r.error.message : undefined };
 }
 
-/** Runs `ferry <args> --json`; returns the parsed document plus the command's wall time. */
+/**
+ * Runs `ferry <args> --json`; returns the parsed document plus the command's wall time.
+ * @param {string[]} args
+ * @param {Omit<import('node:child_process').SpawnSyncOptions, 'encoding'>} [opts]
+ * @returns {{ doc: any, wallMs: number }}
+ */
 function ferry(args, opts = {}) {
   const r = run(process.execPath, [...ferryArgv, ...args, '--json'], opts);
   if (r.exit !== 0) {
@@ -69,11 +88,12 @@ function ferry(args, opts = {}) {
   try {
     doc = JSON.parse(r.stdout);
   } catch (err) {
-    throw new TaskError(`ferry ${args.join(' ')} printed no JSON: ${err.message}`, { stdout: r.stdout.slice(-2000) });
+    throw new TaskError(`ferry ${args.join(' ')} printed no JSON: ${/** @type {SyntaxError} */ (err).message}`, { stdout: r.stdout.slice(-2000) });
   }
   return { doc, wallMs: r.ms };
 }
 
+/** @param {number} pid */
 function pidAlive(pid) {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -84,11 +104,18 @@ function pidAlive(pid) {
   }
 }
 
+/**
+ * @template T
+ * @param {string} what
+ * @param {number} deadlineMs
+ * @param {() => T | null | undefined | false | 0} fn polled until it returns something truthy
+ * @returns {T}
+ */
 function waitUntil(what, deadlineMs, fn) {
   const end = Date.now() + deadlineMs;
   for (;;) {
     const v = fn();
-    if (v) return v;
+    if (v) return /** @type {T} */ (v);
     if (Date.now() > end) throw new TaskError(`timed out after ${deadlineMs} ms waiting for ${what}`);
     sleepMs(50);
   }
@@ -110,12 +137,14 @@ const THP_CONTROL = '/sys/kernel/mm/transparent_hugepage/enabled';
  * for all of its 2 MiB, so one write re-sends 512 pages. Debian's kernel defaults to "always";
  * tasks choose ("always", "madvise", "never") and record what was in force.
  */
+/** @param {string} [mode] */
 function setThp(mode) {
   if (mode) fs.writeFileSync(THP_CONTROL, mode);
   const m = /\[(\w+)\]/.exec(fs.readFileSync(THP_CONTROL, 'utf8'));
   return m ? m[1] : 'unknown';
 }
 
+/** @param {Workload} w */
 function startWorkload(w) {
   ensureWorkloadBinary();
   fs.rmSync(pidFile, { force: true });
@@ -134,6 +163,7 @@ function startWorkload(w) {
   return { pid, startMs: r.ms };
 }
 
+/** @returns {VerifyReport | null} */
 function readVerify() {
   try {
     return JSON.parse(fs.readFileSync(resultFile, 'utf8'));
@@ -146,6 +176,7 @@ function readVerify() {
  * Asks the workload to check every page (SIGUSR1) and waits for its report. The old report goes
  * first: a process restored from an older state counts its checks from that state.
  */
+/** @param {number} pid */
 function verify(pid) {
   fs.rmSync(resultFile, { force: true });
   process.kill(pid, 'SIGUSR1');
@@ -155,6 +186,7 @@ function verify(pid) {
   });
 }
 
+/** @param {number} pid */
 function stopWorkload(pid) {
   try {
     process.kill(pid, 'SIGTERM');
@@ -164,6 +196,7 @@ function stopWorkload(pid) {
   waitUntil(`pid ${pid} to exit`, 30000, () => !pidAlive(pid));
 }
 
+/** @param {string} from @param {string} to */
 function copyTree(from, to) {
   fs.rmSync(to, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(to), { recursive: true });
@@ -175,6 +208,7 @@ function checkTask() {
   const version = run(criu, ['--version']);
   const check = run(criu, ['check']);
   const memTrack = run(criu, ['check', '--feature', 'mem_dirty_track']);
+  /** @type {{ kernel: string, criuVersion: string, check: object, memDirtyTrack: object, ferryCheck?: unknown, ferryCheckMs?: number }} */
   const out = {
     kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
     criuVersion: version.stdout.trim().split('\n')[0],
@@ -192,11 +226,16 @@ function checkTask() {
   return out;
 }
 
+/** @param {{ doc: any, wallMs: number }} step */
 function summarize(step) {
   return { ...step.doc, wallMs: step.wallMs };
 }
 
-/** Keeps a failed task's images and CRIU logs for the host to look at. */
+/**
+ * Keeps a failed task's images and CRIU logs for the host to look at.
+ * @param {string} dir
+ * @param {string} name
+ */
 function keepForDiagnosis(dir, name) {
   try {
     if (fs.existsSync(dir)) copyTree(dir, path.join(outDir, name));
@@ -205,6 +244,7 @@ function keepForDiagnosis(dir, name) {
   }
 }
 
+/** @param {any} task */
 function chainTask(task) {
   try {
     return runChain(task);
@@ -214,6 +254,7 @@ function chainTask(task) {
   }
 }
 
+/** @param {any} task */
 function runChain(task) {
   const w = task.workload;
   const thp = setThp(task.thp);
@@ -266,6 +307,7 @@ function runChain(task) {
 /**
  * In a fresh boot the pid counter is still low: a thread of the next Node process could land on
  * the pid the chain must be restored into. Move the counter past it first.
+ * @param {number} pid
  */
 function reservePid(pid) {
   const last = Number(fs.readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
@@ -273,7 +315,18 @@ function reservePid(pid) {
   if (pidAlive(pid)) throw new TaskError(`pid ${pid}, which the chain restores into, is taken in this boot`);
 }
 
+/**
+ * @typedef {object} RestoreOutcome
+ * @property {number} pid
+ * @property {{ exit: number | null, stderr: string, stdout: string, pidRunningAfter: boolean }} [wrongChain]
+ * @property {{ exit: number | null, stderr: string, verify?: VerifyReport }} [directCriuRestore]
+ * @property {object} [restore]
+ * @property {VerifyReport} [verify]
+ */
+
+/** @param {any} task */
 function restoreTask(task) {
+  /** @type {RestoreOutcome} */
   const out = { pid: task.pid };
   try {
     return runRestore(task, out);
@@ -284,6 +337,7 @@ function restoreTask(task) {
   }
 }
 
+/** @param {any} task @param {RestoreOutcome} out */
 function runRestore(task, out) {
   reservePid(task.pid);
   ensureWorkloadBinary();
@@ -328,6 +382,9 @@ function runRestore(task, out) {
  * One dump step for the bench. "cli" runs `ferry` as a user would (a new Node process per step);
  * "library" calls ferry's CRIU driver (dist/criu) in this process, so the time between layers
  * is not stretched by Node starting under TCG (5-15 s per call here, ~0.3 s on hardware).
+ * @param {'cli' | 'library'} driver
+ * @param {'dump' | 'pre-dump'} kind
+ * @param {{ pid: number, imagesDir: string, prevImagesDir?: string, leaveRunning?: boolean }} req
  */
 async function benchStep(driver, kind, req) {
   if (driver === 'cli') {
@@ -343,6 +400,7 @@ async function benchStep(driver, kind, req) {
   return { stats: r.stats, wallMs: Date.now() - t0 };
 }
 
+/** @param {any} task */
 async function benchTask(task) {
   const thp = setThp(task.thp);
   const driver = task.driver || 'cli';
@@ -396,7 +454,10 @@ async function benchTask(task) {
   return { gapMs: task.gapMs, thp, driver, runs };
 }
 
-/** Diagnostics: runs each command of task.commands ([cmd, ...args]) and records output and time. */
+/**
+ * Diagnostics: runs each command of task.commands ([cmd, ...args]) and records output and time.
+ * @param {{ commands: string[][] }} task
+ */
 function execTask(task) {
   return task.commands.map(([cmd, ...args]) => {
     const r = run(cmd === 'node' ? process.execPath : cmd, args);
@@ -405,11 +466,13 @@ function execTask(task) {
   });
 }
 
+/** @param {any} task */
 function migrateTask(task) {
   const helpers = { log, ferry, setThp, startWorkload, verify, stopWorkload, waitUntil, sleepMs, pidAlive, TaskError, outDir, repoDir };
   return require('./migrate-task').migrateTask(task, helpers);
 }
 
+/** @type {Record<string, ((task: any) => unknown) | undefined>} */
 const tasks = { check: checkTask, chain: chainTask, restore: restoreTask, bench: benchTask, exec: execTask, migrate: migrateTask };
 
 function uptimeS() {
@@ -419,6 +482,7 @@ function uptimeS() {
 async function main() {
   const job = JSON.parse(fs.readFileSync(path.join(labDir, 'job.json'), 'utf8'));
   if (job.cliShim) ferryArgv = [path.join(__dirname, 'ferry-lab.js'), repoDir];
+  /** @type {{ startedUptimeS: number, tasks: Array<{ kind: string, ok: boolean, ms: number, value?: unknown, error?: string, detail?: unknown }>, finishedUptimeS?: number }} */
   const result = { startedUptimeS: uptimeS(), tasks: [] };
   let failed = false;
   for (const task of job.tasks) {
@@ -430,7 +494,9 @@ async function main() {
       const value = await fn(task);
       result.tasks.push({ kind: task.kind, ok: true, ms: Date.now() - t0, value });
       log(`task ${task.kind} ok in ${Date.now() - t0} ms`);
-    } catch (err) {
+    } catch (caught) {
+      // A task may throw anything (a TaskError, a Node error, a value): read it defensively.
+      const err = /** @type {{ stack?: string, message?: string, detail?: unknown } | null | undefined} */ (caught);
       failed = true;
       result.tasks.push({ kind: task.kind, ok: false, ms: Date.now() - t0, error: String(err && err.stack), detail: err && err.detail });
       log(`task ${task.kind} FAILED: ${err && err.message}`);

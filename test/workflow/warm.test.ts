@@ -4,11 +4,14 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WarmPreDumpResult } from '../../src/workflows/types';
-import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, removeTempRoots, uniquePrefix, withWorkers, workflowBundle } from './workflow-harness';
+import { FakeStore, fakeHost } from '../helpers/fake-host';
+import { captureHistory, workflowBundle } from '../helpers/temporal';
+import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
+import { startWorkflowEnv, uniquePrefix, withWorkers } from '../helpers/workflow-env';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
-  [env] = await Promise.all([startEnv(), workflowBundle()]);
+  [env] = await Promise.all([startWorkflowEnv(), workflowBundle()]);
 }, 180000);
 afterAll(async () => {
   await env?.teardown();
@@ -50,7 +53,7 @@ describe('warm pre-dumps', () => {
       const r1 = await warmRun(ferry, prefix, { pid: PID, maxChainLength: 2 });
       const r2 = await warmRun(ferry, prefix, { pid: PID, maxChainLength: 2 });
       const ck = await ferry.checkpoint({ host: 'warmhost', pid: PID, fromWarm: true, policy: { maxPreDumps: 0 }, leaveRunning: true });
-      await captureHistory(ferry, ck.workflowId, 'checkpoint-from-warm-scripted');
+      await captureHistory(ferry.client.workflow.getHandle(ck.workflowId), 'checkpoint-from-warm-scripted');
       const r3 = await warmRun(ferry, prefix, { pid: PID, maxChainLength: 2 });
       return { r1, r2, r3, ck };
     });

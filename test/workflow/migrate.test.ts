@@ -9,11 +9,14 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { isWorkflowRunFailedError } from '../../src/client';
 import { downtimeOf } from '../../src/workflows/migrate';
 import type { CheckpointResult } from '../../src/workflows/types';
-import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, removeTempRoots, uniquePrefix, withWorkers, workflowBundle } from './workflow-harness';
+import { FakeStore, fakeHost } from '../helpers/fake-host';
+import { captureHistory, workflowBundle } from '../helpers/temporal';
+import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
+import { startWorkflowEnv, uniquePrefix, withWorkers } from '../helpers/workflow-env';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
-  [env] = await Promise.all([startEnv(), workflowBundle()]);
+  [env] = await Promise.all([startWorkflowEnv(), workflowBundle()]);
 }, 180000);
 afterAll(async () => {
   await env?.teardown();
@@ -61,7 +64,7 @@ describe('restore and migrate workflows', () => {
     b.criu.restoredPid = 9002;
     const r = await withWorkers(env, prefix, [a, b], async (ferry) => {
       const res = await ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', policy: { maxPreDumps: 2, minPagesWritten: 10 } });
-      await captureHistory(ferry, res.workflowId, 'migrate-prefetch-scripted');
+      await captureHistory(ferry.client.workflow.getHandle(res.workflowId), 'migrate-prefetch-scripted');
       return res;
     });
     expect(r.newPid).toBe(9002);
@@ -108,7 +111,7 @@ describe('restore and migrate workflows', () => {
       await waitFor(() => store.pullsStarted > 0);
       releasePull();
       const res = await started;
-      await captureHistory(ferry, res.workflowId, 'migrate-prefetch-failed-scripted');
+      await captureHistory(ferry.client.workflow.getHandle(res.workflowId), 'migrate-prefetch-failed-scripted');
       return res;
     });
     expect(dumpsWhilePrefetching).toEqual([]);
@@ -126,7 +129,7 @@ describe('restore and migrate workflows', () => {
     b.criu.failRestore = Object.assign(new Error('restore refused'), { name: 'NotPermittedError' });
     const err = await withWorkers(env, prefix, [a, b], async (ferry) => {
       const e = await ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b' }).catch((x: unknown) => x);
-      await captureHistory(ferry, `ferry-migrate-node-a-${PID}`, 'migrate-rolled-back-scripted');
+      await captureHistory(ferry.client.workflow.getHandle(`ferry-migrate-node-a-${PID}`), 'migrate-rolled-back-scripted');
       return e;
     });
     expect(isWorkflowRunFailedError(err)).toBe(true);

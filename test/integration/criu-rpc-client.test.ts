@@ -1,7 +1,8 @@
 /**
  * The RPC client's transport and request loop against a scripted stand-in for `criu swrk`: a small
  * Python program that speaks over the real SEQPACKET socketpair on fd 3, sends pre-encoded
- * responses and records what it received. Real CRIU is exercised by test/integration/criu-*.
+ * responses and records what it received. Needs python3 and ferry's native helper (`npm run
+ * build`). Real CRIU is exercised by criu-driver.test.ts and the other criu-* tests here.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';

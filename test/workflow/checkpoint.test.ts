@@ -8,11 +8,15 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { isAlreadyRunningError, isWorkflowRunFailedError, type FerryClient } from '../../src/client';
 import { PolicyRefused } from '../../src/policy';
 import type { CheckpointProgress, CheckpointResult } from '../../src/workflows/types';
-import { FakeStore, captureHistory, fakeHost, startEnv, tempRoot, removeTempRoots, uniquePrefix, until, withWorkers, workflowBundle } from './workflow-harness';
+import { FakeStore, fakeHost } from '../helpers/fake-host';
+import { captureHistory, workflowBundle } from '../helpers/temporal';
+import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
+import { until } from '../helpers/until';
+import { startWorkflowEnv, uniquePrefix, withWorkers } from '../helpers/workflow-env';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
-  [env] = await Promise.all([startEnv(), workflowBundle()]);
+  [env] = await Promise.all([startWorkflowEnv(), workflowBundle()]);
 }, 180000);
 afterAll(async () => {
   await env?.teardown();
@@ -44,7 +48,7 @@ describe('checkpoint workflow', () => {
     host.criu.preDumpPages = [50000, 20000, 8000];
     const r = await withWorkers(env, prefix, [host], async (ferry) => {
       const res = await checkpoint(ferry, { policy: { maxPreDumps: 2, minPagesWritten: 10 } });
-      await captureHistory(ferry, res.workflowId, 'checkpoint-pre-dumps-scripted');
+      await captureHistory(ferry.client.workflow.getHandle(res.workflowId), 'checkpoint-pre-dumps-scripted');
       return res;
     });
     expect(r.preDumps).toMatchObject({ available: true, count: 2, stopReason: 'max-pre-dumps' });
@@ -99,14 +103,14 @@ describe('checkpoint workflow', () => {
     };
     const r = await withWorkers(env, prefix, [host], async (ferry) => {
       const handle = await ferry.startCheckpoint({ host: 'hosta', pid: PID, policy: { maxPreDumps: 10, minPagesWritten: 10 } });
-      await until('pre-dump 1 to start', () => host.criu.calls.length === 2);
+      await until('pre-dump 1 to start', () => host.criu.calls.length === 2, 20000, 50);
       const p = await ferry.progress<CheckpointProgress>(handle.workflowId);
       expect(p.stage).toBe('pre-dumping');
       expect(p.layers).toHaveLength(1);
       await ferry.dumpNow(handle.workflowId);
       release();
       const res = await ferry.result<CheckpointResult>(handle.workflowId);
-      await captureHistory(ferry, handle.workflowId, 'checkpoint-dump-now-scripted');
+      await captureHistory(ferry.client.workflow.getHandle(handle.workflowId), 'checkpoint-dump-now-scripted');
       return res;
     });
     expect(r.preDumps).toMatchObject({ count: 2, stopReason: 'dump-now-requested' });
@@ -143,7 +147,7 @@ describe('checkpoint workflow', () => {
     };
     const outcome = await withWorkers(env, prefix, [host], async (ferry) => {
       const handle = await ferry.startCheckpoint({ host: 'hosta', pid: PID, policy: { maxPreDumps: 3, minPagesWritten: 10 } });
-      await until('pre-dump 1 to start', () => host.criu.calls.length === 2);
+      await until('pre-dump 1 to start', () => host.criu.calls.length === 2, 20000, 50);
       await ferry.cancel(handle.workflowId);
       // The CRIU call is never torn down mid-way: it finishes, then the activity honours the cancel.
       release();

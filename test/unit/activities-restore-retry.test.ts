@@ -12,7 +12,8 @@ import { createActivities } from '../../src/activities';
 import type { CriuPort } from '../../src/activities/deps';
 import type { RestoreOutcome } from '../../src/activities/types';
 import { RefusedTargetError } from '../../src/criu/errors';
-import { FakeStore, fakeHost, removeTempRoots, tempRoot } from './workflow-harness';
+import { FakeStore, fakeHost } from '../helpers/fake-host';
+import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
 
 afterAll(() => removeTempRoots());
 

@@ -5,18 +5,20 @@
  * these workers apart from any `ferry worker` that runs on the same server. A missing component
  * fails the tests (no skipping).
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import type { ActivityDeps } from '../../src/activities/deps';
 import { FerryClient, isHostNotServedError } from '../../src/client';
 import { loadConfig, type FerryConfig } from '../../src/config/config';
 import { openLayerStore, type LayerStore } from '../../src/storage';
 import { createFerryWorkers, createHostDependencies } from '../../src/worker';
+import { installTestRuntime, workflowBundle } from './temporal';
+import { until } from './until';
 
 export interface Stack {
   config: FerryConfig;
@@ -29,14 +31,9 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-let runtimeInstalled = false;
-
 /** Connects to the dev stack; throws (failing the test) when Temporal or MinIO is not there. */
 export async function connectStack(tag: string): Promise<Stack> {
-  if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
-    runtimeInstalled = true;
-  }
+  installTestRuntime();
   const stagingRoot = fs.mkdtempSync(path.join(os.tmpdir(), `ferry-it-${tag}-`));
   const config: FerryConfig = { ...loadConfig(), stagingDir: stagingRoot };
   const prefix = `it-${tag}-${process.pid}`;
@@ -69,12 +66,6 @@ export async function connectStack(tag: string): Promise<Stack> {
       fs.rmSync(stagingRoot, { recursive: true, force: true });
     },
   };
-}
-
-let bundle: Promise<WorkflowBundle> | null = null;
-export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
-  return bundle;
 }
 
 /** The real dependencies of one simulated host (its staging dir under the stack's root). */
@@ -121,33 +112,11 @@ export async function startWorkers(stack: Stack, hosts: Array<{ host: string; de
   return { stop };
 }
 
-/**
- * With FERRY_CAPTURE_HISTORIES=1, saves a finished workflow's history for the replay tests
- * (test/replay/histories/<name>.json). Histories hold inputs and results only: no credentials.
- */
-export async function captureHistory(handle: WorkflowHandle, name: string): Promise<void> {
-  if (process.env.FERRY_CAPTURE_HISTORIES !== '1') return;
-  const history = await handle.fetchHistory();
-  const dir = path.resolve(__dirname, '..', 'replay', 'histories');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, `${name}.json`), historyToJSON(history) + '\n');
-}
-
 export function stagingLeftovers(deps: ActivityDeps): string[] {
   return ['checkpoints', 'downloads'].flatMap((d) => {
     const dir = path.join(deps.stagingDir, d);
     return fs.existsSync(dir) ? fs.readdirSync(dir).map((e) => `${d}/${e}`) : [];
   });
-}
-
-export async function until<T>(what: string, check: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false && v !== null) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** A `ferry worker --host` run as its own process (bin/ferry.js; `npm run build` first), to be killed for real. */
@@ -181,8 +150,6 @@ export function stackEnv(stack: Stack, extra: Record<string, string> = {}): Node
 /** Starts `node bin/ferry.js worker --host <host> [extraArgs]` and waits until it says it is ready. */
 export async function spawnWorker(stack: Stack, host: string, env: NodeJS.ProcessEnv = stackEnv(stack), extraArgs: string[] = []): Promise<WorkerProcess> {
   if (!fs.existsSync(path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const child = spawn(process.execPath, [FERRY_BIN, 'worker', '--host', host, ...extraArgs], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.setEncoding('utf8');

@@ -1,49 +1,12 @@
 /**
- * Harness for workflow tests: a real Temporal dev server (the installed `temporal` binary, started
- * by @temporalio/testing on a free port), the real workflow bundle, the real activities, and fake
- * CRIU / store ports scripted per test (so every stop rule can be driven exactly).
+ * A scripted host for activity and workflow tests: fake CRIU and store ports, scripted per test
+ * so every stop rule can be driven exactly, behind the real activities.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle, type Worker } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
 import type { ActivityDeps, CriuPort, StorePort } from '../../src/activities/deps';
 import type { DumpRequest, DumpResult, DumpStats, PreDumpRequest, ProcessIdentity } from '../../src/criu/types';
 import type { LayerRecord, PullOptions } from '../../src/storage/types';
-import { FerryClient } from '../../src/client';
-import { createFerryWorkers } from '../../src/worker';
-
-/** The Temporal CLI binary; tests fail (not skip) without it. */
-export function temporalBinary(): string {
-  const candidates = [process.env.FERRY_TEMPORAL_BIN, path.join(os.homedir(), 'go/bin/temporal'), '/usr/local/bin/temporal'];
-  for (const c of candidates) if (c && fs.existsSync(c)) return c;
-  try {
-    return execFileSync('sh', ['-c', 'command -v temporal'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error('the Temporal CLI (`temporal`) is not installed: run `make system-deps`');
-  }
-}
-
-let runtimeInstalled = false;
-export async function startEnv(): Promise<TestWorkflowEnvironment> {
-  if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
-    runtimeInstalled = true;
-  }
-  return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: temporalBinary() }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' } },
-  });
-}
-
-let bundle: Promise<WorkflowBundle> | null = null;
-export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
-  return bundle;
-}
 
 const identityOf = (pid: number): ProcessIdentity => ({ pid, startTime: 1000 + pid, bootId: 'boot-1', comm: 'workload' });
 
@@ -175,75 +138,4 @@ export function fakeHost(name: string, store: FakeStore, root: string): FakeHost
   const stagingDir = path.join(root, name);
   fs.mkdirSync(stagingDir, { recursive: true });
   return { name, criu, deps: { host: name, stagingDir, criu, store, kernel: '6.18-test', pageSize: 4096, heartbeatIntervalMs: 200 } };
-}
-
-let prefixCounter = 0;
-export function uniquePrefix(): string {
-  return `t${process.pid}-${++prefixCounter}`;
-}
-
-/** Runs a workflow worker and one activity worker per host while `fn` runs. */
-export async function withWorkers<T>(
-  env: TestWorkflowEnvironment,
-  prefix: string,
-  hosts: FakeHost[],
-  fn: (ferry: FerryClient) => Promise<T>,
-): Promise<T> {
-  const b = await workflowBundle();
-  const workers: Worker[] = [];
-  workers.push(...(await createFerryWorkers({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueuePrefix: prefix, workflowBundle: b })));
-  for (const h of hosts) {
-    workers.push(
-      ...(await createFerryWorkers({
-        connection: env.nativeConnection,
-        namespace: env.namespace ?? 'default',
-        taskQueuePrefix: prefix,
-        host: h.name,
-        activities: createActivities(h.deps),
-        workflows: false,
-      })),
-    );
-  }
-  const runs = workers.map((w) => w.run());
-  const ferry = new FerryClient({ client: env.client, taskQueuePrefix: prefix, webUrl: 'http://127.0.0.1:8233' });
-  try {
-    return await fn(ferry);
-  } finally {
-    for (const w of workers) w.shutdown();
-    await Promise.allSettled(runs);
-  }
-}
-
-/**
- * With FERRY_CAPTURE_HISTORIES=1, saves a finished workflow's history for the replay tests
- * (test/replay/histories/<name>.json): real workflow code on a real server, scripted CRIU.
- */
-export async function captureHistory(ferry: FerryClient, workflowId: string, name: string): Promise<void> {
-  if (process.env.FERRY_CAPTURE_HISTORIES !== '1') return;
-  const history = await ferry.client.workflow.getHandle(workflowId).fetchHistory();
-  const dir = path.resolve(__dirname, '..', 'replay', 'histories');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, `${name}.json`), historyToJSON(history) + '\n');
-}
-
-const tempRoots: string[] = [];
-export function tempRoot(tag: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ferry-${tag}-`));
-  tempRoots.push(dir);
-  return dir;
-}
-
-export function removeTempRoots(): void {
-  for (const d of tempRoots.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-}
-
-/** Polls `check` until it returns a value (not undefined/false) or the deadline passes. */
-export async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

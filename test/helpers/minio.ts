@@ -6,47 +6,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { killAndWait } from '../fixtures/kill-child';
-
-export function findMinio(): string {
-  const candidates = [process.env.FERRY_MINIO_BINARY, '/usr/local/bin/minio', path.join(os.homedir(), 'go', 'bin', 'minio')];
-  for (const dir of (process.env.PATH ?? '').split(':')) if (dir) candidates.push(path.join(dir, 'minio'));
-  for (const c of candidates) {
-    if (!c) continue;
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch {
-      // next
-    }
-  }
-  throw new Error('minio binary not found (looked in FERRY_MINIO_BINARY, /usr/local/bin, ~/go/bin, PATH); install it with `make system-deps`');
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitUntil(what: string, deadlineMs: number, check: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-}
+import { findMinio } from './binaries';
+import { freePort } from './ports';
+import { killAndWait } from './processes';
+import { until } from './until';
 
 export class PrivateMinio {
   readonly binary = findMinio();
@@ -81,7 +48,7 @@ export class PrivateMinio {
     this.child = child;
     let exited = false;
     child.once('exit', () => (exited = true));
-    await waitUntil(`minio on ${this.endpoint}`, 60_000, async () => {
+    await until(`minio on ${this.endpoint}`, async () => {
       if (exited) throw new Error(`minio exited at start: ${this.logTail}`);
       try {
         const res = await fetch(`${this.endpoint}/minio/health/live`);
@@ -89,7 +56,7 @@ export class PrivateMinio {
       } catch {
         return false;
       }
-    });
+    }, 60_000);
   }
 
   /** SIGKILL, as a crash: no chance to finish requests in flight. */

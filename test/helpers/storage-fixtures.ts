@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { encodeMessage } from '../../src/criu/codec';
 import { IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, INVENTORY_MAGIC, PAGEMAP_MAGIC, PE_PRESENT, PSTREE_MAGIC, STATS_MAGIC } from '../../src/criu/schema';
+import { rejection } from './rejection';
 
 function record(messageName: string, value: Record<string, unknown>): Buffer {
   const msg = encodeMessage(messageName, value);
@@ -100,16 +101,6 @@ export function snapshotDir(dir: string): { files: Record<string, string>; paren
     files[name] = createHash('sha256').update(readFileSync(p)).digest('hex');
   }
   return { files, parent };
-}
-
-/** The error a promise rejects with; fails the test if it resolves. */
-export async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the operation to fail, but it succeeded');
 }
 
 /** Asserts an error passes a guard, showing the actual error when it does not. */

@@ -1,0 +1,72 @@
+/**
+ * Identity and target checks of src/criu/process.ts on real processes: a daemonized `sleep` as a
+ * target ferry may take, this test's own tree as one it must refuse.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { isNoSuchProcessError, isProcessChangedError, isRefusedTargetError, RefusedTargetError } from '../../src/criu/errors';
+import { checkTarget, ownProcessTree, readProcessIdentity } from '../../src/criu/process';
+
+function refusal(pid: number, expected?: Parameters<typeof checkTarget>[1]): unknown {
+  try {
+    checkTarget(pid, expected);
+  } catch (err) {
+    return err;
+  }
+  return null;
+}
+
+describe('process identity and target checks', () => {
+  let daemon: number;
+  beforeAll(() => {
+    daemon = Number(execFileSync('sh', ['-c', 'sleep 60 >/dev/null 2>&1 & echo $!']).toString().trim());
+  });
+  afterAll(() => {
+    try {
+      process.kill(daemon, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  });
+
+  it('identifies a process by pid, start time and boot id', async () => {
+    const id = await readProcessIdentity(daemon);
+    expect(id.pid).toBe(daemon);
+    expect(id.comm).toBe('sleep');
+    expect(id.startTime).toBeGreaterThan(0);
+    expect(id.bootId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(checkTarget(daemon)).toEqual(id);
+    expect(checkTarget(daemon, id)).toEqual(id);
+  });
+
+  it('refuses a recycled pid (same pid, other start time)', async () => {
+    const id = await readProcessIdentity(daemon);
+    const err = refusal(daemon, { ...id, startTime: id.startTime - 1 });
+    expect(isProcessChangedError(err)).toBe(true);
+    expect((err as Error).message).toMatch(/pid was recycled/);
+    expect(isProcessChangedError(refusal(daemon, { ...id, bootId: 'other-boot' }))).toBe(true);
+  });
+
+  it('refuses pid 1, a kernel thread, and a pid that does not exist', () => {
+    expect((refusal(1) as RefusedTargetError).reason).toBe('init');
+    expect((refusal(2) as RefusedTargetError).reason).toBe('kernel-thread');
+    const err = refusal(4194304 - 1);
+    expect(isNoSuchProcessError(err)).toBe(true);
+    expect((err as Error).message).toMatch(/no process with pid 4194303/);
+  });
+
+  it("refuses ferry's own process, its ancestors and its children", async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const tree = ownProcessTree();
+      expect(tree.has(process.ppid)).toBe(true);
+      for (const pid of [process.pid, process.ppid, child.pid!]) {
+        const err = refusal(pid);
+        expect(isRefusedTargetError(err)).toBe(true);
+        expect((err as RefusedTargetError).reason).toBe('own-tree');
+      }
+      expect(tree.has(daemon)).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
