@@ -22,7 +22,3 @@ export function toActivityFailure(err: unknown): unknown {
   });
 }
 
-/** Transitional: call sites move to `throw new PidFileUnreadable(...)` (src/core). */
-export function permanentFailure(type: string, message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nonRetryable: true });
-}

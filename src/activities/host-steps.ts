@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import type { ProcessIdentity } from '../criu/types';
 import { mapped, type ActivityContext } from './context';
-import { permanentFailure } from './failures';
+import { PidFileUnreadable } from '../core';
 import type { HostCapabilities, ResolvePidInput } from './types';
 
 export function hostSteps({ deps }: ActivityContext) {
@@ -29,11 +29,11 @@ export function hostSteps({ deps }: ActivityContext) {
         try {
           text = await fs.readFile(file, 'utf8');
         } catch (err) {
-          throw permanentFailure('PidFileUnreadable', `cannot read pid file ${file} on host ${deps.host}: ${(err as Error).message}; check the schedule's --pid-file`);
+          throw new PidFileUnreadable(`cannot read pid file ${file} on host ${deps.host}: ${(err as Error).message}; check the schedule's --pid-file`);
         }
         const pid = Number(text.trim());
         if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(pid) || pid <= 1) {
-          throw permanentFailure('PidFileUnreadable', `pid file ${file} on host ${deps.host} does not hold a pid (got ${JSON.stringify(text.trim().slice(0, 40))})`);
+          throw new PidFileUnreadable(`pid file ${file} on host ${deps.host} does not hold a pid (got ${JSON.stringify(text.trim().slice(0, 40))})`);
         }
         return pid;
       });

@@ -13,12 +13,14 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import type { ActivityDeps } from '../../src/activities/deps';
-import { FerryClient, isHostNotServedError } from '../../src/client';
+import { FerryClient } from '../../src/client';
 import { loadConfig, type FerryConfig } from '../../src/config/config';
 import { openLayerStore, type LayerStore } from '../../src/storage';
 import { createFerryWorkers, createHostDependencies } from '../../src/worker';
 import { installTestRuntime, workflowBundle } from './temporal';
 import { until } from './until';
+import { isError } from '../../src/core';
+import { HostNotServedError } from '../../src/client/errors';
 
 export interface Stack {
   config: FerryConfig;
@@ -99,7 +101,7 @@ export async function startWorkers(stack: Stack, hosts: Array<{ host: string; de
         stack.ferry.assertHostServed(h.host).then(
           () => true,
           (err: unknown) => {
-            if (isHostNotServedError(err)) return false;
+            if (isError(err, HostNotServedError)) return false;
             throw err;
           },
         ),

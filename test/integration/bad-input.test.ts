@@ -121,7 +121,7 @@ const CASES: Case[] = [
   usage('checkpoint: negative --pre-dumps', (c) => ['checkpoint', '--pid', c.pid, '--pre-dumps=-1'], /--pre-dumps must be an integer from 0 to 100/),
   usage('checkpoint: zero --max-downtime', (c) => ['checkpoint', '--pid', c.pid, '--max-downtime', '0'], POSITIVE),
   usage('checkpoint: contradicting flags', (c) => ['checkpoint', '--pid', c.pid, '--pre-dumps', '0', '--require-pre-dumps'], /--require-pre-dumps contradicts --pre-dumps 0/),
-  usage('checkpoint: invalid --checkpoint-id', (c) => ['checkpoint', '--pid', c.pid, '--checkpoint-id', 'UP/../x'], /--checkpoint-id must be 1-128 chars/),
+  usage('checkpoint: invalid --checkpoint-id', (c) => ['checkpoint', '--pid', c.pid, '--checkpoint-id', 'UP/../x'], /--checkpoint-id "UP\/\.\.\/x" is not valid/),
   refusal('checkpoint: unknown host', (c) => ['checkpoint', '--pid', c.pid, '--host', UNKNOWN_HOST, '--json'], /no ferry worker serves host ferry-bad-input-nohost: start `ferry worker --host ferry-bad-input-nohost` on that host/),
   usage('restore-checkpoint: invalid id', () => ['restore-checkpoint', 'bad id!'], /checkpoint id "bad id!" is not valid/),
   refusal('restore-checkpoint: unknown host', () => ['restore-checkpoint', 'bad-input-none-4', '--host', UNKNOWN_HOST, '--json'], /no ferry worker serves host ferry-bad-input-nohost: start `ferry worker --host ferry-bad-input-nohost` on that host/),

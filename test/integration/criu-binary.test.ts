@@ -6,9 +6,10 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isCriuCheckError, isCriuVersionError, resolveCriu, runCriuCheck } from '../../src/criu/binary';
+import { resolveCriu, runCriuCheck, CriuVersionError, CriuCheckError } from '../../src/criu/binary';
 import { writeCriuStandIn } from '../helpers/criu-stand-in';
 import { rejection } from '../helpers/rejection';
+import { isError } from '../../src/core';
 
 let tmp: string;
 beforeEach(async () => {
@@ -25,13 +26,13 @@ describe('versions', () => {
     const file = await fakeCriu('4.1.1', '[ "$2" = --feature ] && echo "$3 is not supported" && exit 1');
     const r = await runCriuCheck(file, { feature: 'mem_dirty_track' });
     expect(r).toMatchObject({ ok: false, feature: 'mem_dirty_track', summary: 'mem_dirty_track is not supported' });
-    expect(isCriuCheckError(await rejection(runCriuCheck(file, { feature: '--all; rm' })))).toBe(true);
+    expect(isError(await rejection(runCriuCheck(file, { feature: '--all; rm' })), CriuCheckError)).toBe(true);
   });
 
   it('bounds a check that hangs', async () => {
     const file = await fakeCriu('4.1.1', 'exec sleep 30');
     const err = await rejection(runCriuCheck(file, { timeoutMs: 300 }));
-    expect(isCriuCheckError(err)).toBe(true);
+    expect(isError(err, CriuCheckError)).toBe(true);
     expect(err.message).toContain('300 ms');
   });
 });
@@ -40,7 +41,7 @@ describe('locating and checking the binary', () => {
   it('refuses a CRIU older than 4.1, saying which version it found', async () => {
     const file = await fakeCriu('3.17.1', 'exit 0');
     const err = await rejection(resolveCriu(file));
-    expect(isCriuVersionError(err)).toBe(true);
+    expect(isError(err, CriuVersionError)).toBe(true);
     expect(err.message).toContain('3.17.1');
     expect(err.message).toContain('>= 4.1');
   });
@@ -49,7 +50,7 @@ describe('locating and checking the binary', () => {
     const file = path.join(tmp, 'notcriu');
     await fs.writeFile(file, '#!/bin/sh\necho hello\n', { mode: 0o755 });
     const err = await rejection(resolveCriu(file));
-    expect(isCriuVersionError(err)).toBe(true);
+    expect(isError(err, CriuVersionError)).toBe(true);
     expect(err).toMatchObject({ version: null });
   });
 

@@ -9,20 +9,12 @@ import path from 'node:path';
 import {
   checkCriu,
   dump,
-  isImagesDirNotEmptyError,
-  isKernelFeatureMissingError,
-  isNoSuchProcessError,
-  isParentImagesInvalidError,
-  isPidInUseError,
-  isProcessChangedError,
-  isRefusedTargetError,
   preDump,
   readChain,
   readLayer,
   readProcessIdentity,
   readRestoreStats,
   readRootPid,
-  isCriuFailedError,
   restore,
   type CriuCheckResult,
   type DumpResult,
@@ -30,6 +22,7 @@ import {
 import { locateCriu } from '../../src/criu/binary';
 import { startShellJob } from '../fixtures/shell-job';
 import { Workload } from '../fixtures/workload/workload';
+import { isError, ProcessChangedError, CriuFailedError, PidInUseError, RefusedTargetError, ParentImagesInvalidError, KernelFeatureMissingError, NoSuchProcessError, ImagesDirNotEmptyError } from '../../src/core';
 
 const MIB = 16;
 const PAGES = (MIB * 1024 * 1024) / 4096;
@@ -190,7 +183,7 @@ describe('dump and restore', () => {
     const w = await startWorkload();
     const imagesDir = path.join(tmp, 'held');
     await dump({ pid: w.pid, imagesDir, leaveRunning: true });
-    const err = await expectError(restore({ imagesDir }, { pidWaitMs: 300 }), isPidInUseError, new RegExp(`cannot restore pid ${w.pid}: it is still held by process workload \\(state [RS]`));
+    const err = await expectError(restore({ imagesDir }, { pidWaitMs: 300 }), ((e: unknown) => isError(e, PidInUseError)), new RegExp(`cannot restore pid ${w.pid}: it is still held by process workload \\(state [RS]`));
     expect(err.message).toMatch(/after waiting 300 ms/);
     await expectUnaltered(w, w.maps());
 
@@ -237,7 +230,7 @@ describe('failures inside CRIU leave the target running', () => {
     const pid = startShellJob();
     try {
       const imagesDir = path.join(tmp, 'not-leader');
-      const err = await expectError(dump({ pid, imagesDir }), isCriuFailedError, /CRIU DUMP failed: Error \(criu\/pstree\.c:\d+\): The root process \d+ is not a session leader/);
+      const err = await expectError(dump({ pid, imagesDir }), ((e: unknown) => isError(e, CriuFailedError)), /CRIU DUMP failed: Error \(criu\/pstree\.c:\d+\): The root process \d+ is not a session leader/);
       expect(err.message).toMatch(/setsid PROGRAM.*--shell-job/);
       expect(err.message).toContain(path.join(imagesDir, 'dump.log'));
       expect(fs.readdirSync(imagesDir)).toEqual(['dump.log']);
@@ -284,14 +277,14 @@ describe('refusals leave the target untouched', () => {
 
   it('no such pid', async () => {
     const imagesDir = path.join(tmp, 'nopid');
-    await expectError(dump({ pid: 4194303, imagesDir }), isNoSuchProcessError, /no process with pid 4194303/);
+    await expectError(dump({ pid: 4194303, imagesDir }), ((e: unknown) => isError(e, NoSuchProcessError)), /no process with pid 4194303/);
     expect(fs.existsSync(imagesDir)).toBe(false);
   });
 
   it('pid 1 and ferry\'s own tree', async () => {
-    await expectError(dump({ pid: 1, imagesDir: path.join(tmp, 'init') }), isRefusedTargetError, /pid 1 \(init\)/);
-    await expectError(dump({ pid: process.pid, imagesDir: path.join(tmp, 'self') }), isRefusedTargetError, /ferry itself/);
-    await expectError(preDump({ pid: process.ppid, imagesDir: path.join(tmp, 'parent') }), isRefusedTargetError, /ancestors/);
+    await expectError(dump({ pid: 1, imagesDir: path.join(tmp, 'init') }), ((e: unknown) => isError(e, RefusedTargetError)), /pid 1 \(init\)/);
+    await expectError(dump({ pid: process.pid, imagesDir: path.join(tmp, 'self') }), ((e: unknown) => isError(e, RefusedTargetError)), /ferry itself/);
+    await expectError(preDump({ pid: process.ppid, imagesDir: path.join(tmp, 'parent') }), ((e: unknown) => isError(e, RefusedTargetError)), /ancestors/);
   });
 
   it('pid 2 inside a pid namespace is an ordinary process, not refused as a kernel thread', async () => {
@@ -307,23 +300,23 @@ describe('refusals leave the target untouched', () => {
     expect(verdict).toMatchObject({ pid: 2 });
     // A real kernel thread of this namespace is still refused (kthreadd is pid 2 only in the root one).
     const kthread = kernelThreadPid();
-    await expectError(dump({ pid: kthread, imagesDir: path.join(tmp, 'kthreadd') }), isRefusedTargetError, /kernel thread/);
+    await expectError(dump({ pid: kthread, imagesDir: path.join(tmp, 'kthreadd') }), ((e: unknown) => isError(e, RefusedTargetError)), /kernel thread/);
   });
 
   it('a non-empty images dir', async () => {
     const imagesDir = path.join(tmp, 'busy');
     fs.mkdirSync(imagesDir);
     fs.writeFileSync(path.join(imagesDir, 'notes.txt'), 'mine');
-    await expectError(dump({ pid: w.pid, imagesDir }), isImagesDirNotEmptyError, /is not empty \(notes\.txt\)/);
+    await expectError(dump({ pid: w.pid, imagesDir }), ((e: unknown) => isError(e, ImagesDirNotEmptyError)), /is not empty \(notes\.txt\)/);
     expect(fs.readdirSync(imagesDir)).toEqual(['notes.txt']);
   });
 
   it('a bad --prev-images-dir', async () => {
-    await expectError(dump({ pid: w.pid, imagesDir: path.join(tmp, 'p1'), prevImagesDir: path.join(tmp, 'missing') }), isParentImagesInvalidError, /no such directory/);
+    await expectError(dump({ pid: w.pid, imagesDir: path.join(tmp, 'p1'), prevImagesDir: path.join(tmp, 'missing') }), ((e: unknown) => isError(e, ParentImagesInvalidError)), /no such directory/);
     const full = path.join(tmp, 'full-for-prev');
     await dump({ pid: w.pid, imagesDir: full, leaveRunning: true });
     maps = w.maps(); // a successful dump may change mappings no more than a failed one: re-baseline
-    await expectError(dump({ pid: w.pid, imagesDir: path.join(tmp, 'p2'), prevImagesDir: full }), isParentImagesInvalidError, /full dump, not a pre-dump/);
+    await expectError(dump({ pid: w.pid, imagesDir: path.join(tmp, 'p2'), prevImagesDir: full }), ((e: unknown) => isError(e, ParentImagesInvalidError)), /full dump, not a pre-dump/);
     expect(fs.existsSync(path.join(tmp, 'p2'))).toBe(false);
   });
 
@@ -331,7 +324,7 @@ describe('refusals leave the target untouched', () => {
     const id = await readProcessIdentity(w.pid);
     await expectError(
       dump({ pid: w.pid, imagesDir: path.join(tmp, 'recycled'), expectedIdentity: { ...id, startTime: id.startTime - 100 } }),
-      isProcessChangedError,
+      ((e: unknown) => isError(e, ProcessChangedError)),
       /no longer the process this chain started with/,
     );
   });
@@ -339,7 +332,7 @@ describe('refusals leave the target untouched', () => {
   it('pre-dump where the kernel has no soft-dirty tracking (or a real pre-dump where it has)', async () => {
     const imagesDir = path.join(tmp, 'predump-1');
     if (!criu.features.memTrack) {
-      await expectError(preDump({ pid: w.pid, imagesDir }), isKernelFeatureMissingError, /CONFIG_MEM_SOFT_DIRTY/);
+      await expectError(preDump({ pid: w.pid, imagesDir }), ((e: unknown) => isError(e, KernelFeatureMissingError)), /CONFIG_MEM_SOFT_DIRTY/);
       expect(fs.existsSync(imagesDir)).toBe(false);
       return;
     }

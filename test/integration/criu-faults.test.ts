@@ -9,8 +9,9 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { dump, isCriuFailedError, isNoSuchProcessError, readLayer } from '../../src/criu';
+import { dump, readLayer } from '../../src/criu';
 import { Workload } from '../fixtures/workload/workload';
+import { isError, NoSuchProcessError, CriuFailedError } from '../../src/core';
 
 const MIB = 4;
 let tmp: string;
@@ -44,7 +45,7 @@ it('staging disk full during a final dump: a clear failure, the target left runn
     (e: unknown) => e as Error,
   );
   process.stdout.write(`disk full: ${err.name}: ${err.message}\n`);
-  expect(isCriuFailedError(err)).toBe(true);
+  expect(isError(err, CriuFailedError)).toBe(true);
   expect(err.message).toMatch(/CRIU DUMP failed/);
   expect(err.message).toMatch(/No space left on device|ENOSPC|write/i);
   expect(err.message).toMatch(/The process was left running; its images were discarded/);
@@ -75,7 +76,7 @@ it('the target exits as CRIU is about to freeze it: NoSuchProcessError, images d
     (e: unknown) => e as Error,
   );
   process.stdout.write(`target exited: ${err.name}: ${err.message}\n`);
-  expect(isNoSuchProcessError(err) || isCriuFailedError(err)).toBe(true);
+  expect(isError(err, NoSuchProcessError) || isError(err, CriuFailedError)).toBe(true);
   expect(err.message).toMatch(new RegExp(`no process with pid ${w.pid}|CRIU DUMP failed`));
   expect(fs.readdirSync(imagesDir).filter((n) => !n.endsWith('.log'))).toEqual([]);
 });

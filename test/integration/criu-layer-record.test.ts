@@ -11,8 +11,6 @@ import path from 'node:path';
 import {
   checkCriu,
   dump,
-  isCriuFailedError,
-  type CriuFailedError,
   LAYER_RECORD_FILE,
   LAYER_RECORD_FORMAT,
   readChain,
@@ -24,6 +22,7 @@ import {
 } from '../../src/criu';
 import { fingerprintLayer, writeLayerRecord } from '../../src/criu/layer-record';
 import { Workload } from '../fixtures/workload/workload';
+import { isError, CriuFailedError } from '../../src/core';
 
 let tmp: string;
 const workloads: Workload[] = [];
@@ -144,7 +143,7 @@ describe("restore failure names CRIU's real cause", () => {
       () => new Error('restore succeeded although the file changed size'),
       (e: unknown) => e as Error,
     );
-    expect(isCriuFailedError(err)).toBe(true);
+    expect(isError(err, CriuFailedError)).toBe(true);
     expect(err.message).toMatch(/^CRIU RESTORE failed: (\d+: )?Error \([^)]*\): File .*held-file has bad size 8192 \(expect 4096\)/);
     const tail = (err as CriuFailedError).logTail;
     expect(tail[0]).toMatch(/has bad size/);

@@ -3,7 +3,7 @@
  * target ferry may take, this test's own tree as one it must refuse.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { isNoSuchProcessError, isProcessChangedError, isRefusedTargetError, RefusedTargetError } from '../../src/criu/errors';
+import { RefusedTargetError, isError, NoSuchProcessError, ProcessChangedError } from '../../src/core';
 import { checkTarget, ownProcessTree, readProcessIdentity } from '../../src/criu/process';
 
 function refusal(pid: number, expected?: Parameters<typeof checkTarget>[1]): unknown {
@@ -41,16 +41,16 @@ describe('process identity and target checks', () => {
   it('refuses a recycled pid (same pid, other start time)', async () => {
     const id = await readProcessIdentity(daemon);
     const err = refusal(daemon, { ...id, startTime: id.startTime - 1 });
-    expect(isProcessChangedError(err)).toBe(true);
+    expect(isError(err, ProcessChangedError)).toBe(true);
     expect((err as Error).message).toMatch(/pid was recycled/);
-    expect(isProcessChangedError(refusal(daemon, { ...id, bootId: 'other-boot' }))).toBe(true);
+    expect(isError(refusal(daemon, { ...id, bootId: 'other-boot' }), ProcessChangedError)).toBe(true);
   });
 
   it('refuses pid 1, a kernel thread, and a pid that does not exist', () => {
     expect((refusal(1) as RefusedTargetError).reason).toBe('init');
     expect((refusal(2) as RefusedTargetError).reason).toBe('kernel-thread');
     const err = refusal(4194304 - 1);
-    expect(isNoSuchProcessError(err)).toBe(true);
+    expect(isError(err, NoSuchProcessError)).toBe(true);
     expect((err as Error).message).toMatch(/no process with pid 4194303/);
   });
 
@@ -61,7 +61,7 @@ describe('process identity and target checks', () => {
       expect(tree.has(process.ppid)).toBe(true);
       for (const pid of [process.pid, process.ppid, child.pid!]) {
         const err = refusal(pid);
-        expect(isRefusedTargetError(err)).toBe(true);
+        expect(isError(err, RefusedTargetError)).toBe(true);
         expect((err as RefusedTargetError).reason).toBe('own-tree');
       }
       expect(tree.has(daemon)).toBe(false);

@@ -10,9 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodeMessage, encodeMessage } from '../../src/criu/codec';
 import { checkCriu, preDump } from '../../src/criu/driver';
-import { isCriuUnavailableError, isKernelFeatureMissingError } from '../../src/criu/errors';
 import { CriuRequestFailed, CriuRpcClient, type NotificationInfo } from '../../src/criu/rpc-client';
 import { ReqType } from '../../src/criu/schema';
+import { isError, CriuUnavailableError, KernelFeatureMissingError } from '../../src/core';
 
 const FAKE = `#!/usr/bin/env python3
 import json, os, socket, sys
@@ -153,7 +153,7 @@ describe('CRIU RPC client over a SEQPACKET socketpair', () => {
     const client = CriuRpcClient.start(fake);
     const err = await client.version().catch((e: unknown) => e);
     await client.close();
-    expect(isCriuUnavailableError(err)).toBe(true);
+    expect(isError(err, CriuUnavailableError)).toBe(true);
     expect((err as Error).message).toMatch(/closed its socket without answering \(exit status 3; stderr: Error: kerndat failed\)/);
   });
 
@@ -170,7 +170,7 @@ describe('pre-dump without soft-dirty tracking', () => {
       script([RECV, VERSION, RECV, resp({ type: ReqType.FEATURE_CHECK, success: true, features: { mem_track: false, lazy_pages: false, pidfd_store: true } })]);
       const imagesDir = path.join(tmp, 'predump-1');
       const err = await preDump({ pid, imagesDir }, { criuBinary: fake }).catch((e: unknown) => e);
-      expect(isKernelFeatureMissingError(err)).toBe(true);
+      expect(isError(err, KernelFeatureMissingError)).toBe(true);
       expect((err as Error).message).toMatch(/CONFIG_MEM_SOFT_DIRTY/);
       expect(received().map((r) => r.type)).toEqual([ReqType.VERSION, ReqType.FEATURE_CHECK]);
       expect(fs.existsSync(imagesDir)).toBe(false);

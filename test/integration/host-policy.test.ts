@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { dump, restore, isNoSuchProcessError, type DriverOptions } from '../../src/criu';
-import { isPolicyRefused, type PolicyRefused } from '../../src/policy/errors';
+import { dump, restore, type DriverOptions } from '../../src/criu';
+import { isError, PolicyRefused, NoSuchProcessError } from '../../src/core';
 import { parseHostPolicy, type HostPolicy } from '../../src/policy/host-policy';
 import { Workload, buildWorkload } from '../fixtures/workload/workload';
 
@@ -54,7 +54,7 @@ async function refused(step: Promise<unknown>): Promise<PolicyRefused> {
     () => new Error('expected the host policy to refuse, the step succeeded'),
     (e: unknown) => e,
   );
-  if (!isPolicyRefused(err)) throw err;
+  if (!isError(err, PolicyRefused)) throw err;
   return err;
 }
 
@@ -118,7 +118,7 @@ describe('processes outside the policy', () => {
     const any = policy({ processes: { uids: 'any' } });
     await expect(dump({ pid: 1, imagesDir: path.join(staging, 'init') }, { policy: any })).rejects.toMatchObject({ name: 'RefusedTargetError' });
     const err = await dump({ pid: 4194304 + 1, imagesDir: path.join(staging, 'none') }, { policy: any }).catch((e: unknown) => e);
-    expect(isNoSuchProcessError(err)).toBe(true);
+    expect(isError(err, NoSuchProcessError)).toBe(true);
     expect(fs.existsSync(path.join(staging, 'init'))).toBe(false);
   });
 });

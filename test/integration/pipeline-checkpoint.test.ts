@@ -9,7 +9,6 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { isCheckpointNotFound } from '../../src/storage';
 import type { ActivityDeps } from '../../src/activities/deps';
 import type { CheckpointProgress, CheckpointResult, MigrateResult } from '../../src/workflows/types';
 import { Workload } from '../fixtures/workload/workload';
@@ -17,6 +16,7 @@ import { findTemporal } from '../helpers/binaries';
 import { connectStack, hostDeps, stagingLeftovers, startWorkers, type RunningWorkers, type Stack } from '../helpers/pipeline-harness';
 import { captureHistory, workflowBundle } from '../helpers/temporal';
 import { until } from '../helpers/until';
+import { isError, CheckpointNotFound } from '../../src/core';
 
 const run = promisify(execFile);
 const MIB = Number(process.env.FERRY_IT_WORKLOAD_MIB ?? 64);
@@ -156,7 +156,7 @@ describe('pipeline on the real stack', () => {
       await expectIntact(w);
       expect(stagingLeftovers(depsA)).toEqual([]);
       const err = await stack.store.readManifest(progress.checkpointId).catch((e: unknown) => e);
-      expect(isCheckpointNotFound(err)).toBe(true);
+      expect(isError(err, CheckpointNotFound)).toBe(true);
     } finally {
       depsA.store.putLayer = realPut;
       release();

@@ -16,13 +16,14 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { isAlreadyRunningError } from '../../src/client';
 import type { CheckpointManifest } from '../../src/storage/types';
 import { Workload } from '../fixtures/workload/workload';
 import { PrivateMinio } from '../helpers/minio';
 import { FERRY_BIN, connectStack, spawnWorker, stackEnv, type Stack, type WorkerProcess } from '../helpers/pipeline-harness';
 import { PrivateTemporal } from '../helpers/temporal';
 import { until } from '../helpers/until';
+import { isError } from '../../src/core';
+import { AlreadyRunningError } from '../../src/client/errors';
 
 jest.setTimeout(240000);
 
@@ -260,7 +261,7 @@ describe('faults', () => {
       const refused = both.filter((b): b is PromiseRejectedResult => b.status === 'rejected');
       expect(ok).toHaveLength(1);
       expect(refused).toHaveLength(1);
-      expect(isAlreadyRunningError(refused[0]!.reason)).toBe(true);
+      expect(isError(refused[0]!.reason, AlreadyRunningError)).toBe(true);
       first = (ok[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof stack.ferry.startCheckpoint>>>).value;
       // The CLI says the same, with what to do next.
       const cli = spawnSync(process.execPath, [FERRY_BIN, 'checkpoint', '--pid', String(wl.pid), '--host', host], { env: stackEnv(stack), encoding: 'utf8', timeout: 60000 });

@@ -15,15 +15,13 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCom
 import { EncryptionKey } from '../../src/config/encryption-key';
 import {
   LayerStore,
-  isDecryptionFailed,
-  isEncryptionKeyMismatch,
-  isServerSideEncryptionRefused,
   pushLocalChain,
   type ServerSideEncryptionSetting,
 } from '../../src/storage';
 import { findCriu } from '../helpers/binaries';
 import { PrivateMinio } from '../helpers/minio';
 import { expectFailure, makeChain, snapshotDir } from '../helpers/storage-fixtures';
+import { isError, DecryptionFailed, EncryptionKeyMismatch, ServerSideEncryptionRefused } from '../../src/core';
 
 jest.setTimeout(300_000);
 const root = path.resolve(__dirname, '../..');
@@ -108,7 +106,7 @@ describe('a real CRIU dump, encrypted', () => {
 
   it('a wrong key, a flipped byte and a truncated object each fail typed, naming the object, with nothing written', async () => {
     const into = path.join(work, 'wrong-key');
-    const wrong = await expectFailure(store(minio.client(), otherKey).pullChain('real-enc', into), isEncryptionKeyMismatch);
+    const wrong = await expectFailure(store(minio.client(), otherKey).pullChain('real-enc', into), ((e: unknown) => isError(e, EncryptionKeyMismatch)));
     expect(wrong.message).toContain(key.id);
     expect(wrong.message).not.toContain(keyHex);
     // Refused before the target dir is even created.
@@ -123,13 +121,13 @@ describe('a real CRIU dump, encrypted', () => {
       flipped[Math.floor(flipped.length / 2)] ^= 0x01;
       await minio.client().send(new PutObjectCommand({ Bucket: 'enc', Key: objKey, Body: flipped }));
       const into2 = path.join(work, 'flipped');
-      const err = await expectFailure(store(minio.client(), key).pullChain('real-enc', into2), isDecryptionFailed);
+      const err = await expectFailure(store(minio.client(), key).pullChain('real-enc', into2), ((e: unknown) => isError(e, DecryptionFailed)));
       expect(err.message).toContain(objKey);
       expect(readdirSync(into2)).toEqual([]);
 
       await minio.client().send(new PutObjectCommand({ Bucket: 'enc', Key: objKey, Body: original.subarray(0, original.length - 17) }));
       const into3 = path.join(work, 'truncated');
-      const err2 = await expectFailure(store(minio.client(), key).pullChain('real-enc', into3), isDecryptionFailed);
+      const err2 = await expectFailure(store(minio.client(), key).pullChain('real-enc', into3), ((e: unknown) => isError(e, DecryptionFailed)));
       expect(err2.message).toContain(objKey);
       expect(readdirSync(into3)).toEqual([]);
     } finally {
@@ -181,7 +179,7 @@ describe('server-side encryption settings', () => {
     try {
       await plain.createBucket('enc');
       const chain = makeChain(1, [4096], 13, mkdtempSync(path.join(work, 'nokms-')));
-      const err = await expectFailure(pushLocalChain(store(plain.client(), null, { mode: 'AES256' }), 'nokms', chain.dirs[0]), isServerSideEncryptionRefused);
+      const err = await expectFailure(pushLocalChain(store(plain.client(), null, { mode: 'AES256' }), 'nokms', chain.dirs[0]), ((e: unknown) => isError(e, ServerSideEncryptionRefused)));
       expect(err.message).toMatch(/refused server-side encryption AES256/);
       expect(err.message).toContain('FERRY_S3_SSE');
     } finally {

@@ -9,18 +9,13 @@ import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   LayerStore,
-  isAccessDenied,
-  isBucketMissing,
-  isChecksumMismatch,
-  isObjectMissing,
-  isStorageUnreachable,
   pushLocalChain,
-  storageErrorKind,
   type LayerInput,
 } from '../../src/storage';
 import { expectFailure, makeChain, pseudoRandom, snapshotDir } from '../helpers/storage-fixtures';
 import { PrivateMinio } from '../helpers/minio';
 import { freePort } from '../helpers/ports';
+import { errorKind, isError, BucketMissing, StorageUnreachable, AccessDenied, ChecksumMismatch, ObjectMissing } from '../../src/core';
 
 jest.setTimeout(300_000);
 const MiB = 1024 * 1024;
@@ -145,9 +140,9 @@ describe('layer store on MinIO', () => {
       { step: 'initialize', name: 'ferryKillAfterParts' },
     );
     const s = store(client, { concurrency: 2 });
-    const err = await expectFailure(s.putLayer('kill-1', input(0), dir), isStorageUnreachable);
+    const err = await expectFailure(s.putLayer('kill-1', input(0), dir), ((e: unknown) => isError(e, StorageUnreachable)));
     expect(err.message).toContain(minio.endpoint);
-    expect(storageErrorKind(err)).toBe('storage-unreachable');
+    expect(errorKind(err)).toBe('storage-unreachable');
     await killing;
     const storedBeforeKill = stored;
 
@@ -185,7 +180,7 @@ describe('layer store on MinIO', () => {
       damaged[damaged.length - 1] ^= 0x01;
       await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: damaged }));
       const into = path.join(tmp(), 'corrupt');
-      const err = await expectFailure(s.pullChain('bad-1', into), isChecksumMismatch);
+      const err = await expectFailure(s.pullChain('bad-1', into), ((e: unknown) => isError(e, ChecksumMismatch)));
       expect(err.message).toContain(key);
       expect(readdirSync(into)).toEqual(['layer-0']);
       await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: original, Metadata: { 'ferry-sha256': f.sha256 } }));
@@ -197,39 +192,39 @@ describe('layer store on MinIO', () => {
       const key = s.keys.blob(f.sha256);
       await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
       const into = path.join(tmp(), 'missing');
-      const err = await expectFailure(s.pullChain('bad-1', into), isObjectMissing);
+      const err = await expectFailure(s.pullChain('bad-1', into), ((e: unknown) => isError(e, ObjectMissing)));
       expect(err.message).toContain(key);
       expect(readdirSync(into)).toEqual([]);
       // And the manifest can no longer be committed as complete.
-      await expectFailure(s.writeManifest(m), isObjectMissing);
+      await expectFailure(s.writeManifest(m), ((e: unknown) => isError(e, ObjectMissing)));
     });
 
     it('a wrong secret is AccessDenied and the secret appears nowhere', async () => {
       const wrong = `wrong-${minio.secretKey}`;
       const bad = store(minio.client({ secretKey: wrong }));
-      const err = await expectFailure(bad.readManifest('bad-1'), isAccessDenied);
+      const err = await expectFailure(bad.readManifest('bad-1'), ((e: unknown) => isError(e, AccessDenied)));
       expect(err.message).toContain(BUCKET);
       expect(JSON.stringify({ message: err.message, stack: err.stack })).not.toContain(wrong);
       expect(err.message).not.toContain(minio.secretKey);
       const dir = makeChain(1, [100], 45, tmp()).dirs[0];
-      await expectFailure(bad.putLayer('x', input(0), dir), isAccessDenied);
+      await expectFailure(bad.putLayer('x', input(0), dir), ((e: unknown) => isError(e, AccessDenied)));
     });
 
     it('an absent bucket is BucketMissing, on read and on upload', async () => {
       const nob = store(client, { bucket: 'no-such-bucket-here' });
-      const err = await expectFailure(nob.readManifest('bad-1'), isBucketMissing);
+      const err = await expectFailure(nob.readManifest('bad-1'), ((e: unknown) => isError(e, BucketMissing)));
       expect(err.message).toContain('no-such-bucket-here');
       const dir = makeChain(1, [100], 46, tmp()).dirs[0];
-      await expectFailure(nob.putLayer('x', input(0), dir), isBucketMissing);
+      await expectFailure(nob.putLayer('x', input(0), dir), ((e: unknown) => isError(e, BucketMissing)));
     });
 
     it('an unreachable endpoint is StorageUnreachable naming it', async () => {
       const port = await freePort();
       const down = store(minio.client({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }));
-      const err = await expectFailure(down.list(), isStorageUnreachable);
+      const err = await expectFailure(down.list(), ((e: unknown) => isError(e, StorageUnreachable)));
       expect(err.message).toContain(`127.0.0.1:${port}`);
       const into = path.join(tmp(), 'down');
-      await expectFailure(down.pullChain('bad-1', into), isStorageUnreachable);
+      await expectFailure(down.pullChain('bad-1', into), ((e: unknown) => isError(e, StorageUnreachable)));
     });
   });
 });

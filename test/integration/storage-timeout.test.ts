@@ -10,9 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/config';
 import { EncryptionKey } from '../../src/config/encryption-key';
-import { LayerStore, createS3Client, isStorageUnreachable, STORAGE_ERROR_RETRYABLE, type LayerInput } from '../../src/storage';
+import { LayerStore, createS3Client, type LayerInput } from '../../src/storage';
 import { expectFailure, makeChain, snapshotDir } from '../helpers/storage-fixtures';
 import { PrivateMinio } from '../helpers/minio';
+import { isError, StorageUnreachable } from '../../src/core';
 
 jest.setTimeout(300_000);
 const MiB = 1024 * 1024;
@@ -74,13 +75,13 @@ it('a frozen MinIO fails the upload as StorageUnreachable in bounded time; after
   const chain = makeChain(1, [40 * MiB], 21, mkdtempSync(path.join(work, 'chain-')));
 
   const started = Date.now();
-  const err = await expectFailure(store.putLayer('frozen-1', layer, chain.dirs[0]), isStorageUnreachable);
+  const err = await expectFailure(store.putLayer('frozen-1', layer, chain.dirs[0]), ((e: unknown) => isError(e, StorageUnreachable)));
   const seconds = (Date.now() - started) / 1000;
   console.log(`frozen store: failed after ${seconds.toFixed(1)} s with: ${err.message}`);
   expect(paused).toBe(true);
   // SDK attempts x request timeout plus backoff, far from "forever"; the bound is generous for a loaded machine.
   expect(seconds).toBeLessThan(60);
-  expect(STORAGE_ERROR_RETRYABLE['storage-unreachable']).toBe(true);
+  expect(StorageUnreachable.retryable).toBe(true);
 
   minio.resume();
   const { record, report } = await store.putLayerReport('frozen-1', layer, chain.dirs[0]);

@@ -11,7 +11,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import type { CriuPort } from '../../src/activities/deps';
 import type { RestoreOutcome } from '../../src/activities/types';
-import { RefusedTargetError } from '../../src/criu/errors';
+import { RefusedTargetError } from '../../src/core';
 import { FakeStore, fakeHost } from '../helpers/fake-host';
 import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
 

@@ -10,8 +10,8 @@ import { createActivities } from '../../src/activities';
 import type { LayerDump, UploadResult } from '../../src/activities/types';
 import { toActivityFailure } from '../../src/activities/failures';
 import { failureTypeOf } from '../../src/core';
-import { NoSuchProcessError, CriuFailedError } from '../../src/criu/errors';
-import { ChecksumMismatch, StorageUnreachable } from '../../src/storage/errors';
+import { NoSuchProcessError, CriuFailedError } from '../../src/core';
+import { ChecksumMismatch, StorageUnreachable } from '../../src/core';
 import { FakeStore, fakeHost } from '../helpers/fake-host';
 import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
 

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { ConfigError, DEV_BUCKET, isConfigError, loadConfig } from '../../src/config/config';
+import { ConfigError, DEV_BUCKET, loadConfig } from '../../src/config/config';
+import { isError } from '../../src/core';
 
 const HOME = '/home/tester';
 const base = { HOME };
@@ -8,7 +9,7 @@ function configError(env: Record<string, string | undefined>): ConfigError {
   try {
     loadConfig(env);
   } catch (err) {
-    if (isConfigError(err)) return err;
+    if (isError(err, ConfigError)) return err;
     throw err;
   }
   throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
@@ -138,9 +139,9 @@ describe('loadConfig rejects bad settings, naming them', () => {
     expect(err.message).not.toContain('topsecret');
   });
 
-  it('isConfigError recognises the error by name across realms', () => {
-    expect(isConfigError({ name: 'ConfigError' })).toBe(true);
-    expect(isConfigError(new Error('x'))).toBe(false);
-    expect(isConfigError(undefined)).toBe(false);
+  it('((e: unknown) => isError(e, ConfigError)) recognises the error by name across realms', () => {
+    expect(isError({ name: 'ConfigError' }, ConfigError)).toBe(true);
+    expect(isError(new Error('x'), ConfigError)).toBe(false);
+    expect(isError(undefined, ConfigError)).toBe(false);
   });
 });

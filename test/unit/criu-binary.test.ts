@@ -6,9 +6,10 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { compareVersions, criuEnvironment, isCriuNotFoundError, locateCriu, parseCriuCheckOutput, parseCriuVersion } from '../../src/criu/binary';
+import { compareVersions, criuEnvironment, locateCriu, parseCriuCheckOutput, parseCriuVersion, CriuNotFoundError } from '../../src/criu/binary';
 import { writeCriuStandIn } from '../helpers/criu-stand-in';
 import { rejection } from '../helpers/rejection';
+import { isError } from '../../src/core';
 
 let tmp: string;
 beforeEach(async () => {
@@ -57,7 +58,7 @@ describe('locating the binary', () => {
     expect(await locateCriu('criu', { PATH: `/nonexistent:${tmp}` })).toBe(file);
     expect(await locateCriu(file, {})).toBe(file);
     const err = await rejection(locateCriu('criu', { PATH: '/nonexistent' }));
-    expect(isCriuNotFoundError(err)).toBe(true);
+    expect(isError(err, CriuNotFoundError)).toBe(true);
     expect(err.message).toContain('FERRY_CRIU');
   });
 });

@@ -7,7 +7,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { encodeMessage } from '../../src/criu/codec';
 import { readChain } from '../../src/criu/chain';
-import { isImagesInvalidError, isParentImagesInvalidError } from '../../src/criu/errors';
 import { checkPrevImagesDir, prepareImagesDir, discardPartialImages } from '../../src/criu/images-dir';
 import { parseInventory, parsePagemap, parseDumpStats, parseRestoreStats, parsePstree, readLayer } from '../../src/criu/images';
 import {
@@ -21,6 +20,7 @@ import {
   STATS_MAGIC,
 } from '../../src/criu/schema';
 import type { ProcessIdentity } from '../../src/criu/types';
+import { isError, ParentImagesInvalidError, ImagesInvalidError } from '../../src/core';
 
 const u32 = (n: number): Buffer => {
   const b = Buffer.alloc(4);
@@ -149,7 +149,7 @@ describe('image parsers', () => {
       } catch (err) {
         caught = err;
       }
-      expect(isImagesInvalidError(caught)).toBe(true);
+      expect(isError(caught, ImagesInvalidError)).toBe(true);
       expect((caught as Error).message).toMatch(message);
     });
 
@@ -286,7 +286,7 @@ describe('images dirs', () => {
       } catch (err) {
         caught = err;
       }
-      expect(isParentImagesInvalidError(caught)).toBe(true);
+      expect(isError(caught, ParentImagesInvalidError)).toBe(true);
       expect((caught as Error).message).toMatch(message);
     };
     expectInvalid(path.join(tmp, 'nope'), me, /no such directory/);

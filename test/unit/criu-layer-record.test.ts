@@ -8,12 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { readChain } from '../../src/criu/chain';
 import { encodeMessage } from '../../src/criu/codec';
-import { isParentImagesInvalidError } from '../../src/criu/errors';
 import { checkPrevImagesDir } from '../../src/criu/images-dir';
 import { LAYER_RECORD_FILE, LAYER_RECORD_FORMAT, fingerprintLayer, readLayerRecord, writeLayerRecord, type FerryLayerRecord } from '../../src/criu/layer-record';
 import { readInventory } from '../../src/criu/images';
 import { IMG_COMMON_MAGIC, INVENTORY_MAGIC, PAGEMAP_MAGIC, PE_PARENT, PE_PRESENT, PSTREE_MAGIC } from '../../src/criu/schema';
 import type { ProcessIdentity } from '../../src/criu/types';
+import { isError, ParentImagesInvalidError } from '../../src/core';
 
 const u32 = (n: number): Buffer => {
   const b = Buffer.alloc(4);
@@ -175,7 +175,7 @@ describe('readChain with parent fingerprints', () => {
     } catch (e) {
       err = e;
     }
-    expect(isParentImagesInvalidError(err)).toBe(true);
+    expect(isError(err, ParentImagesInvalidError)).toBe(true);
     expect((err as Error).message).toMatch(/it is a layer of pid 4242 \(workload\) started at tick 50 .*not of pid 4242 \(workload\) started at tick 0/);
   });
 });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mainCause, readLogTail } from '../../src/criu/criu-log';
-import { CriuFailedError, PidInUseError } from '../../src/criu/errors';
+import { CriuFailedError, PidInUseError } from '../../src/core';
 
 describe("CRIU's log", () => {
   let tmp: string;

@@ -2,7 +2,7 @@
  * /proc parsing and the error kinds of src/criu/process.ts. Identity and target checks on real
  * processes are in test/integration/criu-process.test.ts.
  */
-import { criuErrorKind, isNoSuchProcessError, NoSuchProcessError, PERMANENT_CRIU_ERROR_KINDS } from '../../src/criu/errors';
+import { CriuFailedError, NoSuchProcessError, PERMANENT_FAILURE_TYPES, RefusedTargetError, errorKind, isError } from '../../src/core';
 import { parseProcStat } from '../../src/criu/process';
 
 describe('/proc parsing', () => {
@@ -19,12 +19,14 @@ describe('/proc parsing', () => {
 describe('error kinds', () => {
   it('maps errors to stable kinds, also after serialisation', () => {
     const err = new NoSuchProcessError(12);
-    expect(criuErrorKind(err)).toBe('no-such-process');
-    expect(criuErrorKind(JSON.parse(JSON.stringify({ name: err.name, message: err.message })))).toBe('no-such-process');
-    expect(isNoSuchProcessError({ name: 'NoSuchProcessError' })).toBe(true);
-    expect(criuErrorKind(new Error('x'))).toBeNull();
-    expect(criuErrorKind('NoSuchProcessError')).toBeNull();
-    expect(PERMANENT_CRIU_ERROR_KINDS.has('refused-target')).toBe(true);
-    expect(PERMANENT_CRIU_ERROR_KINDS.has('criu-failed')).toBe(false);
+    expect(errorKind(err)).toBe('no-such-process');
+    expect(errorKind(JSON.parse(JSON.stringify({ name: err.name, message: err.message })))).toBe('no-such-process');
+    expect(isError({ name: 'NoSuchProcessError' }, NoSuchProcessError)).toBe(true);
+    expect(errorKind(new Error('x'))).toBeNull();
+    expect(errorKind('NoSuchProcessError')).toBeNull();
+    expect(RefusedTargetError.retryable).toBe(false);
+    expect(CriuFailedError.retryable).toBe(true);
+    expect(PERMANENT_FAILURE_TYPES).toContain('RefusedTarget');
+    expect(PERMANENT_FAILURE_TYPES).not.toContain('CriuFailed');
   });
 });

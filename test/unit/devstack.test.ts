@@ -10,13 +10,14 @@ import path from 'node:path';
 import { fromIni } from '@aws-sdk/credential-provider-ini';
 import { loadConfig, type FerryConfig } from '../../src/config/config';
 import { loadOrCreateCredentials, redactSecrets, writeSharedCredentialsFile } from '../../src/devstack/credentials';
-import { isDevStackBinaryMissingError, isDevStackPortInUseError, isDevStackStateError } from '../../src/devstack/errors';
 import { findPortOwner, isPortFree, parseListeningInodes } from '../../src/devstack/ports';
 import { findOnPath, identifyProcess, isRecordedProcessAlive, parseProcStat, stopRecordedProcess, type ProcessRecord } from '../../src/devstack/process';
 import { devEnv, devStatus, devUp, formatExports, shellQuote } from '../../src/devstack/stack';
 import { readState, stateFile, writeState } from '../../src/devstack/state';
 import { freePort } from '../helpers/ports';
 import { rejection } from '../helpers/rejection';
+import { isError } from '../../src/core';
+import { DevStackBinaryMissingError, DevStackPortInUseError, DevStackStateError } from '../../src/devstack/errors';
 
 let tmp: string;
 beforeEach(async () => {
@@ -108,7 +109,7 @@ describe('credentials', () => {
   it('refuses a damaged credentials file instead of overwriting it', async () => {
     const file = path.join(tmp, 'minio-root.json');
     await fs.writeFile(file, '{"accessKeyId": 1}');
-    expect(isDevStackStateError(await rejection(loadOrCreateCredentials(file)))).toBe(true);
+    expect(isError(await rejection(loadOrCreateCredentials(file)), DevStackStateError)).toBe(true);
     expect(await fs.readFile(file, 'utf8')).toBe('{"accessKeyId": 1}');
   });
 
@@ -154,7 +155,7 @@ describe('state file', () => {
   it('refuses a damaged state file with a message naming it', async () => {
     await fs.writeFile(stateFile(tmp), '{"version": 1, "components": {"minio": {"pid": "x"}}}');
     const err = await rejection(readState(tmp));
-    expect(isDevStackStateError(err)).toBe(true);
+    expect(isError(err, DevStackStateError)).toBe(true);
     expect(err.message).toContain(stateFile(tmp));
   });
 });
@@ -215,7 +216,7 @@ describe('up/status preflight', () => {
     process.env.PATH = tmp;
     const config = configIn(tmp);
     const err = await rejection(devUp(config, { timeoutMs: 5000 }));
-    expect(isDevStackBinaryMissingError(err)).toBe(true);
+    expect(isError(err, DevStackBinaryMissingError)).toBe(true);
     expect(err.message).toContain('`temporal` is not on PATH');
     expect(await readState(config.dev.dir)).toEqual({ version: 1, components: {} });
   });
@@ -237,7 +238,7 @@ describe('up/status preflight', () => {
         FERRY_DEV_MINIO_CONSOLE_PORT: String(await freePort()),
       });
       const err = await rejection(devUp(config, { timeoutMs: 5000 }));
-      expect(isDevStackPortInUseError(err)).toBe(true);
+      expect(isError(err, DevStackPortInUseError)).toBe(true);
       expect(err).toMatchObject({ component: 'minio', owner: { pid: process.pid } });
       expect(err.message).toContain(`127.0.0.1:${taken}`);
       expect(err.message).toContain('FERRY_DEV_MINIO_PORT');

@@ -6,9 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isConfigError, loadConfig, SETTINGS_HELP, type ConfigError } from '../../src/config/config';
-import { PERMANENT_CRIU_ERROR_KINDS, criuErrorKind, isRefusedTargetError } from '../../src/criu/errors';
-import { PolicyRefused, isPolicyRefused } from '../../src/policy/errors';
+import { loadConfig, SETTINGS_HELP, ConfigError } from '../../src/config/config';
+import { PERMANENT_FAILURE_TYPES, PolicyRefused, RefusedTargetError, errorKind, isError } from '../../src/core';
 import {
   checkImagesDirAllowed,
   checkProcessAllowed,
@@ -38,7 +37,7 @@ function configError(fn: () => unknown): ConfigError {
   try {
     fn();
   } catch (err) {
-    if (isConfigError(err)) return err;
+    if (isError(err, ConfigError)) return err;
     throw err;
   }
   throw new Error('expected a ConfigError');
@@ -150,7 +149,7 @@ describe('images dirs under the allowed roots', () => {
     try {
       checkImagesDirAllowed(policy, 'pre-dump', dir);
     } catch (err) {
-      if (isPolicyRefused(err)) return err;
+      if (isError(err, PolicyRefused)) return err;
       throw err;
     }
     throw new Error(`expected ${dir} to be refused`);
@@ -232,7 +231,7 @@ describe('process rules', () => {
     } catch (e) {
       err = e;
     }
-    expect(isRefusedTargetError(err)).toBe(true);
+    expect(isError(err, RefusedTargetError)).toBe(true);
     expect(logged()).toEqual([]);
   });
 
@@ -246,10 +245,11 @@ describe('process rules', () => {
 describe('PolicyRefused as a CRIU-layer kind', () => {
   it('is a permanent kind, also after serialisation', () => {
     const err = new PolicyRefused('dump', 'pid 7 (x)', 'uid', 'it runs as uid 0', null);
-    expect(criuErrorKind(err)).toBe('policy-refused');
-    expect(criuErrorKind(JSON.parse(JSON.stringify({ name: err.name, message: err.message })))).toBe('policy-refused');
-    expect(PERMANENT_CRIU_ERROR_KINDS.has('policy-refused')).toBe(true);
-    expect(isPolicyRefused({ name: 'PolicyRefused' })).toBe(true);
+    expect(errorKind(err)).toBe('policy-refused');
+    expect(errorKind(JSON.parse(JSON.stringify({ name: err.name, message: err.message })))).toBe('policy-refused');
+    expect(PolicyRefused.retryable).toBe(false);
+    expect(PERMANENT_FAILURE_TYPES).toContain('PolicyRefused');
+    expect(isError({ name: 'PolicyRefused' }, PolicyRefused)).toBe(true);
     expect(err.message).toMatch(/host policy refused dump of pid 7 \(x\): it runs as uid 0 \(default policy\)\. Nothing was touched;/);
   });
 });

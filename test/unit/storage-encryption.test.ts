@@ -12,18 +12,16 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { inspect } from 'node:util';
-import { EncryptionKey, loadEncryptionKey, isEncryptionKeyInvalid } from '../../src/config/encryption-key';
-import { loadConfig, isConfigError } from '../../src/config/config';
+import { EncryptionKey, EncryptionKeyInvalid, loadEncryptionKey } from '../../src/config/encryption-key';
+import { loadConfig, ConfigError } from '../../src/config/config';
 import { BlobCipher, DecryptStream, HEADER_BYTES, TAG_BYTES, readCipherRange, segmentCount } from '../../src/storage/blob-cipher';
 import {
   LayerStore,
-  isDecryptionFailed,
-  isEncryptionKeyMismatch,
-  isUnencryptedLayerRefused,
   pushLocalChain,
 } from '../../src/storage';
 import { FakeS3 } from '../helpers/fake-s3';
 import { expectFailure, makeChain, pseudoRandom, snapshotDir } from '../helpers/storage-fixtures';
+import { isError, DecryptionFailed, EncryptionKeyMismatch, UnencryptedLayerRefused } from '../../src/core';
 
 const MiB = 1024 * 1024;
 const SEG = 4096;
@@ -102,12 +100,12 @@ describe('blob format', () => {
     const whole = await seal(cipher, plain, sha);
     const flipped = Buffer.from(whole);
     flipped[HEADER_BYTES + 10] ^= 1;
-    await expectFailure(unseal(cipher, flipped, sha), isDecryptionFailed);
+    await expectFailure(unseal(cipher, flipped, sha), ((e: unknown) => isError(e, DecryptionFailed)));
     const stride = SEG + TAG_BYTES;
-    await expectFailure(unseal(cipher, whole.subarray(0, HEADER_BYTES + 2 * stride), sha), isDecryptionFailed);
+    await expectFailure(unseal(cipher, whole.subarray(0, HEADER_BYTES + 2 * stride), sha), ((e: unknown) => isError(e, DecryptionFailed)));
     const swapped = Buffer.concat([whole.subarray(0, HEADER_BYTES), whole.subarray(HEADER_BYTES + stride, HEADER_BYTES + 2 * stride), whole.subarray(HEADER_BYTES, HEADER_BYTES + stride), whole.subarray(HEADER_BYTES + 2 * stride)]);
-    await expectFailure(unseal(cipher, swapped, sha), isDecryptionFailed);
-    const err = await expectFailure(unseal(new BlobCipher(keyB, SEG), whole, sha), isDecryptionFailed);
+    await expectFailure(unseal(cipher, swapped, sha), ((e: unknown) => isError(e, DecryptionFailed)));
+    const err = await expectFailure(unseal(new BlobCipher(keyB, SEG), whole, sha), ((e: unknown) => isError(e, DecryptionFailed)));
     expect(err.message).toContain(keyA.id);
     expect(err.message).toContain('obj/x');
   });
@@ -149,12 +147,12 @@ describe('key loading', () => {
       } catch (e) {
         err = e;
       }
-      expect(isConfigError(err)).toBe(true);
+      expect(isError(err, ConfigError)).toBe(true);
       expect((err as Error).message).toContain('FERRY_ENCRYPTION_KEY');
       expect((err as Error).message).not.toContain(secretish);
       expect((err as Error).message).not.toContain(hex);
     }
-    expect(isEncryptionKeyInvalid(((): unknown => { try { loadEncryptionKey({ FERRY_ENCRYPTION_KEY: 'x' }); } catch (e) { return e; } return null; })())).toBe(true);
+    expect(isError(((): unknown => { try { loadEncryptionKey({ FERRY_ENCRYPTION_KEY: 'x' }); } catch (e) { return e; } return null; })(), EncryptionKeyInvalid)).toBe(true);
   });
 
   it('validates FERRY_S3_SSE and its KMS key id', () => {
@@ -197,10 +195,10 @@ describe('LayerStore with encryption (in-memory S3)', () => {
     await pushLocalChain(mk(fake, keyA), 'enc-2', chain.dirs[0]);
     await pushLocalChain(mk(fake, null), 'plain-2', chain.dirs[0]);
     const into = path.join(tmp(), 'x');
-    const wrong = await expectFailure(mk(fake, keyB).pullChain('enc-2', into), isEncryptionKeyMismatch);
+    const wrong = await expectFailure(mk(fake, keyB).pullChain('enc-2', into), ((e: unknown) => isError(e, EncryptionKeyMismatch)));
     expect(wrong.message).toContain(keyA.id);
-    await expectFailure(mk(fake, null).pullChain('enc-2', into), isEncryptionKeyMismatch);
-    await expectFailure(mk(fake, keyA).pullChain('plain-2', into), isUnencryptedLayerRefused);
+    await expectFailure(mk(fake, null).pullChain('enc-2', into), ((e: unknown) => isError(e, EncryptionKeyMismatch)));
+    await expectFailure(mk(fake, keyA).pullChain('plain-2', into), ((e: unknown) => isError(e, UnencryptedLayerRefused)));
     await mk(fake, keyA).pullChain('plain-2', path.join(tmp(), 'ok'), { allowUnencrypted: true });
     // A stored object altered in place fails authentication and leaves no layer dir.
     // The largest blob: uploads finish in any order, and a byte past the end of a small blob
@@ -209,7 +207,7 @@ describe('LayerStore with encryption (in-memory S3)', () => {
     expect(fake.objects.get(blobKey)!.body.length).toBeGreaterThan(100);
     fake.objects.get(blobKey)!.body[100] ^= 1;
     const into2 = path.join(tmp(), 'y');
-    await expectFailure(mk(fake, keyA).pullChain('enc-2', into2), isDecryptionFailed);
+    await expectFailure(mk(fake, keyA).pullChain('enc-2', into2), ((e: unknown) => isError(e, DecryptionFailed)));
     expect(readdirSync(into2)).toEqual([]);
   });
 

@@ -6,15 +6,10 @@ import {
   ObjectMissing,
   StorageUnreachable,
   TransferAborted,
-  STORAGE_ERROR_RETRYABLE,
-  isAccessDenied,
-  isBucketMissing,
-  isObjectMissing,
-  isStorageUnreachable,
-  storageErrorKind,
 } from '../../src/storage';
 import { translateS3Error } from '../../src/storage/s3-errors';
 import { s3Error } from '../helpers/fake-s3';
+import { errorKind, isError } from '../../src/core';
 
 const ctx = { bucket: 'ferry', endpoint: 'http://127.0.0.1:9000', operation: 'upload of x', key: 'ferry/blobs/sha256/ab' };
 
@@ -29,33 +24,33 @@ describe('storage errors', () => {
       new StorageUnreachable('http://x', 'ECONNREFUSED'),
       new TransferAborted('push'),
     ];
-    const kinds = errors.map((e) => storageErrorKind(e));
+    const kinds = errors.map((e) => errorKind(e));
     expect(new Set(kinds).size).toBe(errors.length);
     expect(kinds.every((k) => k !== null)).toBe(true);
     // A plain object with the name (as after crossing Temporal) maps the same way.
-    for (const e of errors) expect(storageErrorKind({ name: e.name, message: e.message })).toBe(storageErrorKind(e));
-    expect(storageErrorKind(new Error('x'))).toBeNull();
-    expect(STORAGE_ERROR_RETRYABLE['storage-unreachable']).toBe(true);
-    expect(STORAGE_ERROR_RETRYABLE['checksum-mismatch']).toBe(false);
+    for (const e of errors) expect(errorKind({ name: e.name, message: e.message })).toBe(errorKind(e));
+    expect(errorKind(new Error('x'))).toBeNull();
+    expect(StorageUnreachable.retryable).toBe(true);
+    expect(ChecksumMismatch.retryable).toBe(false);
   });
 
   it('maps SDK failures to typed errors naming the bucket, key or endpoint', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9000'), { code: 'ECONNREFUSED' });
     const unreachable = translateS3Error(refused, ctx);
-    expect(isStorageUnreachable(unreachable)).toBe(true);
+    expect(isError(unreachable, StorageUnreachable)).toBe(true);
     expect((unreachable as Error).message).toContain('http://127.0.0.1:9000');
 
     const nested = Object.assign(new Error('socket'), { name: 'Error', cause: refused });
-    expect(isStorageUnreachable(translateS3Error(nested, ctx))).toBe(true);
+    expect(isError(translateS3Error(nested, ctx), StorageUnreachable)).toBe(true);
 
     const bucket = translateS3Error(s3Error('NoSuchBucket', 404), ctx);
-    expect(isBucketMissing(bucket)).toBe(true);
+    expect(isError(bucket, BucketMissing)).toBe(true);
     expect((bucket as Error).message).toContain('"ferry"');
 
-    expect(isAccessDenied(translateS3Error(s3Error('InvalidAccessKeyId', 403), ctx))).toBe(true);
-    expect(isAccessDenied(translateS3Error(s3Error('SignatureDoesNotMatch', 403), ctx))).toBe(true);
+    expect(isError(translateS3Error(s3Error('InvalidAccessKeyId', 403), ctx), AccessDenied)).toBe(true);
+    expect(isError(translateS3Error(s3Error('SignatureDoesNotMatch', 403), ctx), AccessDenied)).toBe(true);
     const missing = translateS3Error(s3Error('NoSuchKey', 404), ctx);
-    expect(isObjectMissing(missing)).toBe(true);
+    expect(isError(missing, ObjectMissing)).toBe(true);
     expect((missing as Error).message).toContain(ctx.key);
   });
 

@@ -3,19 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   LayerStore,
-  isCheckpointIncomplete,
-  isCheckpointInUse,
-  isChecksumMismatch,
-  isCheckpointNotFound,
-  isObjectMissing,
-  isTransferAborted,
-  isStorageUnreachable,
-  isLocalLayerInvalid,
   pushLocalChain,
   type LayerInput,
 } from '../../src/storage';
 import { FakeS3 } from '../helpers/fake-s3';
 import { expectFailure, makeChain, pseudoRandom, snapshotDir } from '../helpers/storage-fixtures';
+import { isError, CheckpointNotFound, StorageUnreachable, CheckpointIncomplete, ChecksumMismatch, LocalLayerInvalid, CheckpointInUse, TransferAborted, ObjectMissing } from '../../src/core';
 
 const MiB = 1024 * 1024;
 const scratch: string[] = [];
@@ -94,7 +87,7 @@ describe('LayerStore (in-memory S3)', () => {
       if (++uploaded === 4) return Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
       return undefined;
     };
-    await expectFailure(s.putLayer('cp-c', layerInput(0), dir), isStorageUnreachable);
+    await expectFailure(s.putLayer('cp-c', layerInput(0), dir), ((e: unknown) => isError(e, StorageUnreachable)));
     expect(fake.uploads.size).toBe(1); // left in place on purpose, for the retry
     fake.failHook = undefined;
     const before = fake.count('UploadPart');
@@ -118,7 +111,7 @@ describe('LayerStore (in-memory S3)', () => {
       if (cmd === 'CreateMultipartUpload') writeFileSync(file, pseudoRandom(12 * MiB, 10));
       return undefined;
     };
-    const err = await expectFailure(s.putLayer('cp-x', layerInput(0), dir), isLocalLayerInvalid);
+    const err = await expectFailure(s.putLayer('cp-x', layerInput(0), dir), ((e: unknown) => isError(e, LocalLayerInvalid)));
     expect(err.message).toMatch(/changed while it was being uploaded/);
     expect([...fake.objects.keys()].filter((k) => k.includes('/blobs/'))).toEqual([]);
     expect(fake.uploads.size).toBe(0); // aborted: its parts are useless
@@ -134,7 +127,7 @@ describe('LayerStore (in-memory S3)', () => {
       if (cmd === 'UploadPart' && fake.count('UploadPart') === 2) controller.abort();
       return undefined;
     };
-    await expectFailure(s.putLayer('cp-d', layerInput(0), dir, { signal: controller.signal }), isTransferAborted);
+    await expectFailure(s.putLayer('cp-d', layerInput(0), dir, { signal: controller.signal }), ((e: unknown) => isError(e, TransferAborted)));
     const sent = fake.count('UploadPart');
     await new Promise((r) => setTimeout(r, 20));
     expect(fake.count('UploadPart')).toBe(sent);
@@ -148,7 +141,7 @@ describe('LayerStore (in-memory S3)', () => {
     const m = await s.readManifest('cp-e');
     const victim = s.keys.blob(m.layers[0].files[0].sha256);
     fake.objects.delete(victim);
-    await expectFailure(s.writeManifest(m), (e: unknown) => isObjectMissing(e) && (e as Error).message.includes(victim));
+    await expectFailure(s.writeManifest(m), (e: unknown) => isError(e, ObjectMissing) && (e as Error).message.includes(victim));
   });
 
   it('never exposes a corrupted file and refuses incomplete checkpoints unless asked', async () => {
@@ -161,14 +154,14 @@ describe('LayerStore (in-memory S3)', () => {
     const obj = fake.objects.get(s.keys.blob(pages.sha256))!;
     obj.body[123] ^= 0xff;
     const into = path.join(tmp(), 'p');
-    await expectFailure(s.pullChain('cp-f', into), (e: unknown) => isChecksumMismatch(e) && (e as Error).message.includes(pages.sha256));
+    await expectFailure(s.pullChain('cp-f', into), (e: unknown) => isError(e, ChecksumMismatch) && (e as Error).message.includes(pages.sha256));
     expect(readdirSync(into)).toEqual(['layer-0']); // verified layer kept, bad one never appeared
     obj.body[123] ^= 0xff;
     const retry = await s.pullChain('cp-f', into); // resumes: layer-0 re-verified, layer-1 fetched
     expect(snapshotDir(retry.finalDir).files).toEqual(snapshotDir(chain.dirs[1]).files);
 
     await s.writeManifest({ ...m, checkpointId: 'cp-g', complete: false, completedAt: null });
-    await expectFailure(s.pullChain('cp-g', path.join(tmp(), 'q')), isCheckpointIncomplete);
+    await expectFailure(s.pullChain('cp-g', path.join(tmp(), 'q')), ((e: unknown) => isError(e, CheckpointIncomplete)));
     const partial = await s.pullChain('cp-g', path.join(tmp(), 'q2'), { allowIncomplete: true });
     expect(partial.layerDirs).toHaveLength(2);
   });
@@ -202,7 +195,7 @@ describe('LayerStore (in-memory S3)', () => {
     const pulled = await s.pullChain('cp-h', path.join(tmp(), 'h'));
     expect(snapshotDir(pulled.layerDirs[1]).files).toEqual(snapshotDir(warmChain.dirs[1]).files);
 
-    await expectFailure(s.delete('warm'), isCheckpointInUse);
+    await expectFailure(s.delete('warm'), ((e: unknown) => isError(e, CheckpointInUse)));
     const dry = await s.gc({ keepLast: 1, dryRun: true, graceMs: 0 });
     expect(dry.deleted).toEqual(['old']);
     expect(await s.readManifest('old')).toBeTruthy();
@@ -217,7 +210,7 @@ describe('LayerStore (in-memory S3)', () => {
     const oldOnly = new Set(oldManifest.layers[0].files.map((f) => f.sha256).filter((sha) => !keptShas.has(sha)));
     expect(oldOnly.size).toBeGreaterThanOrEqual(3);
     expect(r.blobsDeleted).toBe(oldOnly.size);
-    await expectFailure(s.readManifest('old'), isCheckpointNotFound);
+    await expectFailure(s.readManifest('old'), ((e: unknown) => isError(e, CheckpointNotFound)));
     await s.writeManifest({ ...(await s.readManifest('cp-h')) }); // still verifies: nothing it needs was swept
     expect(warm.manifest.layers).toHaveLength(2);
 
@@ -232,10 +225,10 @@ describe('LayerStore (in-memory S3)', () => {
     const fake = new FakeS3();
     const s = store(fake);
     const dir = tmp();
-    await expectFailure(pushLocalChain(s, 'x', path.join(dir, 'absent')), isLocalLayerInvalid);
+    await expectFailure(pushLocalChain(s, 'x', path.join(dir, 'absent')), ((e: unknown) => isError(e, LocalLayerInvalid)));
     const chain = makeChain(2, [100, 100], 1, tmp());
     rmSync(chain.dirs[0], { recursive: true });
-    await expectFailure(pushLocalChain(s, 'x', chain.dirs[1]), (e: unknown) => isLocalLayerInvalid(e) && /parent link/.test((e as Error).message));
+    await expectFailure(pushLocalChain(s, 'x', chain.dirs[1]), (e: unknown) => isError(e, LocalLayerInvalid) && /parent link/.test((e as Error).message));
     expect(fake.objects.size).toBe(0);
     expect(existsSync(chain.dirs[1])).toBe(true);
   });

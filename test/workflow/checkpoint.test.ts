@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { isAlreadyRunningError, isWorkflowRunFailedError, type FerryClient } from '../../src/client';
+import { type FerryClient } from '../../src/client';
 import { PolicyRefused } from '../../src/policy';
 import type { CheckpointProgress, CheckpointResult } from '../../src/workflows/types';
 import { FakeStore, fakeHost } from '../helpers/fake-host';
@@ -13,6 +13,8 @@ import { captureHistory, workflowBundle } from '../helpers/temporal';
 import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
 import { until } from '../helpers/until';
 import { startWorkflowEnv, uniquePrefix, withWorkers } from '../helpers/workflow-env';
+import { isError } from '../../src/core';
+import { AlreadyRunningError, WorkflowRunFailedError } from '../../src/client/errors';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -130,7 +132,7 @@ describe('checkpoint workflow', () => {
     const { store, host, prefix } = setup('req');
     host.criu.memTrack = false;
     const err = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { requirePreDumps: true } }).catch((e: unknown) => e));
-    expect(isWorkflowRunFailedError(err)).toBe(true);
+    expect(isError(err, WorkflowRunFailedError)).toBe(true);
     expect((err as { failureType: string }).failureType).toBe('PreDumpsUnavailable');
     expect(host.criu.calls).toEqual([]);
     expect(host.criu.alive.has(PID)).toBe(true);
@@ -207,7 +209,7 @@ describe('checkpoint workflow', () => {
     await withWorkers(env, prefix, [host], async (ferry) => {
       const first = await ferry.startCheckpoint({ host: 'hosta', pid: PID, policy: { maxPreDumps: 1 } });
       const err = await ferry.startCheckpoint({ host: 'hosta', pid: PID }).catch((e: unknown) => e);
-      expect(isAlreadyRunningError(err)).toBe(true);
+      expect(isError(err, AlreadyRunningError)).toBe(true);
       release();
       await first.result();
     });
@@ -221,7 +223,7 @@ describe('checkpoint workflow', () => {
       throw new PolicyRefused('dump', `pid ${pid} (app)`, 'executable', 'its executable /usr/bin/app is not an allowed executable (/opt/ok)', '/etc/ferry/policy.json');
     };
     const err = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry).catch((e: unknown) => e));
-    expect(isWorkflowRunFailedError(err)).toBe(true);
+    expect(isError(err, WorkflowRunFailedError)).toBe(true);
     expect((err as { failureType: string }).failureType).toBe('PolicyRefused');
     expect((err as Error).message).toMatch(/host policy refused dump of pid 4242/);
     expect(identifies).toBe(1);

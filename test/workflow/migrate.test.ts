@@ -6,13 +6,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { isWorkflowRunFailedError } from '../../src/client';
 import { downtimeOf } from '../../src/workflows/migrate';
 import type { CheckpointResult } from '../../src/workflows/types';
 import { FakeStore, fakeHost } from '../helpers/fake-host';
 import { captureHistory, workflowBundle } from '../helpers/temporal';
 import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
 import { startWorkflowEnv, uniquePrefix, withWorkers } from '../helpers/workflow-env';
+import { isError } from '../../src/core';
+import { WorkflowRunFailedError } from '../../src/client/errors';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -132,7 +133,7 @@ describe('restore and migrate workflows', () => {
       await captureHistory(ferry.client.workflow.getHandle(`ferry-migrate-node-a-${PID}`), 'migrate-rolled-back-scripted');
       return e;
     });
-    expect(isWorkflowRunFailedError(err)).toBe(true);
+    expect(isError(err, WorkflowRunFailedError)).toBe(true);
     expect((err as { failureType: string }).failureType).toBe('MigrationFailed');
     expect((err as Error).message).toMatch(new RegExp(`restored on node-a as pid ${PID}`));
     expect(a.criu.alive.has(PID)).toBe(true);

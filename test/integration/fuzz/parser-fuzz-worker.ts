@@ -13,10 +13,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { readChain } from '../../../src/criu/chain';
-import { isImagesInvalidError } from '../../../src/criu/errors';
 import { readLayer } from '../../../src/criu/images';
-import { isManifestInvalid } from '../../../src/storage/errors';
 import { validateManifest } from '../../../src/storage/manifest';
+import { isError, ImagesInvalidError, ManifestInvalid } from '../../../src/core';
 
 export interface FuzzInput {
   seedDir: string;
@@ -222,7 +221,7 @@ function runImages(input: FuzzInput, r: Rand, s: FuzzSummary, post: (i: number, 
         if ('problems' in out && !('layers' in out)) s.imageParsed++;
         if ('layers' in out && !out.consistent) s.chainProblems++;
       } catch (err) {
-        if (isImagesInvalidError(err)) s.imageTyped++;
+        if (isError(err, ImagesInvalidError)) s.imageTyped++;
         else s.findings.push({ i, what, error: describeError(err) });
       }
     }
@@ -362,7 +361,7 @@ function runManifests(input: FuzzInput, r: Rand, s: FuzzSummary, post: (i: numbe
       const bad = illTyped(m as unknown as Record<string, unknown>);
       if (bad && s.manifestAcceptedIllTyped.length < 20) s.manifestAcceptedIllTyped.push({ i, what, error: bad });
     } catch (err) {
-      if (isManifestInvalid(err)) s.manifestTyped++;
+      if (isError(err, ManifestInvalid)) s.manifestTyped++;
       else s.findings.push({ i, what: `manifest: ${what}`, error: describeError(err) });
     }
   }
