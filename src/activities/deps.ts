@@ -3,16 +3,16 @@
  * CRIU driver and layer store in (worker/dependencies.ts); tests pass fakes. Keeping the ports
  * here, not the concrete modules, is what lets activities be tested without CRIU or S3.
  */
-import type { CriuCheckResult, DumpRequest, DumpResult, PreDumpRequest, ProcessIdentity, RestoreRequest, RestoreResult } from '../criu/types';
+import type { CriuCapabilities, DumpRequest, DumpResult, PreDumpRequest, ProcessIdentity, RestoreRequest, CriuRestoreResult } from '../criu/types';
 import type { LayerInput, LayerRecord, PullOptions, TransferOptions } from '../storage/types';
 
 export interface CriuPort {
-  check(): Promise<CriuCheckResult>;
+  check(): Promise<CriuCapabilities>;
   /** Identity of a process ferry may checkpoint; refuses pid 1, kernel threads and ferry itself. */
   identify(pid: number): Promise<ProcessIdentity>;
   preDump(req: PreDumpRequest): Promise<DumpResult>;
   dump(req: DumpRequest): Promise<DumpResult>;
-  restore(req: RestoreRequest): Promise<RestoreResult>;
+  restore(req: RestoreRequest): Promise<CriuRestoreResult>;
   /**
    * Identity of any live process, with no refusal and no policy check: used to recognise a
    * process ferry restored itself (a child of the worker, which identify() refuses as ferry's own

@@ -7,12 +7,12 @@ import { log } from '@temporalio/activity';
 import type { ProcessIdentity } from '../criu/types';
 import { mapped, type ActivityContext } from './context';
 import { readJson, writeJsonAtomic } from './staging';
-import type { CleanInput, DiscardInput, RestoreInput, RestoreOutcome } from './types';
+import type { CleanInput, DiscardInput, RestoreProcessInput, RestoreOutcome } from './types';
 
 export function restoreSteps(ctx: ActivityContext) {
   const { deps, staging, now } = ctx;
   return {
-    async restoreProcess(input: RestoreInput): Promise<RestoreOutcome> {
+    async restoreProcess(input: RestoreProcessInput): Promise<RestoreOutcome> {
       return mapped(async () => {
         const imagesDir = staging.inside(input.imagesDir);
         const marker = staging.restoreMarker(imagesDir);

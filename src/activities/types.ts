@@ -3,8 +3,10 @@
  * so they never hold a credential, and paths in them are host-local (only meaningful on the host
  * whose task queue ran the activity).
  */
-import type { CriuFeatures, DumpKind, DumpStats, ProcessIdentity } from '../criu/types';
-import type { LayerRecord } from '../storage/types';
+import type { LayerDump, LayerRecord, LayerRef, ProcessIdentity } from '../core/layer';
+import type { CriuFeatures } from '../criu/types';
+
+export type { LayerDump, LayerRef } from '../core/layer';
 
 export interface HostCapabilities {
   host: string;
@@ -15,12 +17,6 @@ export interface HostCapabilities {
   pageSize: number;
 }
 
-export interface LayerRef {
-  index: number;
-  kind: DumpKind;
-  /** Host-local images dir of the layer. */
-  imagesDir: string;
-}
 
 export interface LayerStepInput {
   checkpointId: string;
@@ -36,19 +32,6 @@ export interface FinalDumpInput extends LayerStepInput {
   leaveRunning: boolean;
 }
 
-/** One layer written to the host's staging dir. */
-export interface LayerDump extends LayerRef {
-  parentIndex: number | null;
-  stats: DumpStats;
-  process: ProcessIdentity;
-  criuVersion: string;
-  leftRunning: boolean;
-  /** Bytes of the layer's files on disk. */
-  bytes: number;
-  /** Host wall clock (ms since epoch) just before CRIU was asked to dump. */
-  startedAtMs: number;
-  durationMs: number;
-}
 
 export interface UploadInput {
   checkpointId: string;
@@ -114,7 +97,7 @@ export interface DownloadResult {
   durationMs: number;
 }
 
-export interface RestoreInput {
+export interface RestoreProcessInput {
   imagesDir: string;
 }
 

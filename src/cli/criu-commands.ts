@@ -7,7 +7,7 @@
  * lab, where Node runs under TCG).
  */
 import type { Command } from 'commander';
-import type { DumpResult, RestoreResult } from '../criu/types';
+import type { DumpResult, CriuRestoreResult } from '../criu/types';
 import type { ChainInfo } from '../criu/chain';
 import type { ParentCheck } from '../criu/layer-record';
 import type { LayerInfo } from '../criu/images';
@@ -181,7 +181,7 @@ async function runDump(opts: DumpFlags): Promise<void> {
 async function runRestore(opts: OutputOptions & { imagesDir: string; pidWait?: string; shellJob?: boolean }): Promise<void> {
   const imagesDir = dirFlag('--images-dir', opts.imagesDir);
   const pidWaitMs = opts.pidWait === undefined ? undefined : intFlag('--pid-wait', opts.pidWait) * 1000;
-  const result: RestoreResult = await criu().restore(
+  const result: CriuRestoreResult = await criu().restore(
     { imagesDir, ...(opts.shellJob ? { shellJob: true } : {}) },
     { ...driverOptions(), ...(pidWaitMs ? { pidWaitMs } : {}) },
   );

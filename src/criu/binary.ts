@@ -20,7 +20,7 @@ export interface CriuBinary {
   version: string;
 }
 
-export interface CriuCheckResult {
+export interface CriuCheckReport {
   binary: CriuBinary;
   /** True when `criu check` exited 0. */
   ok: boolean;
@@ -94,7 +94,7 @@ export function parseCriuVersion(output: string): string | null {
 export function parseCriuCheckOutput(
   exitCode: number | null,
   output: string,
-): Pick<CriuCheckResult, 'ok' | 'summary' | 'warnings' | 'errors'> {
+): Pick<CriuCheckReport, 'ok' | 'summary' | 'warnings' | 'errors'> {
   const lines = output
     .split('\n')
     .map((l) => l.trimEnd())
@@ -197,7 +197,7 @@ export async function resolveCriu(
 export async function runCriuCheck(
   binary: string,
   options: { feature?: string; timeoutMs?: number; env?: Record<string, string | undefined> } = {},
-): Promise<CriuCheckResult> {
+): Promise<CriuCheckReport> {
   if (options.feature !== undefined && !/^[a-z0-9_]+$/.test(options.feature)) {
     throw new CriuCheckError(binary, `feature name ${JSON.stringify(options.feature)} is not a CRIU feature name`);
   }

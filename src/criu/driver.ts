@@ -24,7 +24,7 @@ import { checkThp } from './thp';
 import { checkIdentity, checkTarget, readIdentitySync, readProcStat, waitForPidFree } from './process';
 import { CriuRequestFailed, CriuRpcClient, type CriuHooks, type CriuOpts, type CriuVersionInfo } from './rpc-client';
 import type { TargetGuard } from './target-guard';
-import type { CriuCheckResult, DumpKind, DumpRequest, DumpResult, PreDumpRequest, ProcessIdentity, RestoreRequest, RestoreResult } from './types';
+import type { CriuCapabilities, DumpKind, DumpRequest, DumpResult, PreDumpRequest, ProcessIdentity, RestoreRequest, CriuRestoreResult } from './types';
 
 export interface DriverOptions {
   /** CRIU binary name or path (default: FERRY_CRIU, else `criu` on PATH). */
@@ -80,7 +80,7 @@ async function startClient(binary: string): Promise<{ client: CriuRpcClient; ver
 }
 
 /** CRIU's version and the kernel features it can use here (VERSION + FEATURE_CHECK over RPC). */
-export async function checkCriu(opts?: { criuBinary?: string }): Promise<CriuCheckResult> {
+export async function checkCriu(opts?: { criuBinary?: string }): Promise<CriuCapabilities> {
   const binary = binaryName(opts);
   const { client, version } = await startClient(binary);
   try {
@@ -303,7 +303,7 @@ export function dump(req: DumpRequest, opts?: DriverOptions): Promise<DumpResult
  * Restores the process tree of a final dump, detached from ferry (re-parented to init once CRIU
  * exits). Waits up to `pidWaitMs` for a dying or zombie process to release the pid.
  */
-export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Promise<RestoreResult> {
+export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Promise<CriuRestoreResult> {
   throwIfAborted(opts.signal);
   opts.policy?.checkImagesDir('restore', req.imagesDir);
   const chain = assertRestorableChain(req.imagesDir);

@@ -1,33 +1,11 @@
 /**
  * The public shapes of ferry's CRIU layer: what a dump step takes and returns.
  * Plain JSON-serialisable data, so activities can return them into workflow history as they are.
+ * The process identity and dump statistics belong to the layer type chain in src/core/layer.ts.
  */
+import type { DumpKind, DumpStats, ProcessIdentity } from '../core/layer';
 
-/** A process as ferry identifies it: a pid alone can be recycled, pid + start time cannot. */
-export interface ProcessIdentity {
-  pid: number;
-  /** Field 22 of /proc/<pid>/stat: clock ticks after boot at which the process started. */
-  startTime: number;
-  /** Boot id (/proc/sys/kernel/random/boot_id): start times only compare within one boot. */
-  bootId: string;
-  /** Command name (field 2 of /proc/<pid>/stat), for messages. */
-  comm: string;
-}
-
-/** CRIU's own counters for one dump or pre-dump (stats-dump), in ferry's names. */
-export interface DumpStats {
-  /** Time the process tree was frozen, in microseconds. */
-  frozenTimeUs: number;
-  /** Time spent writing memory, in microseconds. */
-  memdumpTimeUs: number;
-  pagesScanned: number;
-  /** Pages written into this layer's pages-*.img. */
-  pagesWritten: number;
-  /** Pages unchanged since the parent layer, stored there and only referenced here. */
-  pagesSkippedParent: number;
-}
-
-export type DumpKind = 'pre-dump' | 'dump';
+export type { DumpKind, DumpStats, ProcessIdentity } from '../core/layer';
 
 /** The outcome of one pre-dump or dump: a new layer of images on local disk. */
 export interface DumpResult {
@@ -75,7 +53,7 @@ export interface RestoreRequest {
   shellJob?: boolean;
 }
 
-export interface RestoreResult {
+export interface CriuRestoreResult {
   pid: number;
   imagesDir: string;
   /** CRIU's restore timing (stats-restore), microseconds. */
@@ -89,7 +67,7 @@ export interface CriuFeatures {
   pidfdStore: boolean;
 }
 
-export interface CriuCheckResult {
+export interface CriuCapabilities {
   version: string;
   features: CriuFeatures;
   /** Absolute path of the CRIU binary that answered. */

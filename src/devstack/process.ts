@@ -14,7 +14,7 @@ export interface ProcessRecord {
   bootId: string;
 }
 
-export interface ProcStat {
+export interface ComponentProcStat {
   comm: string;
   /** One-letter state (R, S, D, Z, ...). */
   state: string;
@@ -22,7 +22,7 @@ export interface ProcStat {
 }
 
 /** Parses /proc/<pid>/stat. comm may hold spaces and parentheses, so split at the last ')'. */
-export function parseProcStat(text: string): ProcStat | null {
+export function parseProcStat(text: string): ComponentProcStat | null {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) return null;
@@ -33,7 +33,7 @@ export function parseProcStat(text: string): ProcStat | null {
   return { comm: text.slice(open + 1, close), state: rest[0], startTime };
 }
 
-export async function readProcStat(pid: number): Promise<ProcStat | null> {
+export async function readProcStat(pid: number): Promise<ComponentProcStat | null> {
   try {
     return parseProcStat(await fs.readFile(`/proc/${pid}/stat`, 'utf8'));
   } catch {

@@ -3,50 +3,12 @@
  * S3-compatible storage, described by a manifest. Plain JSON, so they can cross workflow history.
  * No credentials ever appear in these types.
  */
-import type { DumpKind, DumpStats, ProcessIdentity } from '../criu/types';
+import type { LayerRecord } from '../core/layer';
 
-export interface LayerFile {
-  /** File name inside the images dir (no directories: CRIU images dirs are flat). */
-  name: string;
-  size: number;
-  /** Hex SHA-256 of the file's bytes (before any encryption). */
-  sha256: string;
-  /**
-   * Encrypted layers only: the stored object's name (hex HMAC-SHA256 of the plaintext hash under
-   * the key, see blob-cipher.ts), so that readers without the key (gc, ls) still know the object.
-   */
-  blob?: string;
-}
+export type { LayerEncryption, LayerFile, LayerRecord } from '../core/layer';
 
-/** How a layer's files are encrypted at rest (absent: stored as plaintext). */
-export interface LayerEncryption {
-  /** The object format, see src/storage/blob-cipher.ts. */
-  scheme: 'aes-256-gcm-seg1';
-  /** Id of the key (first 16 hex of a SHA-256 of it), never the key. */
-  keyId: string;
-  /** Plaintext bytes per GCM segment. */
-  segmentSize: number;
-}
 
-export interface LayerRecord {
-  /** 0-based position in the chain; layer 0 has no parent. */
-  index: number;
-  kind: DumpKind;
-  /** Index of the parent layer, or null for layer 0. */
-  parentIndex: number | null;
-  files: LayerFile[];
-  /** Sum of the files' sizes. */
-  bytes: number;
-  criuVersion: string;
-  kernel: string;
-  host: string;
-  process: ProcessIdentity;
-  stats: DumpStats;
-  /** ISO time at which the layer was stored. */
-  storedAt: string;
-  /** Set when the layer's files are encrypted client-side (then the manifest is formatVersion 2). */
-  encryption?: LayerEncryption;
-}
+
 
 export interface CheckpointManifest {
   /** 1: plaintext layers only; 2: some layers carry `encryption` (writeManifest picks it). */

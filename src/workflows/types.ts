@@ -3,7 +3,10 @@
  * Temporal client can start them (`temporal workflow start --type checkpoint --input '{...}'`).
  * Nothing here is ever a credential.
  */
-import type { CriuFeatures, DumpKind, DumpStats, ProcessIdentity } from '../criu/types';
+import type { LayerSummary, ProcessIdentity } from '../core/layer';
+import type { CriuFeatures } from '../criu/types';
+
+export type { LayerSummary } from '../core/layer';
 import type { ConvergencePolicy, StopReason } from './convergence-policy';
 
 export interface CheckpointInput {
@@ -58,18 +61,6 @@ export type CheckpointStage =
   | 'cancelled'
   | 'failed';
 
-export interface LayerSummary {
-  index: number;
-  kind: DumpKind;
-  parentIndex: number | null;
-  stats: DumpStats;
-  bytes: number;
-  dumpMs: number;
-  uploaded: boolean;
-  uploadMs: number | null;
-  /** Host-local images dir (only meaningful on the checkpoint's host, and only with keepStaging). */
-  imagesDir: string;
-}
 
 export interface PreDumpOutcome {
   /** Whether this host's kernel can track dirty memory (soft-dirty), which pre-dumps need. */

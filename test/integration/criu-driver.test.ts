@@ -16,7 +16,7 @@ import {
   readRestoreStats,
   readRootPid,
   restore,
-  type CriuCheckResult,
+  type CriuCapabilities,
   type DumpResult,
 } from '../../src/criu';
 import { locateCriu } from '../../src/criu/binary';
@@ -28,7 +28,7 @@ const MIB = 16;
 const PAGES = (MIB * 1024 * 1024) / 4096;
 
 let tmp: string;
-let criu: CriuCheckResult;
+let criu: CriuCapabilities;
 const workloads: Workload[] = [];
 
 async function startWorkload(): Promise<Workload> {
