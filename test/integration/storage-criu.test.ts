@@ -12,6 +12,7 @@ import { LayerStore, pushLocalChain } from '../../src/storage';
 import { findCriu } from '../helpers/binaries';
 import { PrivateMinio } from '../helpers/minio';
 import { snapshotDir } from '../helpers/storage-fixtures';
+import { criuEnvironment } from '../../src/criu/binary';
 
 jest.setTimeout(300_000);
 
@@ -41,7 +42,7 @@ it('round-trips a real CRIU dump byte-identical', async () => {
   const dir = path.join(work, 'dump');
   mkdirSync(dir);
   try {
-    await promisify(execFile)(criu, ['dump', '--leave-running', '-t', String(pid), '-D', dir, '-o', 'dump.log', '-v4']);
+    await promisify(execFile)(criu, ['dump', '--leave-running', '-t', String(pid), '-D', dir, '-o', 'dump.log', '-v4'], { env: criuEnvironment() });
   } finally {
     child.kill('SIGKILL');
   }

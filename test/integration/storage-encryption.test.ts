@@ -22,6 +22,7 @@ import { findCriu } from '../helpers/binaries';
 import { PrivateMinio } from '../helpers/minio';
 import { expectFailure, makeChain, snapshotDir } from '../helpers/storage-fixtures';
 import { isError, DecryptionFailed, EncryptionKeyMismatch, ServerSideEncryptionRefused } from '../../src/core';
+import { criuEnvironment } from '../../src/criu/binary';
 
 jest.setTimeout(300_000);
 const root = path.resolve(__dirname, '../..');
@@ -72,7 +73,7 @@ describe('a real CRIU dump, encrypted', () => {
     dumpDir = path.join(work, 'dump');
     mkdirSync(dumpDir);
     try {
-      await promisify(execFile)(criu, ['dump', '--leave-running', '-t', String(pid), '-D', dumpDir, '-o', 'dump.log', '-v4']);
+      await promisify(execFile)(criu, ['dump', '--leave-running', '-t', String(pid), '-D', dumpDir, '-o', 'dump.log', '-v4'], { env: criuEnvironment() });
     } finally {
       child.kill('SIGKILL');
     }
