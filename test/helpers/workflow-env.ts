@@ -10,6 +10,7 @@ import { FerryClient } from '../../src/client';
 import { createFerryWorkers } from '../../src/worker';
 import { findTemporal } from './binaries';
 import type { FakeHost } from './fake-host';
+import { removeTempRoots } from './temp-dirs';
 import { installTestRuntime, workflowBundle } from './temporal';
 
 export async function startWorkflowEnv(): Promise<TestWorkflowEnvironment> {
@@ -17,6 +18,27 @@ export async function startWorkflowEnv(): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
     server: { executable: { type: 'existing-path', path: findTemporal() }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' } },
   });
+}
+
+/**
+ * Starts the environment (and bundles the workflows) once for a test file, tears it down and
+ * removes the file's temp roots after it; tests read `.env` once the file's tests run.
+ */
+export function useWorkflowEnv(): { readonly env: TestWorkflowEnvironment } {
+  const shared: { env: TestWorkflowEnvironment | undefined } = { env: undefined };
+  beforeAll(async () => {
+    [shared.env] = await Promise.all([startWorkflowEnv(), workflowBundle()]);
+  }, 180000);
+  afterAll(async () => {
+    await shared.env?.teardown();
+    removeTempRoots();
+  });
+  return {
+    get env(): TestWorkflowEnvironment {
+      if (!shared.env) throw new Error('the workflow test environment is not started (use it inside a test)');
+      return shared.env;
+    },
+  };
 }
 
 let prefixCounter = 0;

@@ -4,26 +4,18 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { type FerryClient } from '../../src/client';
 import { PolicyRefused } from '../../src/policy';
 import type { CheckpointProgress, CheckpointResult } from '../../src/workflows/types';
 import { FakeStore, fakeHost } from '../helpers/fake-host';
-import { captureHistory, workflowBundle } from '../helpers/temporal';
-import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
+import { captureHistory } from '../helpers/temporal';
+import { tempRoot } from '../helpers/temp-dirs';
 import { until } from '../helpers/until';
-import { startWorkflowEnv, uniquePrefix, withWorkers } from '../helpers/workflow-env';
+import { uniquePrefix, useWorkflowEnv, withWorkers } from '../helpers/workflow-env';
 import { isError } from '../../src/core';
 import { AlreadyRunningError, WorkflowRunFailedError } from '../../src/client/errors';
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  [env] = await Promise.all([startWorkflowEnv(), workflowBundle()]);
-}, 180000);
-afterAll(async () => {
-  await env?.teardown();
-  removeTempRoots();
-});
+const shared = useWorkflowEnv();
 
 const PID = 4242;
 
@@ -48,7 +40,7 @@ describe('checkpoint workflow', () => {
   test('max-pre-dumps: chains pre-dump -> pre-dump -> dump, stores and commits every layer', async () => {
     const { store, host, prefix } = setup('max');
     host.criu.preDumpPages = [50000, 20000, 8000];
-    const r = await withWorkers(env, prefix, [host], async (ferry) => {
+    const r = await withWorkers(shared.env, prefix, [host], async (ferry) => {
       const res = await checkpoint(ferry, { policy: { maxPreDumps: 2, minPagesWritten: 10 } });
       await captureHistory(ferry.client.workflow.getHandle(res.workflowId), 'checkpoint-pre-dumps-scripted');
       return res;
@@ -73,7 +65,7 @@ describe('checkpoint workflow', () => {
   test('pages-under-threshold stops after the pre-dump that wrote too little', async () => {
     const { host, prefix } = setup('thr');
     host.criu.preDumpPages = [50000, 500, 400];
-    const r = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 5, minPagesWritten: 1000 }, leaveRunning: true }));
+    const r = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 5, minPagesWritten: 1000 }, leaveRunning: true }));
     expect(r.preDumps).toMatchObject({ count: 2, stopReason: 'pages-under-threshold' });
     expect(r.leftRunning).toBe(true);
     expect(host.criu.alive.has(PID)).toBe(true);
@@ -82,7 +74,7 @@ describe('checkpoint workflow', () => {
   test('not-shrinking stops once the dirty set stops getting smaller', async () => {
     const { host, prefix } = setup('shr');
     host.criu.preDumpPages = [50000, 20000, 19500, 100];
-    const r = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 6, minPagesWritten: 10 } }));
+    const r = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 6, minPagesWritten: 10 } }));
     expect(r.preDumps).toMatchObject({ count: 3, stopReason: 'not-shrinking' });
   });
 
@@ -90,7 +82,7 @@ describe('checkpoint workflow', () => {
     const { host, prefix } = setup('dt');
     // 1 us per page at 4 KiB pages: 40000 pages -> 40 ms, 20000 -> 20 ms.
     host.criu.preDumpPages = [100000, 40000, 20000, 10000];
-    const r = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 6, minPagesWritten: 10, maxDowntimeMs: 25 } }));
+    const r = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 6, minPagesWritten: 10, maxDowntimeMs: 25 } }));
     expect(r.preDumps).toMatchObject({ count: 3, stopReason: 'downtime-under-target' });
     expect(r.preDumps.predictedDowntimeMs).toBeCloseTo(20, 3);
   });
@@ -103,7 +95,7 @@ describe('checkpoint workflow', () => {
     host.criu.onPreDump = async (n) => {
       if (n === 1) await gate;
     };
-    const r = await withWorkers(env, prefix, [host], async (ferry) => {
+    const r = await withWorkers(shared.env, prefix, [host], async (ferry) => {
       const handle = await ferry.startCheckpoint({ host: 'hosta', pid: PID, policy: { maxPreDumps: 10, minPagesWritten: 10 } });
       await until('pre-dump 1 to start', () => host.criu.calls.length === 2, 20000, 50);
       const p = await ferry.progress<CheckpointProgress>(handle.workflowId);
@@ -121,7 +113,7 @@ describe('checkpoint workflow', () => {
   test('no soft-dirty: skips pre-dumps, takes one full dump, and says why', async () => {
     const { store, host, prefix } = setup('nosd');
     host.criu.memTrack = false;
-    const r = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 3 } }));
+    const r = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 3 } }));
     expect(r.preDumps).toMatchObject({ available: false, count: 0, stopReason: 'kernel-cannot-track' });
     expect(r.preDumps.detail).toMatch(/soft-dirty/);
     expect(host.criu.calls).toEqual(['dump:layer-0:parent=-']);
@@ -131,7 +123,7 @@ describe('checkpoint workflow', () => {
   test('no soft-dirty with requirePreDumps: fails PreDumpsUnavailable and leaves the process alone', async () => {
     const { store, host, prefix } = setup('req');
     host.criu.memTrack = false;
-    const err = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { requirePreDumps: true } }).catch((e: unknown) => e));
+    const err = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { requirePreDumps: true } }).catch((e: unknown) => e));
     expect(isError(err, WorkflowRunFailedError)).toBe(true);
     expect((err as { failureType: string }).failureType).toBe('PreDumpsUnavailable');
     expect(host.criu.calls).toEqual([]);
@@ -147,7 +139,7 @@ describe('checkpoint workflow', () => {
     host.criu.onPreDump = async (n) => {
       if (n === 1) await gate;
     };
-    const outcome = await withWorkers(env, prefix, [host], async (ferry) => {
+    const outcome = await withWorkers(shared.env, prefix, [host], async (ferry) => {
       const handle = await ferry.startCheckpoint({ host: 'hosta', pid: PID, policy: { maxPreDumps: 3, minPagesWritten: 10 } });
       await until('pre-dump 1 to start', () => host.criu.calls.length === 2, 20000, 50);
       await ferry.cancel(handle.workflowId);
@@ -169,7 +161,7 @@ describe('checkpoint workflow', () => {
     host.criu.memTrack = false;
     host.criu.restoredPid = 5151;
     store.failPut = () => Object.assign(new Error('bucket gone'), { name: 'BucketMissing' });
-    const err = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry).catch((e: unknown) => e));
+    const err = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry).catch((e: unknown) => e));
     expect((err as { failureType: string }).failureType).toBe('CheckpointFailed');
     expect((err as Error).message).toMatch(/restored on hosta .* as pid 5151/);
     expect(host.criu.calls[host.criu.calls.length - 1]).toMatch(/^restore:.*layer-0$/);
@@ -182,7 +174,7 @@ describe('checkpoint workflow', () => {
     const { store, host, prefix } = setup('upfail');
     host.criu.preDumpPages = [50000, 20000, 8000];
     store.failPut = (_id, index) => (index === 0 ? Object.assign(new Error('layer unreadable'), { name: 'LocalLayerInvalid' }) : null);
-    const err = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 3, minPagesWritten: 10 } }).catch((e: unknown) => e));
+    const err = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 3, minPagesWritten: 10 } }).catch((e: unknown) => e));
     expect((err as { failureType: string }).failureType).toBe('LocalLayerInvalid');
     expect(host.criu.calls.some((c) => c.startsWith('dump:'))).toBe(false);
     expect(host.criu.alive.has(PID)).toBe(true);
@@ -193,7 +185,7 @@ describe('checkpoint workflow', () => {
 
   test('restore of a checkpoint that does not exist fails CheckpointNotFound and leaves no staging', async () => {
     const { host, prefix } = setup('nf');
-    const err = await withWorkers(env, prefix, [host], (ferry) => ferry.restore({ host: 'hosta', checkpointId: 'no-such-checkpoint' }).catch((e: unknown) => e));
+    const err = await withWorkers(shared.env, prefix, [host], (ferry) => ferry.restore({ host: 'hosta', checkpointId: 'no-such-checkpoint' }).catch((e: unknown) => e));
     expect((err as { failureType: string }).failureType).toBe('CheckpointNotFound');
     expect(host.criu.calls).toEqual([]);
     const downloads = path.join(host.deps.stagingDir, 'downloads');
@@ -206,7 +198,7 @@ describe('checkpoint workflow', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     host.criu.onPreDump = () => gate;
-    await withWorkers(env, prefix, [host], async (ferry) => {
+    await withWorkers(shared.env, prefix, [host], async (ferry) => {
       const first = await ferry.startCheckpoint({ host: 'hosta', pid: PID, policy: { maxPreDumps: 1 } });
       const err = await ferry.startCheckpoint({ host: 'hosta', pid: PID }).catch((e: unknown) => e);
       expect(isError(err, AlreadyRunningError)).toBe(true);
@@ -222,7 +214,7 @@ describe('checkpoint workflow', () => {
       identifies++;
       throw new PolicyRefused('dump', `pid ${pid} (app)`, 'executable', 'its executable /usr/bin/app is not an allowed executable (/opt/ok)', '/etc/ferry/policy.json');
     };
-    const err = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry).catch((e: unknown) => e));
+    const err = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry).catch((e: unknown) => e));
     expect(isError(err, WorkflowRunFailedError)).toBe(true);
     expect((err as { failureType: string }).failureType).toBe('PolicyRefused');
     expect((err as Error).message).toMatch(/host policy refused dump of pid 4242/);
@@ -235,12 +227,12 @@ describe('checkpoint workflow', () => {
 
   test('bad input fails InvalidInput without touching the host', async () => {
     const { host, prefix } = setup('bad');
-    const err = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: -3 } }).catch((e: unknown) => e));
+    const err = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: -3 } }).catch((e: unknown) => e));
     expect((err as { failureType: string }).failureType).toBe('InvalidInput');
     expect((err as Error).message).toMatch(/maxPreDumps/);
     expect(host.criu.calls).toEqual([]);
     // The prefetch handshake needs a parent workflow to answer it; started alone it would wait for nothing.
-    const orphan = await withWorkers(env, prefix, [host], (ferry) => checkpoint(ferry, { announceStoredLayers: true }).catch((e: unknown) => e));
+    const orphan = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { announceStoredLayers: true }).catch((e: unknown) => e));
     expect((orphan as { failureType: string }).failureType).toBe('InvalidInput');
     expect((orphan as Error).message).toMatch(/announceStoredLayers .* has no parent/);
     expect(host.criu.calls).toEqual([]);

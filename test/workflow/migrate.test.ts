@@ -5,24 +5,16 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { downtimeOf } from '../../src/workflows/migrate';
 import type { CheckpointResult } from '../../src/workflows/types';
 import { FakeStore, fakeHost } from '../helpers/fake-host';
-import { captureHistory, workflowBundle } from '../helpers/temporal';
-import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
-import { startWorkflowEnv, uniquePrefix, withWorkers } from '../helpers/workflow-env';
+import { captureHistory } from '../helpers/temporal';
+import { tempRoot } from '../helpers/temp-dirs';
+import { uniquePrefix, useWorkflowEnv, withWorkers } from '../helpers/workflow-env';
 import { isError } from '../../src/core';
 import { WorkflowRunFailedError } from '../../src/client/errors';
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  [env] = await Promise.all([startWorkflowEnv(), workflowBundle()]);
-}, 180000);
-afterAll(async () => {
-  await env?.teardown();
-  removeTempRoots();
-});
+const shared = useWorkflowEnv();
 
 const PID = 7777;
 
@@ -50,7 +42,7 @@ describe('restore and migrate workflows', () => {
     const { a, b, prefix } = twoHosts('rst');
     a.criu.memTrack = false;
     b.criu.restoredPid = 9001;
-    const r = await withWorkers(env, prefix, [a, b], async (ferry) => {
+    const r = await withWorkers(shared.env, prefix, [a, b], async (ferry) => {
       const ck = await ferry.checkpoint({ host: 'node-a', pid: PID });
       return ferry.restore({ host: 'node-b', checkpointId: ck.checkpointId });
     });
@@ -63,7 +55,7 @@ describe('restore and migrate workflows', () => {
     const { store, a, b, prefix } = twoHosts('mig');
     a.criu.preDumpPages = [50000, 20000];
     b.criu.restoredPid = 9002;
-    const r = await withWorkers(env, prefix, [a, b], async (ferry) => {
+    const r = await withWorkers(shared.env, prefix, [a, b], async (ferry) => {
       const res = await ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', policy: { maxPreDumps: 2, minPagesWritten: 10 } });
       await captureHistory(ferry.client.workflow.getHandle(res.workflowId), 'migrate-prefetch-scripted');
       return res;
@@ -106,7 +98,7 @@ describe('restore and migrate workflows', () => {
       dumpsWhilePrefetching.push(...a.criu.calls.filter((c) => c.startsWith('dump:')));
       throw Object.assign(new Error(`network down while fetching ${checkpointId}`), { name: 'ObjectMissing' });
     };
-    const r = await withWorkers(env, prefix, [a, b], async (ferry) => {
+    const r = await withWorkers(shared.env, prefix, [a, b], async (ferry) => {
       const started = ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', policy: { maxPreDumps: 2, minPagesWritten: 10 } });
       // Released only once the prefetch is under way: the final dump must not have started by then.
       await waitFor(() => store.pullsStarted > 0);
@@ -128,7 +120,7 @@ describe('restore and migrate workflows', () => {
     a.criu.memTrack = false;
     a.criu.restoredPid = PID;
     b.criu.failRestore = Object.assign(new Error('restore refused'), { name: 'NotPermittedError' });
-    const err = await withWorkers(env, prefix, [a, b], async (ferry) => {
+    const err = await withWorkers(shared.env, prefix, [a, b], async (ferry) => {
       const e = await ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b' }).catch((x: unknown) => x);
       await captureHistory(ferry.client.workflow.getHandle(`ferry-migrate-node-a-${PID}`), 'migrate-rolled-back-scripted');
       return e;
@@ -145,7 +137,7 @@ describe('restore and migrate workflows', () => {
 
   test('migrate refuses the same host twice before touching anything', async () => {
     const { a, prefix } = twoHosts('same');
-    const err = await withWorkers(env, prefix, [a], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-a' }).catch((e: unknown) => e));
+    const err = await withWorkers(shared.env, prefix, [a], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-a' }).catch((e: unknown) => e));
     expect((err as { failureType: string }).failureType).toBe('InvalidInput');
     expect(a.criu.calls).toEqual([]);
   });

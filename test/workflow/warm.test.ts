@@ -2,21 +2,13 @@
  * Warm pre-dumps (what nightly schedules run) and checkpoints built on the warm chain, on a real
  * Temporal dev server with the real activities and fake CRIU / store ports.
  */
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WarmPreDumpResult } from '../../src/workflows/types';
 import { FakeStore, fakeHost } from '../helpers/fake-host';
-import { captureHistory, workflowBundle } from '../helpers/temporal';
-import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
-import { startWorkflowEnv, uniquePrefix, withWorkers } from '../helpers/workflow-env';
+import { captureHistory } from '../helpers/temporal';
+import { tempRoot } from '../helpers/temp-dirs';
+import { uniquePrefix, useWorkflowEnv, withWorkers } from '../helpers/workflow-env';
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  [env] = await Promise.all([startWorkflowEnv(), workflowBundle()]);
-}, 180000);
-afterAll(async () => {
-  await env?.teardown();
-  removeTempRoots();
-});
+const shared = useWorkflowEnv();
 
 const PID = 3333;
 
@@ -39,7 +31,7 @@ describe('warm pre-dumps', () => {
   test('kernel without soft-dirty: the run ends cleanly and says why, nothing dumped', async () => {
     const { host, prefix, store } = setup('nosd');
     host.criu.memTrack = false;
-    const r = await withWorkers(env, prefix, [host], (ferry) => warmRun(ferry, prefix, { pid: PID }));
+    const r = await withWorkers(shared.env, prefix, [host], (ferry) => warmRun(ferry, prefix, { pid: PID }));
     expect(r).toMatchObject({ outcome: 'skipped', chainCheckpointId: null, layer: null });
     expect(r.reason).toMatch(/soft-dirty/);
     expect(host.criu.calls).toEqual([]);
@@ -49,7 +41,7 @@ describe('warm pre-dumps', () => {
   test('runs grow one chain, start a new one when it is too long, and a checkpoint builds on it', async () => {
     const { host, prefix, store } = setup('chain');
     host.criu.preDumpPages = [50000, 3000, 2000, 1500];
-    const out = await withWorkers(env, prefix, [host], async (ferry) => {
+    const out = await withWorkers(shared.env, prefix, [host], async (ferry) => {
       const r1 = await warmRun(ferry, prefix, { pid: PID, maxChainLength: 2 });
       const r2 = await warmRun(ferry, prefix, { pid: PID, maxChainLength: 2 });
       const ck = await ferry.checkpoint({ host: 'warmhost', pid: PID, fromWarm: true, policy: { maxPreDumps: 0 }, leaveRunning: true });
@@ -79,7 +71,7 @@ describe('warm pre-dumps', () => {
     const path = await import('node:path');
     const pidFile = path.join(host.deps.stagingDir, 'app.pid');
     fs.writeFileSync(pidFile, `${PID}\n`);
-    const r = await withWorkers(env, prefix, [host], (ferry) => warmRun(ferry, prefix, { pidFile }));
+    const r = await withWorkers(shared.env, prefix, [host], (ferry) => warmRun(ferry, prefix, { pidFile }));
     expect(r).toMatchObject({ outcome: 'added', pid: PID });
   });
 });
