@@ -4,6 +4,7 @@
  */
 import { CancelledFailure, cancellationSignal, heartbeat } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
+import type { HostRates } from './types';
 import { toActivityFailure } from './failures';
 import { StagingLayout } from './staging';
 
@@ -12,6 +13,11 @@ export interface ActivityContext {
   staging: StagingLayout;
   /** Host wall clock. */
   now: () => number;
+  /**
+   * Rates this worker measured on its latest dump and upload: a checkpoint's first decision uses
+   * them before it has measured anything itself. In memory only; a new worker starts with none.
+   */
+  rates: HostRates;
   /** Heartbeats while a single long call (a CRIU dump) runs, so a dead worker or a cancel is seen. */
   whileBeating<T>(details: unknown, work: Promise<T>): Promise<T>;
 }
@@ -22,6 +28,7 @@ export function activityContext(deps: ActivityDeps): ActivityContext {
     deps,
     staging: new StagingLayout(deps.stagingDir),
     now: deps.now ?? Date.now,
+    rates: { dumpBytesPerMs: null, uploadBytesPerMs: null },
     async whileBeating<T>(details: unknown, work: Promise<T>): Promise<T> {
       heartbeat(details);
       const timer = setInterval(() => heartbeat(details), beatEvery);

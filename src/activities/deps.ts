@@ -19,6 +19,8 @@ export interface CriuPort {
    * tree). Optional for fakes; identify() is used without it.
    */
   describe?(pid: number): Promise<ProcessIdentity>;
+  /** Bytes a dump of the process would write, roughly (resident anonymous memory); optional for fakes. */
+  dumpableBytes?(pid: number): Promise<number | null>;
   /** Whether `identity` is still alive (same pid, same start time). */
   isAlive(identity: ProcessIdentity): Promise<boolean>;
 }

@@ -55,6 +55,9 @@ export function dumpSteps(ctx: ActivityContext) {
       throw new CancelledFailure(`${kind} of layer ${input.index} cancelled; its images were removed, the process keeps running`);
     }
     await writeJsonAtomic(marker, dump);
+    if (dump.stats.memdumpTimeUs > 0 && dump.stats.pagesWritten > 0) {
+      ctx.rates.dumpBytesPerMs = (dump.stats.pagesWritten * deps.pageSize) / (dump.stats.memdumpTimeUs / 1000);
+    }
     return dump;
   }
 

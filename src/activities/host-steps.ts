@@ -6,9 +6,9 @@ import fs from 'node:fs/promises';
 import type { ProcessIdentity } from '../criu/types';
 import { mapped, type ActivityContext } from './context';
 import { PidFileUnreadable } from '../core';
-import type { HostCapabilities, ResolvePidInput } from './types';
+import type { HostCapabilities, ProcessMeasure, ResolvePidInput } from './types';
 
-export function hostSteps({ deps }: ActivityContext) {
+export function hostSteps({ deps, rates }: ActivityContext) {
   return {
     async checkHost(): Promise<HostCapabilities> {
       return mapped(async () => {
@@ -19,6 +19,14 @@ export function hostSteps({ deps }: ActivityContext) {
 
     async identifyProcess(input: { pid: number }): Promise<ProcessIdentity> {
       return mapped(() => deps.criu.identify(input.pid));
+    },
+
+    /** What the convergence policy needs before the first dump: the process's size, the host's rates. */
+    async measureProcess(input: { pid: number }): Promise<ProcessMeasure> {
+      return mapped(async () => ({
+        residentBytes: deps.criu.dumpableBytes ? await deps.criu.dumpableBytes(input.pid) : null,
+        hostRates: { ...rates },
+      }));
     },
 
     async resolvePid(input: ResolvePidInput): Promise<number> {

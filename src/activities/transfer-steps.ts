@@ -8,7 +8,7 @@ import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/ac
 import { mapped, type ActivityContext } from './context';
 import type { CommitInput, CommitResult, DownloadInput, DownloadResult, UploadInput, UploadResult } from './types';
 
-export function transferSteps({ deps, staging, now }: ActivityContext) {
+export function transferSteps({ deps, staging, now, rates }: ActivityContext) {
   return {
     async uploadLayer(input: UploadInput): Promise<UploadResult> {
       return mapped(async () => {
@@ -36,7 +36,9 @@ export function transferSteps({ deps, staging, now }: ActivityContext) {
             signal: cancellationSignal(),
           },
         );
-        return { index: layer.index, record, bytes: record.bytes, alreadyStored: bytesSent === 0 && record.bytes > 0, startedAtMs, durationMs: now() - startedAtMs };
+        const durationMs = now() - startedAtMs;
+        if (bytesSent > 0 && durationMs > 0) rates.uploadBytesPerMs = bytesSent / durationMs;
+        return { index: layer.index, record, bytes: record.bytes, alreadyStored: bytesSent === 0 && record.bytes > 0, startedAtMs, durationMs };
       });
     },
 

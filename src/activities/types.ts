@@ -38,6 +38,19 @@ export interface UploadInput {
   layer: LayerDump;
 }
 
+/** Rates a worker measured on its latest dump and upload (null: none yet), in bytes per ms. */
+export interface HostRates {
+  dumpBytesPerMs: number | null;
+  uploadBytesPerMs: number | null;
+}
+
+export interface ProcessMeasure {
+  /** Bytes a dump would write (resident anonymous memory of the tree), or null if unknown. */
+  residentBytes: number | null;
+  /** Rates this worker measured on its latest dump and upload. */
+  hostRates: HostRates;
+}
+
 export interface UploadResult {
   index: number;
   /** What the manifest will say about the layer (files, sizes, SHA-256s). */

@@ -38,14 +38,18 @@ function parseNonNegativeInt(flag: string, raw: string): number {
 
 interface PolicyFlags {
   preDumps?: string;
+  catchUps?: string;
   maxDowntime?: string;
+  minSaving?: string;
   requirePreDumps?: boolean;
 }
 
 function policyFrom(opts: PolicyFlags): Partial<ConvergencePolicy> {
   const policy: Partial<ConvergencePolicy> = {};
   if (opts.preDumps !== undefined) policy.maxPreDumps = parseNonNegativeInt('--pre-dumps', opts.preDumps);
+  if (opts.catchUps !== undefined) policy.maxCatchUps = parseNonNegativeInt('--catch-ups', opts.catchUps);
   if (opts.maxDowntime !== undefined) policy.maxDowntimeMs = parsePositiveInt('--max-downtime', opts.maxDowntime);
+  if (opts.minSaving !== undefined) policy.minSavingMs = parseNonNegativeInt('--min-saving', opts.minSaving);
   if (opts.requirePreDumps) {
     if (policy.maxPreDumps === 0) throw new UsageError('--require-pre-dumps contradicts --pre-dumps 0');
     policy.requirePreDumps = true;
@@ -207,8 +211,16 @@ async function runStatus(id: string, opts: OutputOptions): Promise<void> {
 
 /** How checkpoint and migrate pre-dump: the convergence policy's flags (see policyFrom). */
 const POLICY_OPTIONS: OptionDef[] = [
-  { flags: '--pre-dumps <n>', help: 'at most this many pre-dumps before the final dump (default 3; 0 = none)' },
-  { flags: '--max-downtime <ms>', help: 'stop pre-dumping once the predicted final freeze is at most this many ms' },
+  { flags: '--pre-dumps <n>', help: 'at most this many back-to-back pre-dumps while the first layers upload (default 3; 0 = none)' },
+  {
+    flags: '--catch-ups <n>',
+    help: 'at most this many catch-up pre-dumps once the stored layers have moved; the final dump follows the last at once (default 3; 0 = none)',
+  },
+  {
+    flags: '--max-downtime <ms>',
+    help: 'downtime goal: stop pre-dumping once the predicted downtime is at most this (the freeze, and for migrate moving the final layer too)',
+  },
+  { flags: '--min-saving <ms>', help: 'pre-dump only where it can save more than this much downtime; smaller processes get one dump (default 100)' },
   { flags: '--require-pre-dumps', help: 'fail instead of taking a single full dump when the kernel cannot pre-dump' },
 ];
 
@@ -231,6 +243,10 @@ Examples:
   $ ferry checkpoint --pid 4242 --host web-1 --wait
   $ ferry checkpoint --pid 4242 --host web-1 --pre-dumps 5 --max-downtime 50 --leave-running --wait --json
 
+How pre-dumps converge: back-to-back pre-dumps while the first layers upload, then catch-up
+pre-dumps of what the process dirtied meanwhile, the final dump straight after the last one. Each
+decision, with the pages, rates and predicted downtime it used, is in the result (--wait prints
+them; --json has them under preDumps.decisions) and in \`ferry status\` while it runs.
 Without soft-dirty memory tracking in the kernel, pre-dumps are skipped and the result says why.`,
     action: runCheckpoint,
   },

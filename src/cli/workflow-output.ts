@@ -1,7 +1,8 @@
 /**
  * Readable summaries of ferry's workflow results for the CLI (the JSON is the result itself).
  */
-import type { CheckpointResult, LayerSummary, MigrateResult, RestoreResult } from '../workflows/types';
+import type { DecisionRecord } from '../workflows/convergence-policy';
+import type { CheckpointResult, LayerSummary, MigrateResult, PreDumpOutcome, RestoreResult } from '../workflows/types';
 import { formatBytes } from './output';
 
 const ms = (n: number | null | undefined): string => (n === null || n === undefined ? '-' : `${n < 10 ? n.toFixed(1) : Math.round(n)} ms`);
@@ -14,16 +15,34 @@ function layerLine(l: LayerSummary): string {
   );
 }
 
+/** One line on why the final dump came when it did. */
+function preDumpLine(p: PreDumpOutcome): string {
+  if (!p.available) return `pre-dumps: none; ${p.detail}`;
+  const catchUps = p.catchUps ? ` + ${p.catchUps} catch-up` : '';
+  const warm = p.warmLayers ? ` (+${p.warmLayers} warm layer(s) reused)` : '';
+  const predicted = p.predictedDowntimeMs !== null ? ` (predicted downtime ${ms(p.predictedDowntimeMs)})` : '';
+  return `pre-dumps: ${p.count}${catchUps}${warm}; final dump because ${p.detail}${predicted}`;
+}
+
+function decisionLine(d: DecisionRecord): string {
+  const where = d.afterLayer === null ? 'start' : `after layer ${d.afterLayer}`;
+  const r = d.rates;
+  const rates = `dump ${r.dumpMiBps} MiB/s (${r.sources.dump})${r.dirtyPagesPerS !== null ? `, dirtying ${r.dirtyPagesPerS} pages/s` : ''}, up ${r.uploadMiBps} / down ${r.downloadMiBps} MiB/s`;
+  const p = d.prediction ? `; predicted ${ms(d.prediction.totalMs)} = frozen ${ms(d.prediction.frozenMs)} + move ${ms(d.prediction.moveMs)} for ${d.prediction.finalPages} pages` : '';
+  return `    ${where}: ${d.next}${d.reason ? ` (${d.reason})` : ''}${p} [${rates}]`;
+}
+
+/** The convergence decisions, one per line, when the run recorded them. */
+function decisionLines(p: PreDumpOutcome): string[] {
+  return p.decisions && p.decisions.length > 0 ? ['  decisions:', ...p.decisions.map(decisionLine)] : [];
+}
+
 export function formatCheckpoint(r: CheckpointResult, url: string | null): string {
-  const p = r.preDumps;
-  const preDumpLine = p.available
-    ? `pre-dumps: ${p.count}${p.warmLayers ? ` (+${p.warmLayers} warm layer(s) reused)` : ''}; stopped because ${p.detail}` +
-      (p.predictedDowntimeMs !== null ? ` (predicted final freeze ${ms(p.predictedDowntimeMs)})` : '')
-    : `pre-dumps: none; ${p.detail}`;
   return [
     `checkpoint ${r.checkpointId} of pid ${r.pid} (${r.process.comm}) on host ${r.host}: ${r.layers.length} layer(s), ` +
       `${formatBytes(r.bytesUploaded)} stored in ${ms(r.durationMs)}`,
-    `  ${preDumpLine}`,
+    `  ${preDumpLine(r.preDumps)}`,
+    ...decisionLines(r.preDumps),
     ...r.layers.map(layerLine),
     `  final dump: frozen ${ms(r.finalDump.frozenMs)}, dump step ${ms(r.finalDump.durationMs)}, upload ${ms(r.finalDump.uploadMs)}, ` +
       `commit ${ms(r.commitMs)}; process ${r.leftRunning ? 'left running' : 'stopped (restore it with `ferry restore-checkpoint ' + r.checkpointId + ' --host HOST`)'}`,
@@ -47,7 +66,8 @@ export function formatMigrate(r: MigrateResult, url: string | null): string {
     `  downtime ${ms(d.totalMs)} (freeze on ${r.from} to running on ${r.to}):`,
     `    final dump ${ms(d.parts.finalDumpMs)} (CRIU frozen ${ms(d.parts.frozenDumpMs)}), upload ${ms(d.parts.uploadMs)}, commit ${ms(d.parts.commitMs)},`,
     `    download ${ms(d.parts.downloadMs)}, restore ${ms(d.parts.restoreMs)}, other ${ms(d.parts.otherMs)}`,
-    `  ${r.checkpoint.preDumps.available ? `pre-dumps: ${r.checkpoint.preDumps.count}; ${r.checkpoint.preDumps.detail}` : `pre-dumps: none; ${r.checkpoint.preDumps.detail}`}`,
+    `  ${preDumpLine(r.checkpoint.preDumps)}`,
+    ...decisionLines(r.checkpoint.preDumps),
     ...prefetchLine(r),
     `  checkpoint ${r.checkpointId}: ${r.checkpoint.layers.length} layer(s), ${formatBytes(r.checkpoint.bytesUploaded)}; total ${ms(r.durationMs)}`,
     `  workflow ${r.workflowId}${url ? `: ${url}` : ''}`,
@@ -56,7 +76,7 @@ export function formatMigrate(r: MigrateResult, url: string | null): string {
 
 /** What reached the target before the freeze; absent from results of migrations run before prefetching existed. */
 function prefetchLine(r: MigrateResult): string[] {
-  if (r.prefetchProblem) return [`  prefetch failed (${r.prefetchProblem}); the whole chain was downloaded inside the downtime`];
+  if (r.prefetchProblem) return [`  prefetch failed (${r.prefetchProblem}); what it had not fetched was downloaded inside the downtime`];
   if (!r.prefetch) return [];
   return [
     `  prefetched ${r.prefetch.layers} layer(s), ${formatBytes(r.prefetch.bytes)} to ${r.to} in ${ms(r.prefetch.durationMs)} while the process ran; ` +

@@ -55,4 +55,6 @@ export const PREFETCHED_SIGNAL = 'prefetched';
 /** Workflow patch ids (`patched()`): histories of runs started before a change replay the old path. */
 export const PATCHES = {
   migratePrefetch: 'migrate-prefetch-stored-layers',
+  /** Size check before pre-dumps, catch-up rounds after the stored layers moved, decisions recorded. */
+  convergeOnTransfer: 'checkpoint-converge-on-transfer',
 } as const;

@@ -8,7 +8,7 @@ export type { GuardedStep, TargetGuard } from './target-guard';
 export { readLayer, readDumpStats, readRestoreStats, readInventory, readRootPid, PAGE_SIZE } from './images';
 export type { LayerInfo, PagemapInfo, PagemapEntryInfo, InventoryInfo, DumpStatsInfo, RestoreStatsInfo, PstreeEntryInfo } from './images';
 export { readChain, checkLink, findNewerLayers, type ChainInfo } from './chain';
-export { checkTarget, sameProcess } from './process';
+export { checkTarget, readDumpableBytes, sameProcess } from './process';
 export { LAYER_RECORD_FILE, LAYER_RECORD_FORMAT, readLayerRecord, fingerprintLayer, type FerryLayerRecord, type LayerFingerprint, type ParentCheck } from './layer-record';
 export { parseSmapsRollup, thpWarning, type SmapsRollup } from './thp';
 // CRIU's failures live with the rest of the failure model in src/core.

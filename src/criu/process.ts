@@ -77,6 +77,29 @@ export function readIdentitySync(pid: number): ProcessIdentity {
   return { pid, startTime: stat.startTime, bootId: readBootId(), comm: stat.comm };
 }
 
+/**
+ * Memory a dump of the process tree rooted at `pid` writes, roughly: the anonymous and shared
+ * memory it holds resident (RssAnon + RssShmem of /proc/<pid>/status, children included). File
+ * pages are not counted: CRIU does not copy clean file-backed pages. Null when unreadable.
+ */
+export function readDumpableBytes(pid: number): number | null {
+  let total = 0;
+  for (const p of [pid, ...descendantsOf(pid)]) {
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/${p}/status`, 'utf8');
+    } catch {
+      if (p === pid) return null;
+      continue; // a child that exited meanwhile
+    }
+    for (const key of ['RssAnon', 'RssShmem']) {
+      const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+      if (m) total += Number(m[1]) * 1024;
+    }
+  }
+  return total;
+}
+
 export function sameProcess(a: ProcessIdentity, b: ProcessIdentity): boolean {
   return a.pid === b.pid && a.startTime === b.startTime && a.bootId === b.bootId;
 }

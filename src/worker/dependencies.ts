@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ActivityDeps, CriuPort, StorePort } from '../activities/deps';
 import type { FerryConfig } from '../config/config';
-import { PAGE_SIZE, checkCriu, dump, preDump, readProcessIdentity, restore, sameProcess, type DriverOptions } from '../criu';
+import { PAGE_SIZE, checkCriu, dump, preDump, readDumpableBytes, readProcessIdentity, restore, sameProcess, type DriverOptions } from '../criu';
 import { checkProcessAllowed, loadHostPolicy } from '../policy';
 import { newManifest, openLayerStore, type LayerStore } from '../storage';
 import { CheckpointNotFound, isError } from '../core';
@@ -32,6 +32,8 @@ export function criuPort(config: FerryConfig, host: string): CriuPort {
     // Refuses a process outside the policy before the workflow does anything else with it.
     identify: async (pid) => checkProcessAllowed(policy, 'dump', pid),
     describe: async (pid) => readProcessIdentity(pid),
+    // Called after identify() allowed the process; reads only its memory counters.
+    dumpableBytes: async (pid) => readDumpableBytes(pid),
     preDump: (req) => preDump(req, opts),
     dump: (req) => dump(req, opts),
     restore: (req) => restore(req, opts),

@@ -1,7 +1,10 @@
 /**
  * Workflow `checkpoint`: pre-dump a running process while it keeps running, as long as the
  * convergence policy says it pays off, then take the final dump, store every layer and commit the
- * manifest. Every step runs on the process's host; uploads of layer N overlap pre-dump N+1.
+ * manifest. Every step runs on the process's host; uploads of layer N overlap pre-dump N+1. Once
+ * those layers are stored (and, in a migration, fetched by the target), catch-up pre-dumps take
+ * what the process dirtied meanwhile, and the final dump follows the last of them at once
+ * (catch-up.ts): the freeze holds only what changed while that last pre-dump ran.
  *
  * Safety rules this code keeps:
  * - Until the final dump the process is never stopped: cancel or failure discards the partial
@@ -9,19 +12,22 @@
  * - Once a final dump has stopped the process, its images are the only copy: that part cannot be
  *   cancelled, and if storing fails the process is restored on the host from the local images.
  */
-import { CancellationScope, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, workflowInfo } from '@temporalio/workflow';
 import type { HostCapabilities, LayerDump } from '../activities/types';
 import type { ProcessIdentity } from '../criu/types';
 import { layerUploaded, trackProgress } from './checkpoint-progress';
+import { catchUpUntilConverged, type CatchUpOutcome } from './catch-up';
 import { normalizePolicy } from './convergence-policy';
+import { ConvergenceTracker } from './convergence-tracker';
 import { invalidInput } from './failures';
 import { hostActivities, probeHost, type HostActivities } from './host-activities';
 import { newCheckpointId, validateCheckpointId, validateHost, validatePid, validatePrefetchWait, validatePrefix } from './input-validation';
 import { LayerChain } from './layer-chain';
 import { summarize } from './layers';
 import { preDumpUntilConverged, requirePreDumpsPossible } from './pre-dump-loop';
-import { announceAndAwaitPrefetch, listenForPrefetched } from './prefetch-handshake';
+import { PrefetchRounds } from './prefetch-handshake';
 import { abandonCheckpoint } from './rollback';
+import { PATCHES } from '../core';
 import type { CheckpointInput, CheckpointProgress, CheckpointResult, PreDumpOutcome } from './types';
 import { Uploads } from './uploads';
 
@@ -30,11 +36,18 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
   const startedAt = Date.now();
   const acts = hostActivities(prefix, host);
   const progress = trackProgress(checkpointId, host, pid);
-  const prefetched = listenForPrefetched();
-  const uploads = new Uploads(acts, checkpointId, (r) => layerUploaded(progress, r));
+  const prefetchRounds = new PrefetchRounds();
+  // Runs started before catch-up rounds and recorded decisions replay the rules they ran with.
+  const converging = patched(PATCHES.convergeOnTransfer);
 
   progress.stage = 'checking-host';
   const caps = await probeHost(acts, prefix, host, progress);
+  const tracker = converging ? new ConvergenceTracker(caps.pageSize, announceTo !== undefined) : null;
+  if (tracker) progress.decisions = tracker.decisions;
+  const uploads = new Uploads(acts, checkpointId, (r) => {
+    layerUploaded(progress, r);
+    tracker?.uploaded(r);
+  });
 
   let finalDump: LayerDump | null = null;
   try {
@@ -43,19 +56,30 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
     requirePreDumpsPossible(policy, caps, host);
     if (input.fromWarm && caps.features.memTrack) chain.buildOn((await acts.readWarmChain({ pid, identity })).chain);
 
-    const outcome = await preDumpUntilConverged({ acts, host, caps, policy, chain, uploads, progress });
-    progress.preDumps = outcome;
+    const preDumps = await preDumpUntilConverged({ acts, host, pid, caps, policy, chain, uploads, progress, tracker });
+    progress.preDumps = preDumps;
     // Uploads of pre-dumps finish before the freeze: disk and network contention would otherwise
     // stretch the frozen time, which is what the pre-dumps were for.
     await uploads.drain();
 
-    const storedLayers = uploads.storedRecords();
-    if (announceTo && (storedLayers.length > 0 || chain.baseLayers.length > 0)) {
-      // Let the parent (migrate) fetch what is stored to the target host while the process still
-      // runs: then only the final layer crosses the network inside the downtime.
-      const announced = { checkpointId, layers: storedLayers, baseLayers: chain.baseLayers };
-      await announceAndAwaitPrefetch(acts, announceTo, announced, { prefetched, progress, limitMs: prefetchWaitMs });
+    // In a migration the parent fetches what is stored to the target host while the process still
+    // runs: then only the final layer crosses the network inside the downtime.
+    const parent = announceTo;
+    const prefetch = parent
+      ? () =>
+          prefetchRounds.announceAndAwait(acts, parent, { checkpointId, layers: uploads.storedRecords(), baseLayers: chain.baseLayers }, { progress, limitMs: prefetchWaitMs })
+      : null;
+    if (prefetch && (uploads.storedRecords().length > 0 || chain.baseLayers.length > 0)) {
+      const fetched = await prefetch();
+      if (fetched) tracker?.prefetched(fetched);
     }
+
+    let catchUp: CatchUpOutcome = { count: 0, pending: [], last: null };
+    if (tracker && preDumps.available && !tracker.ruledOutPreDumps()) {
+      catchUp = await catchUpUntilConverged({ acts, policy, chain, uploads, progress, tracker, prefetch });
+    }
+    const outcome = withCatchUps(preDumps, catchUp, tracker);
+    progress.preDumps = outcome;
 
     progress.stage = 'final-dump';
     const finalInput = { ...chain.nextLayer(), leaveRunning };
@@ -64,7 +88,7 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
     chain.added(fd);
     progress.layers.push(summarize(fd));
 
-    const store = () => storeCheckpoint(acts, uploads, fd, { checkpointId, baseLayers: chain.baseLayers, keepStaging: input.keepStaging, progress });
+    const store = () => storeCheckpoint(acts, uploads, fd, { checkpointId, baseLayers: chain.baseLayers, keepStaging: input.keepStaging, progress, pending: catchUp.pending });
     const timings = leaveRunning ? await store() : await CancellationScope.nonCancellable(store);
     progress.stage = 'done';
     return checkpointResult({ progress, identity, caps, outcome, finalDump: fd, baseLayers: chain.baseLayers, ...timings, durationMs: Date.now() - startedAt });
@@ -97,18 +121,37 @@ interface Storing {
   /** Keep the host's local images (migrate restores from them if the target fails). */
   keepStaging: boolean | undefined;
   progress: CheckpointProgress;
+  /** Catch-up layers the final dump followed before they were stored. */
+  pending: LayerDump[];
 }
 
-/** Stores the final layer and commits the manifest, which is what makes the checkpoint usable. */
+/** Stores the final layer (and a pending catch-up layer) and commits the manifest, which is what makes the checkpoint usable. */
 async function storeCheckpoint(acts: HostActivities, uploads: Uploads, finalDump: LayerDump, s: Storing) {
   const { checkpointId, progress } = s;
   progress.stage = 'uploading';
+  const startedAt = Date.now();
+  for (const layer of s.pending) uploads.start(layer);
   const up = await uploads.upload(finalDump);
+  await uploads.drain();
+  // With pending layers the uploads overlap: the step took as long as the last to finish.
+  const uploadMs = s.pending.length > 0 ? Math.max(up.durationMs, Date.now() - startedAt) : up.durationMs;
   progress.stage = 'committing';
   const commit = await acts.commitCheckpoint({ checkpointId, layers: uploads.storedRecords(), baseLayers: s.baseLayers });
   progress.stage = 'cleaning';
   if (!s.keepStaging) await acts.discardCheckpoint({ checkpointId, deleteStored: false });
-  return { uploadMs: up.durationMs, commitMs: commit.durationMs };
+  return { uploadMs, commitMs: commit.durationMs };
+}
+
+/**
+ * The pre-dump outcome with the catch-up phase's. When catch-ups ran, the last one's decision is
+ * why the final dump came when it did; otherwise the pre-dumps' stop reason still is (the entry
+ * decision, e.g. "last layer fresh", stays in `decisions`).
+ */
+function withCatchUps(preDumps: PreDumpOutcome, catchUp: CatchUpOutcome, tracker: ConvergenceTracker | null): PreDumpOutcome {
+  if (!tracker || !preDumps.available) return preDumps;
+  const last = catchUp.last;
+  if (!last || last.reason === null || catchUp.count === 0) return { ...preDumps, catchUps: catchUp.count };
+  return { ...preDumps, catchUps: catchUp.count, stopReason: last.reason, detail: last.detail, predictedDowntimeMs: last.prediction?.totalMs ?? null };
 }
 
 interface Finished {

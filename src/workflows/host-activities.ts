@@ -51,6 +51,7 @@ export function hostActivities(prefix: string, host: string) {
   return {
     checkHost: probe.checkHost,
     identifyProcess: quick.identifyProcess,
+    measureProcess: quick.measureProcess,
     resolvePid: quick.resolvePid,
     preDumpLayer: dump.preDumpLayer,
     dumpLayer: dump.dumpLayer,

@@ -13,6 +13,8 @@ export class LayerChain {
   /** null while the next dump is a full one. */
   private parent: LayerRef | null = null;
   private dumped = 0;
+  /** Host clock at which the chain's last layer was taken (null while it has none). */
+  lastTakenAtMs: number | null = null;
 
   constructor(
     private readonly checkpointId: string,
@@ -24,7 +26,13 @@ export class LayerChain {
     if (warm && warm.layers.length > 0) {
       this.parent = parentRef(warm.layers[warm.layers.length - 1]);
       this.baseLayers = warm.layers.map((l) => ({ checkpointId: warm.checkpointId, index: l.index }));
+      this.lastTakenAtMs = warm.layers[warm.layers.length - 1].startedAtMs;
     }
+  }
+
+  /** Index of the chain's last layer, or null while it has none. */
+  get lastIndex(): number | null {
+    return this.parent ? this.parent.index : null;
   }
 
   /** The dump step of the next layer (the identity check refuses another process under the pid). */
@@ -41,5 +49,6 @@ export class LayerChain {
   added(dump: LayerDump): void {
     this.dumped += 1;
     this.parent = parentRef(dump);
+    this.lastTakenAtMs = dump.startedAtMs;
   }
 }

@@ -7,7 +7,7 @@ import type { LayerSummary, ProcessIdentity } from '../core/layer';
 import type { CriuFeatures } from '../criu/types';
 
 export type { LayerSummary } from '../core/layer';
-import type { ConvergencePolicy, StopReason } from './convergence-policy';
+import type { ConvergencePolicy, DecisionRecord, StopReason } from './convergence-policy';
 
 export interface CheckpointInput {
   /** Host name whose worker runs CRIU (task queue `<prefix>-host-<host>`). */
@@ -45,12 +45,15 @@ export interface LayersStored {
   /** Layers of the chain stored so far (warm base layers included). */
   layers: number;
   bytes: number;
+  /** 1 for the layers stored before the freeze, then one more per catch-up round (absent: 1). */
+  round?: number;
 }
 
 export type CheckpointStage =
   | 'starting'
   | 'checking-host'
   | 'pre-dumping'
+  | 'catching-up'
   | 'awaiting-prefetch'
   | 'final-dump'
   | 'uploading'
@@ -72,6 +75,12 @@ export interface PreDumpOutcome {
   stopReason: StopReason | 'kernel-cannot-track' | 'disabled-by-policy';
   detail: string;
   predictedDowntimeMs: number | null;
+  /** Catch-up pre-dumps taken after the stored layers moved (absent in runs before they existed). */
+  catchUps?: number;
+  /** Bytes a dump of the process would write when the checkpoint started (resident anonymous memory). */
+  residentBytes?: number | null;
+  /** Every convergence decision with the numbers it was made on, in order. */
+  decisions?: DecisionRecord[];
 }
 
 export interface CheckpointProgress {
@@ -83,6 +92,8 @@ export interface CheckpointProgress {
   bytesUploaded: number;
   dumpNowRequested: boolean;
   preDumps: PreDumpOutcome | null;
+  /** Convergence decisions so far, with their numbers (absent in runs before they were recorded). */
+  decisions?: DecisionRecord[];
 }
 
 export interface CheckpointResult {

@@ -31,7 +31,13 @@ export class FakeCriu implements CriuPort {
   /** Runs inside each pre-dump (e.g. wait for a test gate). */
   onPreDump: (index: number) => Promise<void> = async () => {};
   failRestore: Error | null = null;
+  /** What dumpableBytes() reports (null: unknown, as from a host that cannot read it). */
+  residentBytes: number | null = null;
   private preDumps = 0;
+
+  async dumpableBytes() {
+    return this.residentBytes;
+  }
 
   async check() {
     return { version: '4.1.1', features: { memTrack: this.memTrack, lazyPages: true, pidfdStore: true } };
@@ -119,7 +125,8 @@ export class FakeStore implements StorePort {
       return d;
     });
     this.pulls.push({ checkpointId, downloaded, complete: man.complete });
-    return { layerDirs, finalDir: layerDirs[layerDirs.length - 1], downloaded, bytes: 3 * downloaded.length };
+    const bytes = man.layers.filter((l) => downloaded.includes(l.index)).reduce((n, l) => n + l.bytes, 0);
+    return { layerDirs, finalDir: layerDirs[layerDirs.length - 1], downloaded, bytes };
   }
   async discard(checkpointId: string) {
     this.layers.delete(checkpointId);
@@ -131,6 +138,17 @@ export interface FakeHost {
   name: string;
   criu: FakeCriu;
   deps: ActivityDeps;
+}
+
+/**
+ * Scripted time for the convergence rules: the host's clock runs `lagMs` behind, and each CRIU
+ * call seems to take half as long as the one before (the first `firstMs`). Layers are then seconds
+ * apart, so the dirty rate (pages over the time between layers) is measurable and each round
+ * predicts a smaller next one, while the last layer still looks old to the workflow; the real
+ * steps take milliseconds, which this clock dwarfs.
+ */
+export function halvingDumpClock(host: FakeHost, firstMs: number, lagMs = 100_000): void {
+  host.deps.now = () => Date.now() - lagMs + 2 * firstMs * (1 - 0.5 ** host.criu.calls.length);
 }
 
 export function fakeHost(name: string, store: FakeStore, root: string): FakeHost {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { type FerryClient } from '../../src/client';
 import { PolicyRefused } from '../../src/policy';
 import type { CheckpointProgress, CheckpointResult } from '../../src/workflows/types';
-import { FakeStore, fakeHost } from '../helpers/fake-host';
+import { FakeStore, fakeHost, halvingDumpClock } from '../helpers/fake-host';
 import { captureHistory } from '../helpers/temporal';
 import { tempRoot } from '../helpers/temp-dirs';
 import { until } from '../helpers/until';
@@ -62,6 +62,73 @@ describe('checkpoint workflow', () => {
     expect(stagingEntries(host.deps.stagingDir)).toEqual([]);
   });
 
+  test('catch-up: after the uploads, catch-up pre-dumps back to back while they shrink, the final dump right after the last, all stored after it', async () => {
+    const { store, host, prefix } = setup('cu');
+    halvingDumpClock(host, 20_000);
+    host.criu.preDumpPages = [50000, 20000, 8000, 3000, 1200];
+    const criuCallsAtPut: Array<[string, number]> = [];
+    const put = store.putLayer.bind(store);
+    store.putLayer = async (id: string, layer: Parameters<FakeStore['putLayer']>[1], dir: string) => {
+      criuCallsAtPut.push([`layer-${layer.index}`, host.criu.calls.length]);
+      return put(id, layer, dir);
+    };
+    const r = await withWorkers(shared.env, prefix, [host], async (ferry) => {
+      const res = await checkpoint(ferry, { policy: { maxPreDumps: 2, minPagesWritten: 10, maxCatchUps: 3, minSavingMs: 0 } });
+      await captureHistory(ferry.client.workflow.getHandle(res.workflowId), 'checkpoint-catch-up-scripted');
+      return res;
+    });
+    expect(r.preDumps).toMatchObject({ count: 2, catchUps: 3, stopReason: 'max-catch-ups' });
+    expect(host.criu.calls).toEqual([
+      'pre-dump:layer-0:parent=-',
+      'pre-dump:layer-1:parent=layer-0',
+      'pre-dump:layer-2:parent=layer-1',
+      'pre-dump:layer-3:parent=layer-2',
+      'pre-dump:layer-4:parent=layer-3',
+      'dump:layer-5:parent=layer-4',
+    ]);
+    // Nothing is uploaded while catch-ups or the final dump run: the catch-up layers go with the final one.
+    for (const [layer, calls] of criuCallsAtPut.filter(([l]) => ['layer-2', 'layer-3', 'layer-4', 'layer-5'].includes(l))) {
+      expect([layer, calls]).toEqual([layer, 6]);
+    }
+    expect(store.manifests.get(r.checkpointId)!.layers.map((l) => l.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    // The decisions, with the numbers they were made on: each round predicted a shorter freeze.
+    const catchUps = r.preDumps.decisions!.filter((d) => d.at === 'catch-up');
+    expect(catchUps.map((d) => d.next)).toEqual(['catch-up', 'catch-up', 'final-dump']);
+    const predicted = catchUps.map((d) => d.prediction!.frozenMs);
+    expect(predicted[1]).toBeLessThan(predicted[0]);
+    expect(predicted[2]).toBeLessThan(predicted[1]);
+    expect(catchUps.every((d) => d.prediction!.moveMs === 0)).toBe(true);
+  });
+
+  test('catch-up: a round that would not shrink ends the rounds as not converging', async () => {
+    const { host, prefix } = setup('cunc');
+    // A constant clock step: each round takes as long as the time between layers, so the process
+    // dirties as many pages while a round runs as the round took.
+    host.deps.now = () => Date.now() - 100_000 + 10_000 * host.criu.calls.length;
+    host.criu.preDumpPages = [50000, 20000, 8000, 8000];
+    const r = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 2, minPagesWritten: 10, minSavingMs: 0 } }));
+    expect(r.preDumps).toMatchObject({ count: 2, catchUps: 1, stopReason: 'not-converging' });
+    expect(r.preDumps.detail).toMatch(/catch-up 1 took about 10\d{3} ms, in which the process dirties about \d+ pages, not fewer than the 8000/);
+    expect(host.criu.calls.at(-1)).toBe('dump:layer-3:parent=layer-2');
+  });
+
+  test('too small: a process of 2 MiB takes one full dump, no pre-dump, and the result says why', async () => {
+    const { host, prefix } = setup('small');
+    host.criu.residentBytes = 2 * 1024 * 1024;
+    const r = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry));
+    expect(r.preDumps).toMatchObject({ available: true, count: 0, catchUps: 0, stopReason: 'too-small', residentBytes: 2 * 1024 * 1024 });
+    expect(r.preDumps.detail).toMatch(/resident memory 2\.0 MiB .* pre-dumps could save at most \d+ ms, not more than policy.minSavingMs \(100 ms\)/);
+    expect(host.criu.calls).toEqual(['dump:layer-0:parent=-']);
+  });
+
+  test('a last layer fresher than policy.maxLayerAgeMs needs no catch-up', async () => {
+    const { host, prefix } = setup('fresh');
+    host.criu.preDumpPages = [50000, 20000];
+    const r = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 2, minPagesWritten: 10, maxLayerAgeMs: 600_000 } }));
+    expect(r.preDumps).toMatchObject({ count: 2, catchUps: 0, stopReason: 'max-pre-dumps' });
+    expect(r.preDumps.decisions!.at(-1)).toMatchObject({ at: 'catch-up-entry', next: 'final-dump', reason: 'last-layer-fresh' });
+  });
+
   test('pages-under-threshold stops after the pre-dump that wrote too little', async () => {
     const { host, prefix } = setup('thr');
     host.criu.preDumpPages = [50000, 500, 400];
@@ -84,7 +151,8 @@ describe('checkpoint workflow', () => {
     host.criu.preDumpPages = [100000, 40000, 20000, 10000];
     const r = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 6, minPagesWritten: 10, maxDowntimeMs: 25 } }));
     expect(r.preDumps).toMatchObject({ count: 3, stopReason: 'downtime-under-target' });
-    expect(r.preDumps.predictedDowntimeMs).toBeCloseTo(20, 3);
+    // 20000 pages at 1 us each, plus the 0.5 ms the scripted CRIU is frozen besides writing pages.
+    expect(r.preDumps.predictedDowntimeMs).toBeCloseTo(20.5, 3);
   });
 
   test('dumpNow signal: the running pre-dump finishes, then the final dump follows', async () => {

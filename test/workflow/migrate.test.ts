@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { downtimeOf } from '../../src/workflows/migrate';
 import type { CheckpointResult } from '../../src/workflows/types';
-import { FakeStore, fakeHost } from '../helpers/fake-host';
+import { FakeStore, fakeHost, halvingDumpClock } from '../helpers/fake-host';
 import { captureHistory } from '../helpers/temporal';
 import { tempRoot } from '../helpers/temp-dirs';
 import { uniquePrefix, useWorkflowEnv, withWorkers } from '../helpers/workflow-env';
@@ -78,10 +78,53 @@ describe('restore and migrate workflows', () => {
       { checkpointId: r.checkpointId, downloaded: [0, 1], complete: false },
       { checkpointId: r.checkpointId, downloaded: [2], complete: true },
     ]);
-    expect(r.prefetch).toMatchObject({ layers: 2, bytes: 6 });
+    const bytesOf = (...indexes: number[]) => r.checkpoint.layers.filter((l) => indexes.includes(l.index)).reduce((n, l) => n + l.bytes, 0);
+    expect(r.prefetch).toMatchObject({ layers: 2, bytes: bytesOf(0, 1) });
     expect(r.prefetchProblem).toBeNull();
-    expect(r.restore).toMatchObject({ layers: 3, bytesDownloaded: 3 });
+    expect(r.restore).toMatchObject({ layers: 3, bytesDownloaded: bytesOf(2) });
     expect(b.criu.calls).toEqual([expect.stringMatching(/^restore:.*downloads.*layer-2$/)]);
+  });
+
+  test('migrate: catch-up rounds after the prefetch, each stored and fetched by the target before the next; the last moves with the final layer', async () => {
+    const { store, a, b, prefix } = twoHosts('migcu');
+    halvingDumpClock(a, 20_000);
+    a.criu.preDumpPages = [50000, 20000, 8000, 3000, 1200];
+    b.criu.restoredPid = 9004;
+    const r = await withWorkers(shared.env, prefix, [a, b], async (ferry) => {
+      const res = await ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', policy: { maxPreDumps: 2, minPagesWritten: 10, maxCatchUps: 3, minSavingMs: 0 } });
+      await captureHistory(ferry.client.workflow.getHandle(res.workflowId), 'migrate-catch-up-scripted');
+      await captureHistory(ferry.client.workflow.getHandle(res.checkpoint.workflowId), 'migrate-catch-up-checkpoint-scripted');
+      return res;
+    });
+    const ck = r.checkpoint;
+    expect(ck.preDumps).toMatchObject({ count: 2, catchUps: 3, stopReason: 'max-catch-ups' });
+    expect(ck.layers.map((l) => l.kind)).toEqual(['pre-dump', 'pre-dump', 'pre-dump', 'pre-dump', 'pre-dump', 'dump']);
+    expect(a.criu.calls.at(-1)).toBe('dump:layer-5:parent=layer-4');
+    // Round 1 fetched the stored pre-dumps, rounds 2 and 3 one catch-up each; the last catch-up
+    // and the final layer crossed inside the downtime.
+    expect(store.pulls).toEqual([
+      { checkpointId: r.checkpointId, downloaded: [0, 1], complete: false },
+      { checkpointId: r.checkpointId, downloaded: [2], complete: false },
+      { checkpointId: r.checkpointId, downloaded: [3], complete: false },
+      { checkpointId: r.checkpointId, downloaded: [4, 5], complete: true },
+    ]);
+    expect(r.prefetch).toMatchObject({ layers: 4 });
+    // Every decision is in the result, with the migration's transfer rates measured on this run.
+    const decisions = ck.preDumps.decisions!;
+    expect(decisions.map((d) => [d.at, d.next])).toEqual([
+      ['start', 'pre-dump'],
+      ['pre-dump', 'pre-dump'],
+      ['pre-dump', 'move-stored-layers'],
+      ['catch-up-entry', 'catch-up'],
+      ['catch-up', 'catch-up'],
+      ['catch-up', 'catch-up'],
+      ['catch-up', 'final-dump'],
+    ]);
+    const last = decisions.at(-1)!;
+    expect(last.rates.sources).toEqual({ dump: 'this-run', upload: 'this-run', download: 'this-run' });
+    expect(last.prediction!.moveMs).toBeGreaterThan(0);
+    expect(b.criu.alive.has(9004)).toBe(true);
+    expect(store.manifests.get(r.checkpointId)?.complete).toBe(true);
   });
 
   test('migrate: the final dump waits for the prefetch, and a failed prefetch only moves the download into the downtime', async () => {
