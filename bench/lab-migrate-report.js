@@ -11,7 +11,7 @@ const lib = require('./lib');
  * What this report reads of `ferry migrate --json` (MigrateResult in src/workflows/types.ts).
  * @typedef {object} Migration
  * @property {{ totalMs: number, parts: Record<string, number> }} downtime
- * @property {{ layers: Array<{ kind: string, bytes: number, stats: import('./results').DumpStats }>, preDumps: { stopReason: string } }} checkpoint
+ * @property {{ layers: Array<{ kind: string, bytes: number, stats: import('./results').DumpStats }>, preDumps: { stopReason: string, catchUps?: number } }} checkpoint
  * @property {{ restoreTimeUs: number }} restore
  * @property {{ bytes: number, layers: number } | null} prefetch
  * @property {string | null} prefetchProblem
@@ -44,6 +44,7 @@ const runs = task.value.runs.map(({ preDumps: asked, from, to, result: r }) => {
     criuSumMs: criuFrozenMs + criuRestoreMs,
     ratio: r.downtime.totalMs / (criuFrozenMs + criuRestoreMs),
     preDumps: preDumpLayers.length,
+    catchUps: r.checkpoint.preDumps.catchUps ?? 0,
     stopReason: r.checkpoint.preDumps.stopReason,
     finalPagesWritten: final.stats.pagesWritten,
     finalPagesInParent: final.stats.pagesSkippedParent,
@@ -77,7 +78,8 @@ const lines = [
   `| measure | ${variants.map(name).join(' | ')} |`,
   `|---|${variants.map(() => '---:').join('|')}|`,
   `| migrations | ${byVariant.map((rs) => rs.length).join(' | ')} |`,
-  row('pre-dumps taken', (r) => r.preDumps),
+  row('pre-dumps taken (catch-ups included)', (r) => r.preDumps),
+  row('of which catch-up pre-dumps', (r) => r.catchUps),
   `| why pre-dumping stopped | ${byVariant.map((rs) => [...new Set(rs.map((r) => r.stopReason))].join(', ')).join(' | ')} |`,
   row('MiB prefetched by the target before the freeze', (r) => (r.prefetch ? r.prefetch.bytes / MiB : 0), 1),
   row('final layer: pages written', (r) => r.finalPagesWritten),

@@ -12,7 +12,8 @@
 # Options: --mib 128, --permille 1 (pages dirtied per interval, per mille), --interval-ms 200,
 # --repeats 3 (rounds; each runs one migration per --pre-dumps value, back and forth between the
 # hosts), --pre-dumps "3 0" (the variants compared), --out migrate-lab, --results-dir
-# bench/results (test/integration/lab-migrate.test.ts points it elsewhere).
+# bench/results (test/integration/lab-migrate.test.ts points it elsewhere), --runs '[...]' (JSON:
+# extra single runs after the comparison, see infra/lab/guest/migrate-task.js; default none).
 # Environment: FERRY_LAB_MEM (default 3G here), FERRY_LAB_TIMEOUT (default 3600 here).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +27,7 @@ repeats=3
 pre_dumps="3 0"
 out=migrate-lab
 results="$repo/bench/results"
+extra_runs='[]'
 while [ $# -gt 0 ]; do
   case "$1" in
     --mib) mib=$2; shift ;;
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
     --pre-dumps) pre_dumps=$2; shift ;;
     --out) out=$2; shift ;;
     --results-dir) results=$2; shift ;;
+    --runs) extra_runs=$2; shift ;;
     *) lab_die "unknown option $1 (see the header of $0)" ;;
   esac
   shift
@@ -91,7 +94,7 @@ cat >"$share/job.json" <<JSON
 {"tasks":[
   {"kind":"check"},
   {"kind":"migrate","hosts":["lab-a","lab-b"],"repeats":$repeats,"preDumps":[$(printf '%s\n' $pre_dumps | paste -sd, -)],"settleMs":2000,
-   "checkpointPrefix":"$prefix",
+   "checkpointPrefix":"$prefix","runs":$extra_runs,
    "workload":{"mib":$mib,"dirtyPermille":$permille,"intervalMs":$interval},
    "env":{"FERRY_TEMPORAL_ADDRESS":"$host_addr:$temporal_port","FERRY_TEMPORAL_NAMESPACE":"$FERRY_TEMPORAL_NAMESPACE",
           "FERRY_TASK_QUEUE_PREFIX":"$prefix","FERRY_S3_ENDPOINT":"http://$host_addr:$s3_port",

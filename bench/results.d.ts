@@ -228,6 +228,8 @@ export type LabRaw = {
 export type LabMigrateSummary = {
   asked: number | null;
   from: string;
+  /** Catch-up pre-dumps among preDumps (0 for runs from before they existed). */
+  catchUps: number;
   to: string;
   downtimeMs: number;
   parts: Record<string, number>;

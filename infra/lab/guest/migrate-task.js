@@ -11,6 +11,10 @@
 //        "workerReadyMs", "checkpointPrefix", "thp"}
 // "preDumps" is a number or a list of numbers (e.g. [3, 0]): each repeat runs one migration per
 // value, in turn, so "with pre-dumps" and "without" are measured side by side on the same process.
+// "runs" (optional) are single runs after those, each on a workload of its own started for it:
+// {"name", "command": "migrate" | "checkpoint", "workload": {...}, "args": [extra ferry flags]}; a
+// checkpoint runs with --leave-running and its workload is verified in place. They let one boot
+// (the workers' start under TCG is the slow part) serve several cases of the convergence rules.
 // THP defaults to "madvise" as in the other lab tasks: with "always", one write dirties a whole
 // 2 MiB huge page, and scattered writes leave pre-dumps nothing to skip.
 // Each run migrates the workload to the other host and verifies its memory page by page.
@@ -29,6 +33,15 @@ const path = require('node:path');
  * @property {number} [workerReadyMs]
  * @property {string} checkpointPrefix
  * @property {string} [thp]
+ * @property {ExtraRun[]} [runs]
+ */
+
+/**
+ * @typedef {object} ExtraRun
+ * @property {string} name
+ * @property {'migrate' | 'checkpoint'} command
+ * @property {{ mib: number, dirtyPermille: number, intervalMs: number }} workload
+ * @property {string[]} [args]
  */
 
 /**
@@ -84,11 +97,44 @@ function migrateTask(task, h) {
         pid = res.newPid;
       }
     }
-    return { thp, runs };
+    h.stopWorkload(pid);
+    pid = null;
+    const extraRuns = [];
+    for (const [n, run] of (task.runs ?? []).entries()) {
+      pid = h.startWorkload(run.workload).pid;
+      h.sleepMs(task.settleMs ?? 2000);
+      const extra = runOne(task, run, pid, `${task.checkpointPrefix}-x${n}`, env, h);
+      extraRuns.push(extra);
+      h.stopWorkload(extra.pid);
+      pid = null;
+    }
+    return { thp, runs, extraRuns };
   } finally {
     if (pid !== null) h.stopWorkload(pid);
     for (const w of workers) stopWorker(w, h);
   }
+}
+
+/**
+ * One extra run on its own workload; returns its result with the pid the workload now has.
+ * @param {MigrateTask} task @param {ExtraRun} run @param {number} pid @param {string} checkpointId
+ * @param {NodeJS.ProcessEnv} env @param {Helpers} h
+ */
+function runOne(task, run, pid, checkpointId, env, h) {
+  const [from, to] = task.hosts;
+  const args =
+    run.command === 'migrate'
+      ? ['migrate', '--pid', String(pid), '--from', from, '--to', to, '--no-warm']
+      : ['checkpoint', '--pid', String(pid), '--host', from, '--leave-running'];
+  args.push(...(run.args ?? []), '--checkpoint-id', checkpointId, '--wait');
+  const step = h.ferry(args, { env });
+  const res = step.doc;
+  const after = run.command === 'migrate' ? res.newPid : pid;
+  const preDumps = run.command === 'migrate' ? res.checkpoint.preDumps : res.preDumps;
+  h.log(`${run.name}: ${run.command}, ${preDumps.count} pre-dump(s) + ${preDumps.catchUps ?? 0} catch-up(s), stop ${preDumps.stopReason}`);
+  const checked = h.verify(after);
+  if (!checked.ok) throw new h.TaskError(`pid ${after} failed its page check after ${run.name}`, checked);
+  return { name: run.name, command: run.command, pid: after, wallMs: step.wallMs, result: res, verify: checked };
 }
 
 /** @param {string} host @param {NodeJS.ProcessEnv} env @param {Helpers} h @returns {Worker} */

@@ -472,8 +472,16 @@ function migrateTask(task) {
   return require('./migrate-task').migrateTask(task, helpers);
 }
 
+/** @param {any} task */
+function convergeTask(task) {
+  /** @type {(kind: 'dump' | 'pre-dump', req: any) => Promise<{ stats: any, wallMs: number }>} */
+  const step = (kind, req) => benchStep('library', kind, req);
+  const helpers = { log, setThp, startWorkload, verify, stopWorkload, sleepMs, step, TaskError, repoDir };
+  return require('./converge-task').convergeTask(task, helpers);
+}
+
 /** @type {Record<string, ((task: any) => unknown) | undefined>} */
-const tasks = { check: checkTask, chain: chainTask, restore: restoreTask, bench: benchTask, exec: execTask, migrate: migrateTask };
+const tasks = { check: checkTask, chain: chainTask, restore: restoreTask, bench: benchTask, exec: execTask, migrate: migrateTask, converge: convergeTask };
 
 function uptimeS() {
   return Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
