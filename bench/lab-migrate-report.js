@@ -16,7 +16,7 @@ const lib = require('./lib');
  * @property {{ bytes: number, layers: number } | null} prefetch
  * @property {string | null} prefetchProblem
  */
-/** @typedef {{ thp: string, runs: Array<{ preDumps?: number, from: string, to: string, result: Migration }> }} MigrateTaskValue */
+/** @typedef {{ thp: string, runs: Array<{ preDumps?: number, catchUps?: number | null, from: string, to: string, result: Migration }> }} MigrateTaskValue */
 
 const [resultFile, bootMs, mib, permille, intervalMs] = process.argv.slice(2);
 /** @type {import('./results').LabRaw} */
@@ -28,13 +28,14 @@ const check = result.tasks.find((t) => t.kind === 'check');
 const MiB = 1024 * 1024;
 
 /** @type {import('./results').LabMigrateSummary[]} */
-const runs = task.value.runs.map(({ preDumps: asked, from, to, result: r }) => {
+const runs = task.value.runs.map(({ preDumps: asked, catchUps: askedCatchUps, from, to, result: r }) => {
   const final = r.checkpoint.layers[r.checkpoint.layers.length - 1];
   const preDumpLayers = r.checkpoint.layers.filter((l) => l.kind === 'pre-dump');
   const criuFrozenMs = final.stats.frozenTimeUs / 1000;
   const criuRestoreMs = r.restore.restoreTimeUs / 1000;
   return {
     asked: asked ?? null,
+    askedCatchUps: askedCatchUps ?? null,
     from,
     to,
     downtimeMs: r.downtime.totalMs,
@@ -55,10 +56,19 @@ const runs = task.value.runs.map(({ preDumps: asked, from, to, result: r }) => {
   };
 });
 
-const variants = [...new Set(runs.map((r) => r.asked))];
-const byVariant = variants.map((v) => runs.filter((r) => r.asked === v));
-/** @param {number | null} v */
-const name = (v) => (v === 0 ? 'without pre-dumps (--pre-dumps 0)' : v === null ? 'as configured' : `with pre-dumps (--pre-dumps ${v})`);
+/** @param {import('./results').LabMigrateSummary} r */
+const variantOf = (r) => `${r.asked}/${r.askedCatchUps}`;
+const variants = [...new Set(runs.map(variantOf))];
+const byVariant = variants.map((v) => runs.filter((r) => variantOf(r) === v));
+/** @param {import('./results').LabMigrateSummary} r */
+const name = (r) =>
+  r.asked === 0
+    ? 'without pre-dumps (--pre-dumps 0)'
+    : r.asked === null
+      ? 'as configured'
+      : r.askedCatchUps === 0
+        ? `pre-dumps, no catch-ups (--pre-dumps ${r.asked} --catch-ups 0: ferry before catch-up rounds)`
+        : `with pre-dumps (--pre-dumps ${r.asked})`;
 /** @param {string} label @param {(r: import('./results').LabMigrateSummary) => number} get */
 const row = (label, get, digits = 0) => `| ${label} | ${byVariant.map((rs) => lib.spread(rs.map(get), digits)).join(' | ')} |`;
 const partNames = Object.keys(runs[0].parts);
@@ -75,7 +85,7 @@ const lines = [
   "TCG makes every step slower than on hardware (CPU-bound ones most: CRIU, hashing, the guest's network stack);",
   'read the ratios and the shape, not the milliseconds. Cells: median (min-max).',
   '',
-  `| measure | ${variants.map(name).join(' | ')} |`,
+  `| measure | ${byVariant.map((rs) => name(rs[0])).join(' | ')} |`,
   `|---|${variants.map(() => '---:').join('|')}|`,
   `| migrations | ${byVariant.map((rs) => rs.length).join(' | ')} |`,
   row('pre-dumps taken (catch-ups included)', (r) => r.preDumps),
@@ -94,18 +104,30 @@ const lines = [
   '',
 ];
 // The figure pre-dumps exist for: downtime with them vs without, per round (same process, same boot).
-const withPre = byVariant.find((rs) => rs[0].asked !== 0);
+const withPre = byVariant.find((rs) => rs[0].asked !== 0 && rs[0].askedCatchUps !== 0);
+const noCatchUps = byVariant.find((rs) => rs[0].asked !== 0 && rs[0].askedCatchUps === 0);
 const without = byVariant.find((rs) => rs[0].asked === 0);
+/** Per-round ratios of downtime (a / b), rounds matched by position (same process, same boot). */
+const perRound = (/** @type {import('./results').LabMigrateSummary[]} */ a, /** @type {import('./results').LabMigrateSummary[]} */ b) =>
+  b.map((r, i) => (a[i] ? a[i].downtimeMs / r.downtimeMs : null)).filter((x) => x !== null);
 if (withPre && without) {
-  const pairs = withPre.map((r, i) => (without[i] ? without[i].downtimeMs / r.downtimeMs : null)).filter((x) => x !== null);
+  const pairs = perRound(without, withPre);
   lines.push(
     `Downtime without pre-dumps / with pre-dumps, per round: **${lib.median(pairs).toFixed(2)}x** (rounds: ${pairs.map((x) => x.toFixed(2)).join(', ')}).`,
     'The difference is what the final layer carries: with pre-dumps only the pages rewritten since the last pre-dump cross',
     'S3 inside the downtime, the rest was prefetched by the target while the process ran.',
   );
 }
+if (withPre && noCatchUps) {
+  const pairs = perRound(noCatchUps, withPre);
+  const noneVsWithout = without ? perRound(without, noCatchUps) : [];
+  lines.push(
+    `Downtime without catch-up rounds / with them, per round: **${lib.median(pairs).toFixed(2)}x** (rounds: ${pairs.map((x) => x.toFixed(2)).join(', ')})` +
+      (noneVsWithout.length ? `; without pre-dumps / pre-dumps without catch-ups: ${lib.median(noneVsWithout).toFixed(2)}x.` : '.'),
+  );
+}
 lines.push(
-  `Downtime / (CRIU dump + restore), median of per-run ratios: ${byVariant.map((rs) => `${name(rs[0].asked)} ${lib.median(rs.map((r) => r.ratio)).toFixed(2)}x`).join('; ')}.`,
+  `Downtime / (CRIU dump + restore), median of per-run ratios: ${byVariant.map((rs) => `${name(rs[0])} ${lib.median(rs.map((r) => r.ratio)).toFixed(2)}x`).join('; ')}.`,
   'Target (on hardware): within 1.2x; in this guest, uploads and downloads run at a few MiB/s and dominate.',
   runs.some((r) => r.prefetchProblem) ? `Prefetch problems: ${runs.map((r) => r.prefetchProblem).filter(Boolean).join('; ')}` : 'No prefetch failed.',
   `Guest boot to power-off: ${(Number(bootMs) / 1000).toFixed(0)} s.`,

@@ -11,7 +11,8 @@
 #
 # Options: --mib 128, --permille 1 (pages dirtied per interval, per mille), --interval-ms 200,
 # --repeats 3 (rounds; each runs one migration per --pre-dumps value, back and forth between the
-# hosts), --pre-dumps "3 0" (the variants compared), --out migrate-lab, --results-dir
+# hosts), --pre-dumps "3 0 3/0" (the variants compared; "3/0" is --pre-dumps 3 --catch-ups 0, ferry
+# before catch-up rounds), --out migrate-lab, --results-dir
 # bench/results (test/integration/lab-migrate.test.ts points it elsewhere), --runs '[...]' (JSON:
 # extra single runs after the comparison, see infra/lab/guest/migrate-task.js; default none).
 # Environment: FERRY_LAB_MEM (default 3G here), FERRY_LAB_TIMEOUT (default 3600 here).
@@ -24,7 +25,7 @@ mib=128
 permille=1
 interval=200
 repeats=3
-pre_dumps="3 0"
+pre_dumps="3 0 3/0"
 out=migrate-lab
 results="$repo/bench/results"
 extra_runs='[]'
@@ -93,7 +94,7 @@ s3_port=${FERRY_S3_ENDPOINT##*:}
 cat >"$share/job.json" <<JSON
 {"tasks":[
   {"kind":"check"},
-  {"kind":"migrate","hosts":["lab-a","lab-b"],"repeats":$repeats,"preDumps":[$(printf '%s\n' $pre_dumps | paste -sd, -)],"settleMs":2000,
+  {"kind":"migrate","hosts":["lab-a","lab-b"],"repeats":$repeats,"preDumps":[$(printf '%s\n' $pre_dumps | sed -E 's#^([0-9]+)/([0-9]+)$#{"preDumps":\1,"catchUps":\2}#' | paste -sd, -)],"settleMs":2000,
    "checkpointPrefix":"$prefix","runs":$extra_runs,
    "workload":{"mib":$mib,"dirtyPermille":$permille,"intervalMs":$interval},
    "env":{"FERRY_TEMPORAL_ADDRESS":"$host_addr:$temporal_port","FERRY_TEMPORAL_NAMESPACE":"$FERRY_TEMPORAL_NAMESPACE",

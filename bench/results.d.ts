@@ -228,6 +228,8 @@ export type LabRaw = {
 export type LabMigrateSummary = {
   asked: number | null;
   from: string;
+  /** --catch-ups the variant asked for (null: the default). */
+  askedCatchUps: number | null;
   /** Catch-up pre-dumps among preDumps (0 for runs from before they existed). */
   catchUps: number;
   to: string;

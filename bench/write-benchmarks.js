@@ -39,7 +39,7 @@ function labMigrateNote() {
   /** @type {import('./results').MigrateLabRaw | null} */
   const raw = readJson('migrate-lab-raw.json');
   const all = (raw && raw.summary) || [];
-  const runs = all.filter((r) => r.asked !== 0);
+  const runs = all.filter((r) => r.asked !== 0 && r.askedCatchUps !== 0);
   if (!runs.length) return 'Its downtime was not measured (bench/lab-migrate.sh, the soft-dirty lab, has no results).';
   const without = all.filter((r) => r.asked === 0);
   const MiB = 1048576;
@@ -261,6 +261,75 @@ function versus(ferry, base) {
   return `${rel} (runs ${ferry.min.toFixed(2)}-${ferry.max.toFixed(2)} s vs ${base.min.toFixed(2)}-${base.max.toFixed(2)} s${overlap ? ', ranges overlap' : ''})`;
 }
 
+/** Names of the catch-up bench results (bench/results/<name>-raw.json: converge, converge-4g, ...). */
+function convergeResultNames() {
+  return fs
+    .readdirSync(path.join(root, 'bench', 'results'))
+    .map((f) => /^(converge(-[a-z0-9-]+)?)-raw\.json$/.exec(f))
+    .filter((m) => m !== null)
+    .map((m) => /** @type {RegExpExecArray} */ (m)[1])
+    .sort();
+}
+
+/**
+ * Issue 12's targets, from the catch-up bench (bench/lab-converge.sh) and the lab migration bench.
+ * @returns {string[][]}
+ */
+function convergeTargets() {
+  /** @type {any[]} */
+  const runs = convergeResultNames().flatMap((n) => {
+    const raw = readJson(`${n}-raw.json`);
+    const task = raw && raw.tasks.find((/** @type {any} */ t) => t.kind === 'converge' && t.ok);
+    return task ? task.value.runs : [];
+  });
+  const rows = [];
+  /** @param {any[]} rs @param {'before' | 'after'} v */
+  const ratio = (rs, v) => median(rs.map((r) => r.full.frozenTimeUs / r[v].final.frozenTimeUs));
+  /** @type {Map<string, any[]>} */
+  const groups = new Map();
+  for (const r of runs) {
+    const key = `${r.mib}|${r.dirtyPermille}`;
+    if (!groups.has(key)) groups.set(key, []);
+    /** @type {any[]} */ (groups.get(key)).push(r);
+  }
+  const target = groups.get('1024|5');
+  rows.push([
+    'Final dump frozen vs a full dump, 1 GiB, 0.5% of pages per 200 ms (lab)',
+    'at least 5x shorter',
+    target ? `${ratio(target, 'after').toFixed(2)}x with catch-up rounds (${ratio(target, 'before').toFixed(2)}x without them, same run, ${target.length} runs)` : 'not measured',
+    target ? (ratio(target, 'after') >= 5 ? 'met' : '**missed**') : 'n/a',
+    'See "Catch-up rounds (soft-dirty lab)" for the rounds and why they stopped.',
+  ]);
+  const cells = [...groups.values()].map((rs) => ({ name: `${sizeName(rs[0].mib)} ${(rs[0].dirtyPermille / 10).toFixed(1)}%`, after: ratio(rs, 'after'), before: ratio(rs, 'before') }));
+  const longer = cells.filter((c) => c.after < 1);
+  rows.push([
+    'Final dump never longer than a full dump, any size and rate measured (lab)',
+    'full / final >= 1 everywhere',
+    cells.length ? cells.map((c) => `${c.name}: ${c.after.toFixed(2)}x (before ${c.before.toFixed(2)}x)`).join('; ') : 'not measured',
+    cells.length ? (longer.length ? `**missed** at ${longer.map((c) => c.name).join(', ')}` : 'met') : 'n/a',
+    'Medians of per-run ratios; single runs spread (see the section).',
+  ]);
+  /** @type {import('./results').MigrateLabRaw | null} */
+  const mig = readJson('migrate-lab-raw.json');
+  const all = (mig && mig.summary) || [];
+  const withPre = all.filter((r) => r.asked !== 0 && r.askedCatchUps !== 0);
+  const noCatchUps = all.filter((r) => r.asked !== 0 && r.askedCatchUps === 0);
+  const without = all.filter((r) => r.asked === 0);
+  /** @param {import('./results').LabMigrateSummary[]} a @param {import('./results').LabMigrateSummary[]} b */
+  const perRound = (a, b) => median(b.map((r, i) => (a[i] ? a[i].downtimeMs / r.downtimeMs : NaN)).filter((x) => !Number.isNaN(x)));
+  const migRatio = withPre.length && without.length ? perRound(without, withPre) : null;
+  rows.push([
+    'Lab migration downtime with pre-dumps vs without',
+    'at least 4x shorter',
+    migRatio !== null
+      ? `${migRatio.toFixed(2)}x${noCatchUps.length ? ` (pre-dumps without catch-up rounds: ${perRound(without, noCatchUps).toFixed(2)}x, same run)` : ''}`
+      : 'not measured',
+    migRatio !== null ? (migRatio >= 4 ? 'met' : '**missed**') : 'n/a',
+    'See "Migration with real pre-dumps (soft-dirty lab)": the downtime parts show what the final layer still moves.',
+  ]);
+  return rows;
+}
+
 /** @param {number} mib */
 const sizeName = (mib) => (mib >= 1024 ? `${mib / 1024} GiB` : `${mib} MiB`);
 
@@ -331,6 +400,15 @@ function main() {
   lines.push('|---|---|---|---|---|');
   for (const r of targets()) lines.push(`| ${r.join(' | ')} |`);
   lines.push('');
+  lines.push('## Targets (issue 12: pre-copy that converges)');
+  lines.push('');
+  lines.push('| what | target | measured | verdict | notes |');
+  lines.push('|---|---|---|---|---|');
+  for (const r of convergeTargets()) lines.push(`| ${r.join(' | ')} |`);
+  lines.push('');
+  for (const name of convergeResultNames()) {
+    lines.push(...section(`Catch-up rounds (soft-dirty lab)${name === 'converge' ? '' : `, ${name.replace(/^converge-/, '')}`}`, `${name}.md`, `Written by \`bench/lab-converge.sh${name === 'converge' ? '' : ` --out ${name}`}\`, included as it stands.`));
+  }
   lines.push(...section('Cost growth with process size and worker memory', 'growth.md', fs.existsSync(path.join(root, 'BENCHMARKS-growth.svg')) ? 'Plot: [BENCHMARKS-growth.svg](BENCHMARKS-growth.svg).' : ''));
   if (fs.existsSync(path.join(root, 'BENCHMARKS-growth.svg'))) lines.push('![cost growth with process size](BENCHMARKS-growth.svg)', '');
   lines.push(...section('Worker memory while uploading', 'upload-memory.md'));

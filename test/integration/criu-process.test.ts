@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { RefusedTargetError, isError, NoSuchProcessError, ProcessChangedError } from '../../src/core';
-import { checkTarget, ownProcessTree, readProcessIdentity } from '../../src/criu/process';
+import { checkTarget, descendantsOf, ownProcessTree, readDumpableBytes, readProcessIdentity } from '../../src/criu/process';
 
 function refusal(pid: number, expected?: Parameters<typeof checkTarget>[1]): unknown {
   try {
@@ -25,6 +25,31 @@ describe('process identity and target checks', () => {
       process.kill(daemon, 'SIGKILL');
     } catch {
       // gone
+    }
+  });
+
+  it('measures what a dump would write: the resident anonymous memory of the tree, children included', async () => {
+    // A parent holding 48 MiB of written anonymous memory, and a child holding 24 MiB more.
+    const hold = (mib: number) => `const b = Buffer.alloc(${mib} << 20, 1); setInterval(() => b[0]++, 1000);`;
+    const child = spawn(process.execPath, ['-e', `${hold(48)} require('child_process').spawn(process.execPath, ['-e', ${JSON.stringify(hold(24))}], { stdio: 'inherit' }); console.log('up');`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise((resolve) => child.stdout!.once('data', resolve));
+      const pid = child.pid!;
+      // The grandchild allocates after it starts: wait until its memory shows up in the tree.
+      let bytes = 0;
+      for (let i = 0; i < 100 && bytes < 72 << 20; i++) {
+        bytes = readDumpableBytes(pid) ?? 0;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(bytes).toBeGreaterThanOrEqual(72 << 20);
+      // Node itself adds tens of MiB per process; far from 2x the buffers.
+      expect(bytes).toBeLessThan(300 << 20);
+      expect(readDumpableBytes(2 ** 22 + 12345)).toBeNull();
+    } finally {
+      for (const pid of descendantsOf(child.pid!)) process.kill(pid, 'SIGKILL');
+      child.kill('SIGKILL');
     }
   });
 

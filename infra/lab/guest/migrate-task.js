@@ -9,8 +9,9 @@
 // Task: {"kind":"migrate", "hosts":["lab-a","lab-b"], "env":{FERRY_* and AWS_* settings},
 //        "workload":{"mib","dirtyPermille","intervalMs"}, "repeats", "preDumps", "settleMs",
 //        "workerReadyMs", "checkpointPrefix", "thp"}
-// "preDumps" is a number or a list of numbers (e.g. [3, 0]): each repeat runs one migration per
-// value, in turn, so "with pre-dumps" and "without" are measured side by side on the same process.
+// "preDumps" is a number or a list (e.g. [3, 0]): each repeat runs one migration per value, in
+// turn, so "with pre-dumps" and "without" are measured side by side on the same process. A value
+// may also be {"preDumps": 3, "catchUps": 0}: pre-dumps without catch-up rounds (ferry before them).
 // "runs" (optional) are single runs after those, each on a workload of its own started for it:
 // {"name", "command": "migrate" | "checkpoint", "workload": {...}, "args": [extra ferry flags]}; a
 // checkpoint runs with --leave-running and its workload is verified in place. They let one boot
@@ -28,13 +29,15 @@ const path = require('node:path');
  * @property {Record<string, string>} env
  * @property {{ mib: number, dirtyPermille: number, intervalMs: number }} workload
  * @property {number} repeats
- * @property {number | number[]} [preDumps]
+ * @property {Variant | Variant[]} [preDumps]
  * @property {number} [settleMs]
  * @property {number} [workerReadyMs]
  * @property {string} checkpointPrefix
  * @property {string} [thp]
  * @property {ExtraRun[]} [runs]
  */
+
+/** @typedef {number | { preDumps: number, catchUps?: number }} Variant */
 
 /**
  * @typedef {object} ExtraRun
@@ -79,21 +82,22 @@ function migrateTask(task, h) {
     const thp = h.setThp(task.thp ?? 'madvise');
     pid = h.startWorkload(task.workload).pid;
     h.sleepMs(task.settleMs ?? 2000);
-    const variants = /** @type {number[]} */ ([]).concat(task.preDumps ?? 3);
-    /** @type {Array<{ preDumps: number, from: string, to: string, wallMs: number, result: any, verify: { ok: boolean } }>} */
+    const variants = /** @type {Variant[]} */ ([]).concat(task.preDumps ?? 3).map((v) => (typeof v === 'number' ? { preDumps: v } : v));
+    /** @type {Array<{ preDumps: number, catchUps: number | null, from: string, to: string, wallMs: number, result: any, verify: { ok: boolean } }>} */
     const runs = [];
     for (let i = 0; i < task.repeats; i++) {
-      for (const preDumps of variants) {
+      for (const { preDumps, catchUps } of variants) {
         const n = runs.length;
         const [from, to] = n % 2 ? [task.hosts[1], task.hosts[0]] : [task.hosts[0], task.hosts[1]];
         const args = ['migrate', '--pid', String(pid), '--from', from, '--to', to, '--no-warm', '--pre-dumps', String(preDumps)];
+        if (catchUps !== undefined) args.push('--catch-ups', String(catchUps));
         args.push('--checkpoint-id', `${task.checkpointPrefix}-${n}`, '--wait');
         const step = h.ferry(args, { env });
         const res = step.doc;
-        h.log(`migrate ${n + 1} (repeat ${i + 1}, --pre-dumps ${preDumps}) ${from}->${to}: downtime ${res.downtime.totalMs} ms, stop ${res.checkpoint.preDumps.stopReason}`);
+        h.log(`migrate ${n + 1} (repeat ${i + 1}, --pre-dumps ${preDumps}${catchUps !== undefined ? ` --catch-ups ${catchUps}` : ''}) ${from}->${to}: downtime ${res.downtime.totalMs} ms, stop ${res.checkpoint.preDumps.stopReason}`);
         const checked = h.verify(res.newPid);
         if (!checked.ok) throw new h.TaskError(`pid ${res.newPid} failed its page check after migration ${n + 1}`, checked);
-        runs.push({ preDumps, from, to, wallMs: step.wallMs, result: res, verify: checked });
+        runs.push({ preDumps, catchUps: catchUps ?? null, from, to, wallMs: step.wallMs, result: res, verify: checked });
         pid = res.newPid;
       }
     }
