@@ -8,7 +8,8 @@
 # Options (defaults in brackets): --sizes "256 1024" (MiB), --permille "1 5 20" (pages dirtied per
 # interval, per mille), --interval-ms 200, --repeats 3, --upload-mibps 170 (the upload rate the pause
 # stands for), --out converge.
-# Environment: FERRY_LAB_MEM (default 4G here; give about 2.5x the largest size), FERRY_LAB_TIMEOUT
+# Environment: FERRY_LAB_MEM (default 8G here; the images live in the guest's RAM: give 4x the
+# largest size for a dirty rate of 2%, 3.5x at lower rates), FERRY_LAB_TIMEOUT
 # (default 5400 here).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,7 +51,7 @@ JSON
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(lab_now_ms)
-export FERRY_LAB_MEM=${FERRY_LAB_MEM:-4G}
+export FERRY_LAB_MEM=${FERRY_LAB_MEM:-8G}
 FERRY_LAB_TIMEOUT=${FERRY_LAB_TIMEOUT:-5400} bash "$repo/infra/lab/boot-guest.sh" "$guest" "$share"
 t1=$(lab_now_ms)
 mkdir -p "$repo/bench/results"

@@ -88,10 +88,18 @@ function transferRate(seen: readonly TransferObservation[]): number | null {
   return bytes > 0 && ms > 0 ? bytes / ms : null;
 }
 
+/**
+ * How fast a final dump would write pages, from a pre-dump's own timing. A pre-dump collects its
+ * pages while the process is frozen (CRIU's memdump time) and writes them to the images after it
+ * thawed; a final dump does both while frozen. So the time per page is the memdump time plus what
+ * the step took after the freeze (its duration less its frozen time, which also holds the start
+ * of `criu swrk`: a slight overestimate, on the safe side).
+ */
 function lastDumpRate(layers: readonly LayerObservation[], pageSize: number): number | null {
   for (let i = layers.length - 1; i >= 0; i--) {
     const l = layers[i];
-    if (l.memdumpTimeUs > 0 && l.pagesWritten > 0) return (l.pagesWritten * pageSize) / (l.memdumpTimeUs / 1000);
+    const writeMs = l.memdumpTimeUs / 1000 + Math.max(0, l.durationMs - l.frozenTimeUs / 1000);
+    if (writeMs > 0 && l.pagesWritten > 0) return (l.pagesWritten * pageSize) / writeMs;
   }
   return null;
 }

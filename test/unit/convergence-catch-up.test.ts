@@ -13,10 +13,15 @@ const GIB_PAGES = (1024 * MIB) / PAGE;
 const mibps = (n: number) => (n * MIB) / 1000; // bytes per ms
 const policy = (p: Partial<ConvergencePolicy> = {}): ConvergencePolicy => ({ ...DEFAULT_POLICY, ...p });
 
-/** A layer of `pages` written at `mibPerS`, taken at `atMs`, frozen 200 ms besides writing. */
+/**
+ * A layer of `pages` taken at `atMs`: frozen 200 ms besides collecting its pages, then writing
+ * them after the freeze, `mibPerS` for the two together.
+ */
 function layer(pages: number, atMs: number, mibPerS: number): LayerObservation {
-  const memdumpTimeUs = Math.round(((pages * PAGE) / mibps(mibPerS)) * 1000);
-  return { pagesWritten: pages, memdumpTimeUs, frozenTimeUs: memdumpTimeUs + 200_000, startedAtMs: atMs, durationMs: Math.round(memdumpTimeUs / 1000) + 300 };
+  const pageMs = (pages * PAGE) / mibps(mibPerS);
+  const memdumpTimeUs = Math.round(pageMs * 250); // a quarter of the page time while frozen
+  const frozenTimeUs = memdumpTimeUs + 200_000;
+  return { pagesWritten: pages, memdumpTimeUs, frozenTimeUs, startedAtMs: atMs, durationMs: Math.round(frozenTimeUs / 1000 + pageMs * 0.75) };
 }
 
 function measurements(m: Partial<Measurements> = {}): Measurements {
@@ -36,9 +41,16 @@ describe('downtime model', () => {
       measurements({ layers: [layer(1000, 0, 160)], uploads: [{ bytes: 10 * MIB, durationMs: 2000 }], prefetches: [{ bytes: 10 * MIB, durationMs: 4000 }], host: { dumpBytesPerMs: mibps(500), uploadBytesPerMs: mibps(50) } }),
     );
     expect(run.dumpSource).toBe('this-run');
-    expect(run.dumpBytesPerMs).toBeCloseTo(mibps(160), 0);
+    expect(run.dumpBytesPerMs / mibps(160)).toBeCloseTo(1, 1);
     expect(run.uploadBytesPerMs).toBeCloseTo(mibps(5));
     expect(run.downloadBytesPerMs).toBeCloseTo(mibps(2.5));
+  });
+
+  test('the dump rate counts the writing a pre-dump does after the freeze, which a final dump does while frozen', () => {
+    // 25600 pages (100 MiB): collected in 100 ms while frozen, written in the 900 ms after.
+    const l: LayerObservation = { pagesWritten: 25600, memdumpTimeUs: 100_000, frozenTimeUs: 300_000, startedAtMs: 0, durationMs: 1200 };
+    expect(ratesOf(measurements({ layers: [l] })).dumpBytesPerMs).toBeCloseTo(mibps(100));
+    expect(ratesOf(measurements({ layers: [l] })).fixedFreezeMs).toBe(200);
   });
 
   test('the dirty rate is the pages of a layer over the time since the layer before it', () => {
