@@ -125,7 +125,7 @@ interface Storing {
   pending: LayerDump[];
 }
 
-/** Stores the final layer (and a pending catch-up layer) and commits the manifest, which is what makes the checkpoint usable. */
+/** Stores the final layer (and the catch-up layers it followed) and commits the manifest, which is what makes the checkpoint usable. */
 async function storeCheckpoint(acts: HostActivities, uploads: Uploads, finalDump: LayerDump, s: Storing) {
   const { checkpointId, progress } = s;
   progress.stage = 'uploading';

@@ -93,15 +93,15 @@ function transferRate(seen: readonly TransferObservation[]): number | null {
  * pages while the process is frozen (CRIU's memdump time) and writes them to the images after it
  * thawed; a final dump does both while frozen. So the time per page is the memdump time plus what
  * the step took after the freeze (its duration less its frozen time, which also holds the start
- * of `criu swrk`: a slight overestimate, on the safe side).
+ * of `criu swrk`). That start is a fixed cost, so a small layer says little about the rate: the
+ * layer that wrote the most pages (the first pre-dump, usually) is the measure.
  */
-function lastDumpRate(layers: readonly LayerObservation[], pageSize: number): number | null {
-  for (let i = layers.length - 1; i >= 0; i--) {
-    const l = layers[i];
-    const writeMs = l.memdumpTimeUs / 1000 + Math.max(0, l.durationMs - l.frozenTimeUs / 1000);
-    if (writeMs > 0 && l.pagesWritten > 0) return (l.pagesWritten * pageSize) / writeMs;
-  }
-  return null;
+function measuredDumpRate(layers: readonly LayerObservation[], pageSize: number): number | null {
+  const writeMs = (l: LayerObservation) => l.memdumpTimeUs / 1000 + Math.max(0, l.durationMs - l.frozenTimeUs / 1000);
+  const timed = layers.filter((l) => l.pagesWritten > 0 && writeMs(l) > 0);
+  if (timed.length === 0) return null;
+  const largest = timed.reduce((a, b) => (b.pagesWritten >= a.pagesWritten ? b : a));
+  return (largest.pagesWritten * pageSize) / writeMs(largest);
 }
 
 /** Pages per ms the process dirtied between the last two layers of this run. */
@@ -114,7 +114,7 @@ function lastDirtyRate(layers: readonly LayerObservation[]): number | null {
 }
 
 export function ratesOf(m: Measurements): Rates {
-  const dump = lastDumpRate(m.layers, m.pageSize);
+  const dump = measuredDumpRate(m.layers, m.pageSize);
   const upload = transferRate(m.uploads);
   const download = transferRate(m.prefetches);
   const hostDump = m.host.dumpBytesPerMs;
