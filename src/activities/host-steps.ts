@@ -1,11 +1,10 @@
 /**
  * Activities that look at the host and the process before anything is dumped: what CRIU and the
- * kernel can do, who the process is, which pid a schedule's pid file names.
+ * kernel can do, who the process is and how big, which pid a schedule's pid file names.
  */
-import fs from 'node:fs/promises';
 import type { ProcessIdentity } from '../criu/types';
 import { mapped, type ActivityContext } from './context';
-import { PidFileUnreadable } from '../core';
+import { readPidFile } from './pid-file';
 import type { HostCapabilities, ProcessMeasure, ResolvePidInput } from './types';
 
 export function hostSteps({ deps, rates }: ActivityContext) {
@@ -30,21 +29,7 @@ export function hostSteps({ deps, rates }: ActivityContext) {
     },
 
     async resolvePid(input: ResolvePidInput): Promise<number> {
-      return mapped(async () => {
-        if (input.pid !== undefined) return input.pid;
-        const file = input.pidFile ?? '';
-        let text: string;
-        try {
-          text = await fs.readFile(file, 'utf8');
-        } catch (err) {
-          throw new PidFileUnreadable(`cannot read pid file ${file} on host ${deps.host}: ${(err as Error).message}; check the schedule's --pid-file`);
-        }
-        const pid = Number(text.trim());
-        if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(pid) || pid <= 1) {
-          throw new PidFileUnreadable(`pid file ${file} on host ${deps.host} does not hold a pid (got ${JSON.stringify(text.trim().slice(0, 40))})`);
-        }
-        return pid;
-      });
+      return mapped(async () => (input.pid !== undefined ? input.pid : readPidFile(input.pidFile ?? '', deps.host)));
     },
   };
 }

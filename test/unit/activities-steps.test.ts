@@ -117,4 +117,34 @@ describe('activities', () => {
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
     expect((err as Error).message).toContain(file);
   });
+
+  test('a pid file is read narrowly: the file itself, regular, a few bytes, its content never in the message', async () => {
+    const { host, acts } = setup();
+    const env = new MockActivityEnvironment();
+    const resolve = (pidFile: string) => env.run(acts.resolvePid, { pidFile }).then(String, (e: unknown) => e as ApplicationFailure);
+    const dir = host.deps.stagingDir;
+    fs.writeFileSync(path.join(dir, 'good.pid'), '4242\n');
+    expect(await resolve(path.join(dir, 'good.pid'))).toBe('4242');
+
+    // A 0600 key file named as the pid file: refused, and not one byte of it in the message.
+    const secret = 'c2VjcmV0LWtleS1iYXNlNjQ=';
+    fs.writeFileSync(path.join(dir, 'key'), secret, { mode: 0o600 });
+    fs.writeFileSync(path.join(dir, 'key-long'), `${secret}${secret}`, { mode: 0o600 });
+    for (const name of ['key', 'key-long']) {
+      const err = (await resolve(path.join(dir, name))) as ApplicationFailure;
+      expect(err.type).toBe('PidFileUnreadable');
+      expect(err.message).not.toContain(secret.slice(0, 8));
+    }
+    expect(((await resolve(path.join(dir, 'key-long'))) as Error).message).toMatch(/holds 48 bytes; a pid file holds one number/);
+
+    // A symbolic link to a good pid file: refused (the link could point anywhere).
+    fs.symlinkSync(path.join(dir, 'good.pid'), path.join(dir, 'link.pid'));
+    expect(((await resolve(path.join(dir, 'link.pid'))) as Error).message).toMatch(/is a symbolic link/);
+    // A device would fill memory; a directory is not a pid file either.
+    expect(((await resolve('/dev/zero')) as Error).message).toMatch(/not a regular file/);
+    expect(((await resolve(dir)) as Error).message).toMatch(/not a regular file/);
+    expect(((await resolve(path.join(dir, 'missing.pid'))) as Error).message).toMatch(/does not exist/);
+    fs.writeFileSync(path.join(dir, 'one.pid'), '1\n');
+    expect(((await resolve(path.join(dir, 'one.pid'))) as Error).message).toMatch(/does not hold a pid/);
+  });
 });
