@@ -117,10 +117,22 @@ export function parseCriuCheckOutput(
  * seized. CRIU_FAULT=130 is CRIU's own switch (FI_NO_BREAKPOINTS, one of its non-fatal "behaviour"
  * codes) for stopping on the injected code's sigreturn syscall instead, which works on every
  * machine at the cost of a few syscall stops. A CRIU_FAULT the user set wins.
+ *
+ * Nothing else of the worker's environment goes along: it holds S3 credentials and the encryption
+ * key, which CRIU does not need and whose copies in its /proc/<pid>/environ and in any tool it
+ * runs (action scripts, iptables) would only widen who can read them. CRIU gets the search path,
+ * the locale and temporary directory settings, and its own CRIU_* variables.
  */
 export function criuEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return env.CRIU_FAULT === undefined ? { ...env, CRIU_FAULT: String(CRIU_NO_BREAKPOINTS) } : env;
+  const kept: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && (CRIU_ENV_KEPT.has(name) || name.startsWith('CRIU_') || name.startsWith('LC_'))) kept[name] = value;
+  }
+  kept.CRIU_FAULT ??= String(CRIU_NO_BREAKPOINTS);
+  return kept;
 }
+
+const CRIU_ENV_KEPT = new Set(['PATH', 'LANG', 'TMPDIR', 'HOME']);
 
 const CRIU_NO_BREAKPOINTS = 130;
 

@@ -68,4 +68,19 @@ describe('the environment CRIU runs in', () => {
     expect(criuEnvironment({ PATH: '/bin' })).toEqual({ PATH: '/bin', CRIU_FAULT: '130' });
     expect(criuEnvironment({ PATH: '/bin', CRIU_FAULT: '129' })).toEqual({ PATH: '/bin', CRIU_FAULT: '129' });
   });
+
+  test('CRIU gets no secrets: only the search path, locale, temp dir, home and CRIU_* of the worker', () => {
+    const env = criuEnvironment({
+      PATH: '/usr/bin',
+      LANG: 'C.UTF-8',
+      LC_ALL: 'C',
+      HOME: '/root',
+      CRIU_LIBS_DIR: '/usr/lib/criu',
+      AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI',
+      AWS_ACCESS_KEY_ID: 'AKIA',
+      FERRY_ENCRYPTION_KEY: 'base64key',
+      FERRY_S3_SECRET_ACCESS_KEY: 'secret',
+    });
+    expect(env).toEqual({ PATH: '/usr/bin', LANG: 'C.UTF-8', LC_ALL: 'C', HOME: '/root', CRIU_LIBS_DIR: '/usr/lib/criu', CRIU_FAULT: '130' });
+  });
 });
