@@ -2,10 +2,9 @@
  * Activities that dump one layer with CRIU into the host's staging dir: a pre-dump while the
  * process runs, or the final dump. Safe to retry: a finished layer is found by its marker.
  */
-import fs from 'node:fs/promises';
 import { CancelledFailure, cancellationSignal, log } from '@temporalio/activity';
 import { mapped, type ActivityContext } from './context';
-import { dirBytes, readJson, writeJsonAtomic } from './staging';
+import { dirBytes, makeStagingDir, readJson, writeJsonAtomic } from './staging';
 import type { FinalDumpInput, LayerDump, LayerStepInput } from './types';
 
 export function dumpSteps(ctx: ActivityContext) {
@@ -22,7 +21,7 @@ export function dumpSteps(ctx: ActivityContext) {
     }
     // A previous attempt that failed part-way left images CRIU would refuse to write over.
     await staging.remove(dir);
-    await fs.mkdir(dir, { recursive: true });
+    await makeStagingDir(dir);
     const parentDir = input.parent ? staging.inside(input.parent.imagesDir) : undefined;
     const startedAtMs = now();
     const request = {

@@ -74,11 +74,22 @@ export async function readJson<T>(file: string): Promise<T | null> {
   }
 }
 
+/**
+ * Staging holds process memory: the worker makes its dirs for root only (0700) and its markers
+ * readable by root only (0600), whatever the umask.
+ */
+export const STAGING_DIR_MODE = 0o700;
+export const STAGING_FILE_MODE = 0o600;
+
+export async function makeStagingDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: STAGING_DIR_MODE });
+}
+
 /** Write-then-rename, so a crash never leaves a half-written marker that looks valid. */
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
+  await makeStagingDir(path.dirname(file));
   const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, JSON.stringify(value, null, 2));
+  await fs.writeFile(tmp, JSON.stringify(value, null, 2), { mode: STAGING_FILE_MODE });
   await fs.rename(tmp, file);
 }
 

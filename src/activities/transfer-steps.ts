@@ -3,9 +3,9 @@
  * a checkpoint's manifest, download a chain for a restore. Transfers heartbeat their progress and
  * resume on retry (stored parts are not sent again, present layers are not fetched again).
  */
-import fs from 'node:fs/promises';
 import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { mapped, type ActivityContext } from './context';
+import { makeStagingDir } from './staging';
 import type { CommitInput, CommitResult, DownloadInput, DownloadResult, UploadInput, UploadResult } from './types';
 
 export function transferSteps({ deps, staging, now, rates }: ActivityContext) {
@@ -56,7 +56,7 @@ export function transferSteps({ deps, staging, now, rates }: ActivityContext) {
         const keepPresent = input.keepPresent === true;
         // Without keepPresent a clean pull is simpler to trust than the leftovers of an earlier attempt.
         if (!keepPresent) await staging.remove(dir);
-        await fs.mkdir(dir, { recursive: true });
+        await makeStagingDir(dir);
         const startedAtMs = now();
         try {
           const r = await deps.store.pullChain(input.checkpointId, dir, {

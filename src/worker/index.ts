@@ -4,10 +4,11 @@
  * Activities come from a factory with injected dependencies, so tests run the same wiring with fakes.
  */
 import { failureKind } from '../core/ferry-error';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type FerryActivities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
+import { STAGING_DIR_MODE } from '../activities/staging';
 import type { FerryConfig } from '../config/config';
 import { hostTaskQueue, isValidHostName, workflowTaskQueue } from '../core';
 import { createHostDependencies } from './dependencies';
@@ -100,7 +101,11 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
   const runActivities = opts.activities !== false;
   if (!runWorkflows && !runActivities) throw new WorkerSetupError('a worker must run workflow code, activities, or both');
   const deps = runActivities ? (opts.deps ?? createHostDependencies(config, host)) : undefined;
-  if (deps) await mkdir(deps.stagingDir, { recursive: true });
+  if (deps) {
+    // Staging holds process memory: root only, also when an earlier version made it with the umask.
+    await mkdir(deps.stagingDir, { recursive: true, mode: STAGING_DIR_MODE });
+    await chmod(deps.stagingDir, STAGING_DIR_MODE);
+  }
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect({ address: config.temporal.address, ...(config.temporal.tls ? { tls: {} } : {}) });

@@ -83,6 +83,24 @@ describe('activities', () => {
     expect(host.criu.calls.filter((c) => c.startsWith('dump:'))).toHaveLength(1);
   });
 
+  test('staging holds process memory: its dirs are 0700 and its markers 0600 whatever the umask', async () => {
+    const { host, acts } = setup();
+    const env = new MockActivityEnvironment();
+    const umask = process.umask(0o022);
+    try {
+      await env.run(acts.preDumpLayer, { checkpointId: 'ck-m', index: 0, pid: PID, expectedIdentity: identity, parent: null });
+    } finally {
+      process.umask(umask);
+    }
+    const mode = (p: string) => fs.statSync(p).mode & 0o777;
+    const ck = path.join(host.deps.stagingDir, 'checkpoints', 'ck-m');
+    expect(mode(ck)).toBe(0o700);
+    expect(mode(path.join(ck, 'layer-0'))).toBe(0o700);
+    const markers = fs.readdirSync(ck).filter((f) => f.endsWith('.json'));
+    expect(markers.length).toBeGreaterThan(0);
+    for (const m of markers) expect([m, mode(path.join(ck, m))]).toEqual([m, 0o600]);
+  });
+
   test('a pre-dump cancelled while CRIU runs removes its images once CRIU is done', async () => {
     const { host, acts } = setup();
     const env = new MockActivityEnvironment();
