@@ -78,6 +78,8 @@ async function presentLayers(target: string, chain: ChainEntry[], trustPresent: 
       throw new LocalLayerInvalid(target, `it already holds ${JSON.stringify(name)}; pull into a new or empty directory`);
     }
     const dir = path.join(target, name);
+    // A link named layer-N would make the pull verify, link and restore from wherever it points.
+    if (!(await lstat(dir)).isDirectory()) throw new LocalLayerInvalid(target, `${name} is not a directory (a symbolic link?); pull into a new or empty directory`);
     if (!(await holdsLayer(dir, entry, trustPresent))) {
       throw new LocalLayerInvalid(target, `${name} exists but does not match checkpoint layer ${entry.position}; pull into a new or empty directory`);
     }

@@ -78,6 +78,8 @@ function checkLayer(key: string, where: string, l: unknown, expectedIndex: numbe
   }
   if (l.kind !== 'pre-dump' && l.kind !== 'dump') throw new ManifestInvalid(key, `${where}.kind must be pre-dump or dump`);
   if (!Array.isArray(l.files)) throw new ManifestInvalid(key, `${where}.files is not a list`);
+  // Every CRIU layer has at least its inventory: an empty layer would restore from nothing.
+  if (l.files.length === 0) throw new ManifestInvalid(key, `${where}.files is empty; a layer holds at least CRIU's inventory.img`);
   const files = l.files.map((f, i) => checkFile(key, `${where}.files[${i}]`, f));
   const names = new Set(files.map((f) => f.name));
   if (names.size !== files.length) throw new ManifestInvalid(key, `${where}.files names a file twice`);

@@ -62,6 +62,24 @@ describe('LayerStore (in-memory S3)', () => {
     expect(readdirSync(into).sort()).toEqual(['layer-0', 'layer-1', 'layer-2']);
   });
 
+  it('refuses to pull into a dir whose layer-N is a symbolic link, writing nothing through it', async () => {
+    const fake = new FakeS3();
+    const s = store(fake);
+    const chain = makeChain(2, [3000, 2000], 1, tmp());
+    await pushLocalChain(s, 'cp-link', chain.dirs[1], { criuVersion: '4.1.1' });
+    const into = path.join(tmp(), 'pulled');
+    // The link points at a dir that holds layer 1's very files: it would pass the check, and the
+    // pull would then write its parent link (and CRIU read images) wherever the link points.
+    const elsewhere = tmp();
+    const { copyFileSync, mkdirSync, symlinkSync } = await import('node:fs');
+    for (const f of readdirSync(chain.dirs[1]).filter((n) => n !== 'parent')) copyFileSync(path.join(chain.dirs[1], f), path.join(elsewhere, f));
+    const before = readdirSync(elsewhere).sort();
+    mkdirSync(into);
+    symlinkSync(elsewhere, path.join(into, 'layer-1'));
+    await expectFailure(s.pullChain('cp-link', into, { trustPresent: true }), (e: unknown) => isError(e, LocalLayerInvalid) && /layer-1 is not a directory/.test((e as Error).message));
+    expect(readdirSync(elsewhere).sort()).toEqual(before);
+  });
+
   it('sends nothing again for a layer already stored', async () => {
     const fake = new FakeS3();
     const s = store(fake);

@@ -35,6 +35,7 @@ describe('manifest validation', () => {
     ['complete with no layers', { layers: [] }],
     ['a path in a file name', { layers: [{ ...layer(0), files: [{ name: '../etc/passwd', size: 3, sha256: 'a'.repeat(64) }] }] }],
     ['bytes not adding up', { layers: [{ ...layer(0), bytes: 99 }] }],
+    ['a layer without files', { layers: [{ ...layer(0), files: [], bytes: 0 }, layer(1, 'dump')] }],
     ['a bad hash', { layers: [{ ...layer(0), files: [{ name: 'x.img', size: 3, sha256: 'nothex' }] }] }],
     ['a base layer on itself', { baseLayers: [{ checkpointId: 'cp-1', index: 0 }] }],
   ])('rejects %s', (_what, over) => {
