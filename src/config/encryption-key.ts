@@ -95,6 +95,11 @@ function readKeyFile(file: string): Buffer {
         `names a file readable or writable by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 on it`,
       );
     }
+    // Mode 600 protects nothing if someone else owns the file: they could read it, or swap the key.
+    const euid = process.geteuid?.();
+    if (euid !== undefined && st.uid !== euid && st.uid !== 0) {
+      throw new EncryptionKeyInvalid(KEY_FILE_SETTING, `names a file owned by uid ${st.uid}; it must belong to the user ferry runs as (uid ${euid}) or to root: chown it`);
+    }
     if (st.size > MAX_KEY_FILE_BYTES) throw new EncryptionKeyInvalid(KEY_FILE_SETTING, `names a file too large for a key; it ${FORMAT_HINT}`);
     const buf = Buffer.alloc(st.size);
     let off = 0;

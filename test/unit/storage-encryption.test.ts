@@ -4,7 +4,7 @@
  * encryption on an in-memory S3 (round trip, keyed names, wrong key, plaintext refused, resume).
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -131,6 +131,15 @@ describe('key loading', () => {
     }
     expect(loadConfig({ FERRY_ENCRYPTION_KEY_FILE: file }).encryption).toEqual({ keyId: k.id, source: 'FERRY_ENCRYPTION_KEY_FILE', keyFile: file });
     expect(loadEncryptionKey({})).toBeNull();
+  });
+
+  it('refuses a key file owned by another user, mode 600 or not', () => {
+    const file = path.join(tmp(), 'k');
+    writeFileSync(file, hex, { mode: 0o600 });
+    // Ours (the suite runs as root, as ferry's workers do): fine. Handed to nobody: refused.
+    expect(loadEncryptionKey({ FERRY_ENCRYPTION_KEY_FILE: file })).not.toBeNull();
+    chownSync(file, 65534, 65534);
+    expect(() => loadEncryptionKey({ FERRY_ENCRYPTION_KEY_FILE: file })).toThrow(/FERRY_ENCRYPTION_KEY_FILE names a file owned by uid 65534; .*chown it/);
   });
 
   it('refuses group-readable files, bad text and both settings, naming the setting but not the value', () => {
