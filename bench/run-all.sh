@@ -7,7 +7,8 @@
 # Steps: growth (bench/growth.js), memory (bench/upload-memory.js), driver
 # (test/fixtures/workload/bench-dump-restore.js), pipeline and migrate (bench/workflows.js),
 # storage (bench/storage-throughput.ts), lab (bench/lab-downtime.sh), chain (bench/lab-chain.sh),
-# labmigrate (bench/lab-migrate.sh: migrate with real pre-dumps in the lab, via the dev stack).
+# labmigrate (bench/lab-migrate.sh: migrate with real pre-dumps in the lab, via the dev stack),
+# converge (bench/lab-converge.sh: the final dump before and after catch-up rounds, in the lab).
 #
 # Environment:
 #   BENCH_QUICK=1     smaller sizes and fewer runs: growth, memory and driver at 64/256 MiB,
@@ -25,7 +26,7 @@ cd "$repo"
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 
 quick=${BENCH_QUICK:-0}
-only=${BENCH_ONLY:-growth memory driver pipeline migrate storage lab chain labmigrate}
+only=${BENCH_ONLY:-growth memory driver pipeline migrate storage lab chain labmigrate converge}
 skip=${BENCH_SKIP:-}
 [ "${BENCH_SKIP_ALL:-0}" = 1 ] && only=""
 want() { [[ " $only " == *" $1 "* ]] && [[ " $skip " != *" $1 "* ]]; }
@@ -116,6 +117,15 @@ fi
 if want labmigrate; then
   if [ "$quick" = 1 ]; then args=(--mib 64 --repeats 1); else args=(--mib 128 --repeats 3); fi
   step "migrate in the lab ${args[*]}"; bash bench/lab-migrate.sh "${args[@]}" >/dev/null
+fi
+
+if want converge; then
+  if [ "$quick" = 1 ]; then
+    step "converge quick (lab)"; bash bench/lab-converge.sh --sizes 256 --permille "5" --repeats 1 >/dev/null
+  else
+    step "converge (lab)"; bash bench/lab-converge.sh >/dev/null
+    step "converge 4 GiB (lab)"; FERRY_LAB_MEM=18G bash bench/lab-converge.sh --sizes 4096 --permille 5 --repeats 2 --out converge-4g >/dev/null
+  fi
 fi
 
 node bench/write-benchmarks.js
