@@ -17,6 +17,8 @@ import { META_CONCURRENCY, type BlobState, type StoreBucket } from './store-buck
 import type { ChainEntry, CheckpointManifest, LayerFile, LayerRecord } from './types';
 
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** Checkpoints one chain may draw base layers from, all levels together (a nightly chain uses one). */
+export const MAX_CHAIN_CHECKPOINTS = 64;
 
 /** The manifest key of a checkpoint id, or a placeholder key (for messages) when the id is not valid. */
 function manifestKeyFor(keys: KeyLayout, checkpointId: string): string {
@@ -112,17 +114,29 @@ export class ManifestStore {
 
   /** The whole chain of a checkpoint, base layers of other checkpoints first. */
   async resolveChain(manifest: CheckpointManifest, seen: string[] = []): Promise<ChainEntry[]> {
+    return this.resolve(manifest, seen, new Map());
+  }
+
+  /**
+   * `resolved` is shared by the whole resolution: a checkpoint's chain depends on its own manifest
+   * only, so each base is read and resolved once however many manifests refer to it (without that,
+   * crafted manifests referring twice to the same level make one pull read exponentially many), and
+   * at most MAX_CHAIN_CHECKPOINTS of them are read in all.
+   */
+  private async resolve(manifest: CheckpointManifest, seen: string[], resolved: Map<string, ChainEntry[]>): Promise<ChainEntry[]> {
     const key = this.bucket.keys.manifest(manifest.checkpointId);
-    if (seen.includes(manifest.checkpointId) || seen.length > 64) {
+    if (seen.includes(manifest.checkpointId) || seen.length > MAX_CHAIN_CHECKPOINTS) {
       throw new ManifestInvalid(key, `its base layers form a cycle (${[...seen, manifest.checkpointId].join(' -> ')})`);
     }
     const chain: ChainEntry[] = [];
-    const baseChains = new Map<string, ChainEntry[]>();
     for (const b of manifest.baseLayers) {
-      let baseChain = baseChains.get(b.checkpointId);
+      let baseChain = resolved.get(b.checkpointId);
       if (!baseChain) {
-        baseChain = await this.resolveChain(await this.readBase(key, b.checkpointId), [...seen, manifest.checkpointId]);
-        baseChains.set(b.checkpointId, baseChain);
+        if (resolved.size >= MAX_CHAIN_CHECKPOINTS) {
+          throw new ManifestInvalid(key, `its chain refers to more than ${MAX_CHAIN_CHECKPOINTS} checkpoints`);
+        }
+        baseChain = await this.resolve(await this.readBase(key, b.checkpointId), [...seen, manifest.checkpointId], resolved);
+        resolved.set(b.checkpointId, baseChain);
       }
       const entry = baseChain[b.index];
       if (!entry) throw new ManifestInvalid(key, `base checkpoint ${JSON.stringify(b.checkpointId)} has no layer at position ${b.index}`);

@@ -8,7 +8,7 @@ import {
 } from '../../src/storage';
 import { FakeS3 } from '../helpers/fake-s3';
 import { expectFailure, makeChain, pseudoRandom, snapshotDir } from '../helpers/storage-fixtures';
-import { isError, CheckpointNotFound, StorageUnreachable, CheckpointIncomplete, ChecksumMismatch, LocalLayerInvalid, CheckpointInUse, TransferAborted, ObjectMissing } from '../../src/core';
+import { isError, ManifestInvalid, CheckpointNotFound, StorageUnreachable, CheckpointIncomplete, ChecksumMismatch, LocalLayerInvalid, CheckpointInUse, TransferAborted, ObjectMissing } from '../../src/core';
 
 const MiB = 1024 * 1024;
 const scratch: string[] = [];
@@ -182,6 +182,43 @@ describe('LayerStore (in-memory S3)', () => {
     await expectFailure(s.pullChain('cp-g', path.join(tmp(), 'q')), ((e: unknown) => isError(e, CheckpointIncomplete)));
     const partial = await s.pullChain('cp-g', path.join(tmp(), 'q2'), { allowIncomplete: true });
     expect(partial.layerDirs).toHaveLength(2);
+  });
+
+  it('resolves a chain reading each base checkpoint once, and refuses one drawing on more than 64 checkpoints', async () => {
+    const fake = new FakeS3();
+    const s = store(fake);
+    const record = (index: number) => ({
+      ...layerInput(index),
+      files: [{ name: 'inventory.img', size: 3, sha256: 'a'.repeat(64) }],
+      bytes: 3,
+      storedAt: new Date().toISOString(),
+    });
+    const manifest = (checkpointId: string, baseLayers: Array<{ checkpointId: string; index: number }>, indexes: number[]) => ({
+      formatVersion: 1 as const,
+      checkpointId,
+      complete: false,
+      createdAt: new Date().toISOString(),
+      completedAt: null,
+      baseLayers,
+      layers: indexes.map(record),
+    });
+    /** A ladder: each level's two checkpoints both build on both of the next level's; the top on level 1. */
+    async function ladder(name: string, depth: number) {
+      for (const side of ['a', 'b']) await s.writeManifest(manifest(`${name}-${depth}-${side}`, [], [0, 1]));
+      for (let level = depth - 1; level >= 0; level--) {
+        const bases = [{ checkpointId: `${name}-${level + 1}-a`, index: 0 }, { checkpointId: `${name}-${level + 1}-b`, index: 1 }];
+        for (const side of ['a', 'b']) await s.writeManifest(manifest(`${name}-${level}-${side}`, bases, [2]));
+      }
+      return s.readManifest(`${name}-0-a`);
+    }
+    const top = await ladder('deep', 12);
+    const before = fake.count('GetObject');
+    const chain = await s.resolveChain(top);
+    expect(chain.map((e) => e.position)).toEqual([0, 1, 2]);
+    // Two manifests per level; resolving each reference anew read 2^13 of them.
+    expect(fake.count('GetObject') - before).toBeLessThanOrEqual(2 * 12);
+    const wide = await ladder('wide', 33);
+    await expectFailure(s.resolveChain(wide), (e: unknown) => isError(e, ManifestInvalid) && /refers to more than 64 checkpoints/.test((e as Error).message));
   });
 
   it('resolves base layers of another checkpoint, and gc/delete never remove what a kept checkpoint needs', async () => {
