@@ -42,6 +42,8 @@ export interface StorePort {
    * there are kept (see PullOptions.trustPresent). `bytes` counts what this call downloaded.
    */
   pullChain(checkpointId: string, intoDir: string, opts: PullOptions): Promise<{ layerDirs: string[]; finalDir: string; downloaded: number[]; bytes: number }>;
+  /** Whether anything is stored under the checkpoint id (a manifest, readable or not). */
+  exists(checkpointId: string): Promise<boolean>;
   /** Deletes what is stored for a checkpoint; no error when nothing is. */
   discard(checkpointId: string): Promise<void>;
 }

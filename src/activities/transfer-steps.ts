@@ -5,6 +5,7 @@
  */
 import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { mapped, type ActivityContext } from './context';
+import { CheckpointExists } from '../core';
 import { makeStagingDir } from './staging';
 import type { CommitInput, CommitResult, DownloadInput, DownloadResult, UploadInput, UploadResult } from './types';
 
@@ -39,6 +40,18 @@ export function transferSteps({ deps, staging, now, rates }: ActivityContext) {
         const durationMs = now() - startedAtMs;
         if (bytesSent > 0 && durationMs > 0) rates.uploadBytesPerMs = bytesSent / durationMs;
         return { index: layer.index, record, bytes: record.bytes, alreadyStored: bytesSent === 0 && record.bytes > 0, startedAtMs, durationMs };
+      });
+    },
+
+    /**
+     * Refuses an id already stored, before anything is dumped: a run under it would overwrite that
+     * checkpoint on success and, on failure, discard it as if it were its own.
+     */
+    async assertCheckpointIdFree(input: { checkpointId: string }): Promise<void> {
+      return mapped(async () => {
+        if (await deps.store.exists(input.checkpointId)) {
+          throw new CheckpointExists(input.checkpointId, 'a checkpoint workflow never reuses an id (its failure would discard the stored checkpoint, its success overwrite it)');
+        }
       });
     },
 

@@ -57,4 +57,6 @@ export const PATCHES = {
   migratePrefetch: 'migrate-prefetch-stored-layers',
   /** Size check before pre-dumps, catch-up rounds after the stored layers moved, decisions recorded. */
   convergeOnTransfer: 'checkpoint-converge-on-transfer',
+  /** A checkpoint id chosen by the caller is refused when something is stored under it. */
+  checkpointIdFree: 'checkpoint-id-must-be-free',
 } as const;

@@ -11,7 +11,7 @@ import type { FerryConfig } from '../config/config';
 import { PAGE_SIZE, checkCriu, dump, preDump, readDumpableBytes, readProcessIdentity, restore, sameProcess, type DriverOptions } from '../criu';
 import { checkProcessAllowed, loadHostPolicy } from '../policy';
 import { newManifest, openLayerStore, type LayerStore } from '../storage';
-import { CheckpointNotFound, isError } from '../core';
+import { CheckpointNotFound, ManifestInvalid, isError } from '../core';
 
 /** Staging dir of one host: several host names on one machine never share files. */
 export function hostStagingDir(config: FerryConfig, host: string): string {
@@ -75,6 +75,17 @@ export function storePort(store: LayerStore): StorePort {
     async pullChain(checkpointId, intoDir, opts) {
       const r = await store.pullChain(checkpointId, intoDir, opts);
       return { ...r, bytes: await treeBytes(r.downloaded.map((position) => r.layerDirs[position])) };
+    },
+    async exists(checkpointId) {
+      try {
+        await store.readManifest(checkpointId);
+        return true;
+      } catch (err) {
+        if (isError(err, CheckpointNotFound)) return false;
+        // An unreadable or invalid manifest is still something stored under the id.
+        if (isError(err, ManifestInvalid)) return true;
+        throw err;
+      }
     },
     async discard(checkpointId) {
       try {

@@ -49,6 +49,9 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
     tracker?.uploaded(r);
   });
 
+  // Outside the try below: a refusal must not discard the checkpoint that holds the id.
+  if (input.checkpointId !== undefined && patched(PATCHES.checkpointIdFree)) await acts.assertCheckpointIdFree({ checkpointId });
+
   let finalDump: LayerDump | null = null;
   try {
     const identity = await acts.identifyProcess({ pid });

@@ -57,6 +57,7 @@ export function hostActivities(prefix: string, host: string) {
     dumpLayer: dump.dumpLayer,
     uploadLayer: transfer.uploadLayer,
     commitCheckpoint: quick.commitCheckpoint,
+    assertCheckpointIdFree: quick.assertCheckpointIdFree,
     downloadChain: transfer.downloadChain,
     restoreProcess: restore.restoreProcess,
     cleanStaging: quick.cleanStaging,

@@ -128,6 +128,9 @@ export class FakeStore implements StorePort {
     const bytes = man.layers.filter((l) => downloaded.includes(l.index)).reduce((n, l) => n + l.bytes, 0);
     return { layerDirs, finalDir: layerDirs[layerDirs.length - 1], downloaded, bytes };
   }
+  async exists(checkpointId: string) {
+    return this.manifests.has(checkpointId);
+  }
   async discard(checkpointId: string) {
     this.layers.delete(checkpointId);
     this.manifests.delete(checkpointId);

@@ -82,6 +82,14 @@ describe('pipeline on the real stack', () => {
     expect(w.isRunning()).toBe(true);
     await expectIntact(w);
     expect(stagingLeftovers(depsB)).toEqual([]);
+
+    // The stored id again, for the running process: refused before anything is dumped; the stored
+    // checkpoint (manifest and objects in MinIO) is left as it was, the process keeps running.
+    const again = await stack.ferry.startCheckpoint({ host: HOST_B, pid: w.pid, checkpointId: ck.checkpointId });
+    const refused = await stack.ferry.result(again.workflowId).catch((e: unknown) => e);
+    expect((refused as { failureType?: string }).failureType).toBe('CheckpointExists');
+    expect(await stack.store.readManifest(ck.checkpointId)).toEqual(manifest);
+    expect(w.isRunning()).toBe(true);
     process.stdout.write(
       `[numbers] checkpoint ${MIB} MiB: total ${ck.durationMs} ms = dump ${ck.finalDump.durationMs} ms (frozen ${ck.finalDump.frozenMs.toFixed(1)} ms) + upload ${ck.finalDump.uploadMs} ms + commit ${ck.commitMs} ms + rest; ` +
         `restore: download ${JSON.stringify(r)}\n`,

@@ -129,6 +129,22 @@ describe('checkpoint workflow', () => {
     expect(r.preDumps.decisions!.at(-1)).toMatchObject({ at: 'catch-up-entry', next: 'final-dump', reason: 'last-layer-fresh' });
   });
 
+  test('a chosen checkpoint id that is already stored is refused before anything is dumped, and the stored one is kept', async () => {
+    const { store, host, prefix } = setup('taken');
+    host.criu.preDumpPages = [50000, 20000];
+    const kept = await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { checkpointId: 'keep-me', leaveRunning: true }));
+    const before = JSON.stringify(store.manifests.get('keep-me'));
+    host.criu.calls = [];
+    // Again under the same id, for a pid that does not exist: that run would fail and discard "its" checkpoint.
+    const err = await withWorkers(shared.env, prefix, [host], (ferry) => ferry.checkpoint({ host: 'hosta', pid: 9999, checkpointId: 'keep-me' })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowRunFailedError);
+    expect((err as { failureType: string }).failureType).toBe('CheckpointExists');
+    expect((err as Error).message).toMatch(/checkpoint "keep-me" already exists and was left unchanged/);
+    expect(host.criu.calls).toEqual([]);
+    expect(JSON.stringify(store.manifests.get('keep-me'))).toBe(before);
+    expect(store.layers.get('keep-me')?.size).toBe(kept.layers.length);
+  });
+
   test('pages-under-threshold stops after the pre-dump that wrote too little', async () => {
     const { host, prefix } = setup('thr');
     host.criu.preDumpPages = [50000, 500, 400];

@@ -36,7 +36,7 @@ export class CheckpointInUse extends failureKind('checkpoint-in-use', { retryabl
 
 export class CheckpointExists extends failureKind('checkpoint-exists', { retryable: false }) {
   constructor(readonly checkpointId: string, readonly problem: string) {
-    super(`checkpoint ${JSON.stringify(checkpointId)} already exists and was left unchanged: ${problem}; push under a new id or delete it first`);
+    super(`checkpoint ${JSON.stringify(checkpointId)} already exists and was left unchanged: ${problem}; use a new id or delete it first (ferry checkpoints rm)`);
   }
 }
 
