@@ -135,6 +135,23 @@ function validateHostPort(name: string, value: string): string {
   return value;
 }
 
+/**
+ * Plain http to anything but this machine sends process memory and signed requests in the clear.
+ * Loopback is fine (the dev stack); any other host needs https, or FERRY_S3_ALLOW_HTTP=true for a
+ * network the operator trusts (the lab's forwarded port is one).
+ */
+function refusePlainHttpOverNetwork(endpoint: string, allowed: boolean): void {
+  const url = new URL(endpoint);
+  if (url.protocol !== 'http:' || allowed) return;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host === '::1' || /^127\./.test(host)) return;
+  throw new ConfigError(
+    'FERRY_S3_ENDPOINT',
+    `is plain http to ${host}: images (process memory) would cross the network unencrypted; use https://, ` +
+      'or set FERRY_S3_ALLOW_HTTP=true for a network you trust',
+  );
+}
+
 function validateUrl(name: string, value: string): string {
   let url: URL;
   try {
@@ -257,6 +274,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
       : endpointSetting.trim() === '' || endpointSetting.trim() === 'aws'
         ? undefined
         : validateUrl('FERRY_S3_ENDPOINT', endpointSetting.trim());
+  if (endpoint !== undefined) refusePlainHttpOverNetwork(endpoint, readBool(env, 'FERRY_S3_ALLOW_HTTP', false));
   const pointsAtDevStack = endpointSetting === undefined;
   const userCredentials = Boolean(env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_SHARED_CREDENTIALS_FILE);
   const s3: S3Settings = {
@@ -300,6 +318,7 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_S3_REGION', 'S3 region (default $AWS_REGION or us-east-1)'],
   ['FERRY_S3_BUCKET', 'bucket holding checkpoints (default "ferry")'],
   ['FERRY_S3_PREFIX', 'key prefix inside the bucket (default "ferry")'],
+  ['FERRY_S3_ALLOW_HTTP', 'true to allow a plain http:// endpoint on another host (default false: only loopback may be http)'],
   ['FERRY_S3_PATH_STYLE', 'path-style addressing (default true when an endpoint is set)'],
   ['FERRY_S3_SSE', 'server-side encryption asked of the store for every object: AES256 or aws:kms (default: none)'],
   ['FERRY_S3_SSE_KMS_KEY_ID', 'KMS key id/ARN for FERRY_S3_SSE=aws:kms (default: the bucket\'s KMS key)'],

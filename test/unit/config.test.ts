@@ -86,6 +86,15 @@ describe('loadConfig overrides', () => {
     expect(c.stagingDir).toBe(path.join('/var/lib/ferry', 'staging'));
   });
 
+  it('plain http only to this machine, unless FERRY_S3_ALLOW_HTTP says the network is trusted', () => {
+    for (const ok of ['http://127.0.0.1:9000', 'http://localhost:9000', 'http://[::1]:9000', 'https://minio.internal:9000']) {
+      expect(loadConfig({ ...base, FERRY_S3_ENDPOINT: ok }).s3.endpoint).toBe(ok);
+    }
+    const err = configError({ ...base, FERRY_S3_ENDPOINT: 'http://minio.internal:9000' });
+    expect(err.message).toMatch(/FERRY_S3_ENDPOINT is plain http to minio.internal: .*FERRY_S3_ALLOW_HTTP=true/);
+    expect(loadConfig({ ...base, FERRY_S3_ENDPOINT: 'http://10.0.2.100:9000', FERRY_S3_ALLOW_HTTP: 'true' }).s3.endpoint).toBe('http://10.0.2.100:9000');
+  });
+
   it('"aws" or an empty endpoint means AWS S3 itself: no endpoint, virtual-hosted style', () => {
     for (const value of ['aws', '']) {
       const c = loadConfig({ ...base, FERRY_S3_ENDPOINT: value });
