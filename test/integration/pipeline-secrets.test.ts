@@ -2,7 +2,7 @@
  * Secrets never reach workflow history: a real checkpoint and restore-checkpoint run with client-side
  * encryption on and the dev stack's S3 credentials in use, then both histories are read back from
  * the Temporal server and searched — raw, and with every payload decoded — for the encryption key
- * (hex and base64) and the S3 secret key.
+ * (hex and base64) and the S3 secret key; then the same for runs that failed.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -77,5 +77,29 @@ test('no credential or key in the histories of an encrypted checkpoint and its r
     for (const secret of secrets) {
       expect(texts.filter((t) => t.includes(secret))).toEqual([]);
     }
+  }
+}, 240000);
+
+test('no credential or key in the histories of failed runs, failure messages included', async () => {
+  // A checkpoint of a process that is gone, and a restore of a checkpoint that does not exist: each
+  // fails in a different layer (CRIU's identity check, the store's manifest read).
+  const gone = await Workload.start({ mib: 4, dirtyPermille: 1, intervalMs: 1000 });
+  const pid = gone.pid;
+  await gone.stop();
+  const failed = [
+    await stack.ferry.startCheckpoint({ host: HOST, pid }),
+    await stack.ferry.startRestore({ host: HOST, checkpointId: `missing-${process.pid}` }),
+  ];
+  const secrets = [KEY.toString('hex'), KEY.toString('base64'), KEY.toString('base64url'), s3Secret()];
+  for (const h of failed) {
+    const failureType = await stack.ferry.result(h.workflowId).then(
+      () => 'completed',
+      (e: unknown) => (e as { failureType?: string }).failureType ?? 'no failure type',
+    );
+    expect(['NoSuchProcess', 'CheckpointNotFound']).toContain(failureType);
+    const texts = historyTexts(historyToJSON(await h.fetchHistory()));
+    // The failure is in the history: the search covers it.
+    expect(texts.some((t) => t.includes(failureType))).toBe(true);
+    for (const secret of secrets) expect(texts.filter((t) => t.includes(secret))).toEqual([]);
   }
 }, 240000);
