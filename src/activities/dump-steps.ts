@@ -3,6 +3,7 @@
  * process runs, or the final dump. Safe to retry: a finished layer is found by its marker.
  */
 import { CancelledFailure, cancellationSignal, log } from '@temporalio/activity';
+import { pageWriteMs, RATE_SAMPLE_PAGES } from '../core/layer';
 import { mapped, type ActivityContext } from './context';
 import { dirBytes, makeStagingDir, readJson, writeJsonAtomic } from './staging';
 import type { FinalDumpInput, LayerDump, LayerStepInput } from './types';
@@ -54,9 +55,9 @@ export function dumpSteps(ctx: ActivityContext) {
       throw new CancelledFailure(`${kind} of layer ${input.index} cancelled; its images were removed, the process keeps running`);
     }
     await writeJsonAtomic(marker, dump);
-    if (dump.stats.memdumpTimeUs > 0 && dump.stats.pagesWritten > 0) {
-      ctx.rates.dumpBytesPerMs = (dump.stats.pagesWritten * deps.pageSize) / (dump.stats.memdumpTimeUs / 1000);
-    }
+    // Remembered for the next checkpoint's first decision; a small layer is mostly fixed cost.
+    const writeMs = pageWriteMs(dump.stats, durationMs);
+    if (dump.stats.pagesWritten >= RATE_SAMPLE_PAGES && writeMs > 0) ctx.rates.dumpBytesPerMs = (dump.stats.pagesWritten * deps.pageSize) / writeMs;
     return dump;
   }
 

@@ -35,6 +35,19 @@ export interface DumpStats {
   pagesSkippedParent: number;
 }
 
+/**
+ * The time a final dump would spend on a layer's pages, from a pre-dump's own timing: CRIU collects
+ * them while the process is frozen (memdump time) and writes them out after it thawed; a final dump
+ * does both while frozen. The step's duration less its frozen time also holds the start of
+ * `criu swrk`: a fixed cost, which is why small layers are poor samples (see downtime-model.ts).
+ */
+/** A layer smaller than this (4 MiB of pages) is mostly the fixed cost of its step: no rate sample. */
+export const RATE_SAMPLE_PAGES = 1024;
+
+export function pageWriteMs(stats: Pick<DumpStats, 'memdumpTimeUs' | 'frozenTimeUs'>, durationMs: number): number {
+  return stats.memdumpTimeUs / 1000 + Math.max(0, durationMs - stats.frozenTimeUs / 1000);
+}
+
 /** A layer on the host that wrote it: enough to name it as the parent of the next one. */
 export interface LayerRef {
   /** 0-based position in the chain; layer 0 has no parent. */

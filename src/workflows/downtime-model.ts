@@ -1,6 +1,6 @@
 /**
  * What a final dump taken now would cost, from what this run has measured: how fast the host
- * writes pages (CRIU's memdump time), how fast the process dirties them (pages per pre-dump over
+ * would write pages in a final dump (core/layer.ts pageWriteMs), how fast the process dirties them (pages per pre-dump over
  * the time between two pre-dumps), and how fast layers move (this run's uploads and the target's
  * prefetches). Pure and deterministic, so workflow code can use it and tests can feed it numbers.
  *
@@ -13,6 +13,7 @@
  */
 
 import type { HostRates } from '../activities/types';
+import { pageWriteMs, RATE_SAMPLE_PAGES } from '../core/layer';
 
 /** Assumed when nothing has been measured: a modest disk-bound CRIU, a modest link. */
 export const ASSUMED_DUMP_MIB_PER_S = 256;
@@ -100,7 +101,7 @@ function transferRate(seen: readonly TransferObservation[]): number | null {
  * Without such a layer, the largest one.
  */
 function measuredDumpRate(layers: readonly LayerObservation[], pageSize: number): number | null {
-  const writeMs = (l: LayerObservation) => l.memdumpTimeUs / 1000 + Math.max(0, l.durationMs - l.frozenTimeUs / 1000);
+  const writeMs = (l: LayerObservation) => pageWriteMs(l, l.durationMs);
   const timed = layers.filter((l) => l.pagesWritten > 0 && writeMs(l) > 0);
   if (timed.length === 0) return null;
   const recent = [...timed].reverse().find((l) => l.pagesWritten >= RATE_SAMPLE_PAGES);
@@ -108,8 +109,6 @@ function measuredDumpRate(layers: readonly LayerObservation[], pageSize: number)
   return (sample.pagesWritten * pageSize) / writeMs(sample);
 }
 
-/** A layer smaller than this (4 MiB of pages) is mostly the fixed cost of its step. */
-export const RATE_SAMPLE_PAGES = 1024;
 
 /** Pages per ms the process dirtied between the last two layers of this run. */
 function lastDirtyRate(layers: readonly LayerObservation[]): number | null {
