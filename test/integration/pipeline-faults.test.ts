@@ -22,7 +22,9 @@ import { PrivateMinio } from '../helpers/minio';
 import { FERRY_BIN, connectStack, spawnWorker, stackEnv, type Stack, type WorkerProcess } from '../helpers/pipeline-harness';
 import { PrivateTemporal } from '../helpers/temporal';
 import { until } from '../helpers/until';
-import { isError } from '../../src/core';
+import type { WorkflowHandle } from '@temporalio/client';
+import { WORKFLOW_TYPES, isError, processWorkflowId, workflowTaskQueue } from '../../src/core';
+import type { checkpoint } from '../../src/workflows/checkpoint';
 import { AlreadyRunningError } from '../../src/client/errors';
 
 jest.setTimeout(240000);
@@ -118,13 +120,26 @@ async function expectAlive(wl: Workload): Promise<void> {
   expect(await wl.verify()).toMatchObject({ ok: true, bad: 0 });
 }
 
+/**
+ * A checkpoint whose id the workflow picks itself. An id chosen by the caller (as the ferry client
+ * does) is first checked against the store, which these tests silence before the workflow starts,
+ * so that the fault lands in the upload for sure.
+ */
+async function startCheckpointSilentStore(host: string, pid: number): Promise<WorkflowHandle<typeof checkpoint>> {
+  return stack.ferry.client.workflow.start<typeof checkpoint>(WORKFLOW_TYPES.checkpoint, {
+    taskQueue: workflowTaskQueue(stack.prefix),
+    workflowId: processWorkflowId(host, pid),
+    args: [{ host, pid, policy: { maxPreDumps: 0 }, taskQueuePrefix: stack.prefix }],
+  });
+}
+
 describe('faults', () => {
   test('(a) worker SIGKILLed during the upload, MinIO silent meanwhile: the workflow completes once the worker is back', async () => {
     const host = `it-fa-up-${process.pid}`;
     let worker = await startWorker(host);
     const wl = await startWorkload(32);
     minio.pause(); // holds the upload in flight, so the kill lands in it for sure
-    const handle = await stack.ferry.startCheckpoint({ host, pid: wl.pid, policy: { maxPreDumps: 0 } });
+    const handle = await startCheckpointSilentStore(host, wl.pid);
     const checkpointId = (await handle.query<{ checkpointId: string }>('progress')).checkpointId;
     try {
       await until('uploadLayer to be running', async () => (await startedActivities(handle.workflowId)).includes('uploadLayer'), 90000);
@@ -149,7 +164,7 @@ describe('faults', () => {
     const host = `it-fa-dump-${process.pid}`;
     let worker = await startWorker(host);
     const wl = await startWorkload(32);
-    const handle = await stack.ferry.startCheckpoint({ host, pid: wl.pid, policy: { maxPreDumps: 0 } });
+    const handle = await startCheckpointSilentStore(host, wl.pid);
     const checkpointId = (await handle.query<{ checkpointId: string }>('progress')).checkpointId;
     const layerDir = path.join(stagingOf(host, checkpointId), 'layer-0');
     // CRIU writes pages-*.img while the process is frozen: kill the worker in the middle of it.
@@ -205,7 +220,7 @@ describe('faults', () => {
     await startWorker(host);
     const wl = await startWorkload(16);
     minio.pause();
-    const handle = await stack.ferry.startCheckpoint({ host, pid: wl.pid, policy: { maxPreDumps: 0 } });
+    const handle = await startCheckpointSilentStore(host, wl.pid);
     try {
       await until('uploadLayer to be running', async () => (await startedActivities(handle.workflowId)).includes('uploadLayer'), 90000);
       await temporal.kill();
@@ -225,7 +240,7 @@ describe('faults', () => {
     await startWorker(host);
     const wl = await startWorkload(16);
     minio.pause();
-    const handle = await stack.ferry.startCheckpoint({ host, pid: wl.pid, policy: { maxPreDumps: 0 } });
+    const handle = await startCheckpointSilentStore(host, wl.pid);
     let downAt = 0;
     try {
       await until('uploadLayer to be running', async () => (await startedActivities(handle.workflowId)).includes('uploadLayer'), 90000);
