@@ -4,7 +4,7 @@
  */
 import { CancelledFailure, cancellationSignal, heartbeat } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
-import type { HostRates } from './types';
+import { HostRateMemory } from './host-rates';
 import { toActivityFailure } from './failures';
 import { StagingLayout } from './staging';
 
@@ -14,10 +14,10 @@ export interface ActivityContext {
   /** Host wall clock. */
   now: () => number;
   /**
-   * Rates this worker measured on its latest dump and upload: a checkpoint's first decision uses
-   * them before it has measured anything itself. In memory only; a new worker starts with none.
+   * Rates this worker measured on its dumps and uploads: a checkpoint's first decision uses them
+   * before it has measured anything itself. In memory only; a new worker starts with none.
    */
-  rates: HostRates;
+  rates: HostRateMemory;
   /** Heartbeats while a single long call (a CRIU dump) runs, so a dead worker or a cancel is seen. */
   whileBeating<T>(details: unknown, work: Promise<T>): Promise<T>;
 }
@@ -28,7 +28,7 @@ export function activityContext(deps: ActivityDeps): ActivityContext {
     deps,
     staging: new StagingLayout(deps.stagingDir),
     now: deps.now ?? Date.now,
-    rates: { dumpBytesPerMs: null, uploadBytesPerMs: null },
+    rates: new HostRateMemory(),
     async whileBeating<T>(details: unknown, work: Promise<T>): Promise<T> {
       heartbeat(details);
       const timer = setInterval(() => heartbeat(details), beatEvery);

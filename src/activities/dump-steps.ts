@@ -57,7 +57,7 @@ export function dumpSteps(ctx: ActivityContext) {
     await writeJsonAtomic(marker, dump);
     // Remembered for the next checkpoint's first decision; a small layer is mostly fixed cost.
     const writeMs = pageWriteMs(dump.stats, durationMs);
-    if (dump.stats.pagesWritten >= RATE_SAMPLE_PAGES && writeMs > 0) ctx.rates.dumpBytesPerMs = (dump.stats.pagesWritten * deps.pageSize) / writeMs;
+    if (dump.stats.pagesWritten >= RATE_SAMPLE_PAGES) ctx.rates.noteDump(dump.stats.pagesWritten * deps.pageSize, writeMs, ctx.now());
     return dump;
   }
 

@@ -24,7 +24,7 @@ export function hostSteps({ deps, rates }: ActivityContext) {
     async measureProcess(input: { pid: number }): Promise<ProcessMeasure> {
       return mapped(async () => ({
         residentBytes: deps.criu.dumpableBytes ? await deps.criu.dumpableBytes(input.pid) : null,
-        hostRates: { ...rates },
+        hostRates: rates.current(),
       }));
     },
 

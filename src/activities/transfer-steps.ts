@@ -38,7 +38,7 @@ export function transferSteps({ deps, staging, now, rates }: ActivityContext) {
           },
         );
         const durationMs = now() - startedAtMs;
-        if (bytesSent > 0 && durationMs > 0) rates.uploadBytesPerMs = bytesSent / durationMs;
+        rates.noteUpload(bytesSent, durationMs, now());
         return { index: layer.index, record, bytes: record.bytes, alreadyStored: bytesSent === 0 && record.bytes > 0, startedAtMs, durationMs };
       });
     },

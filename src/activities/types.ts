@@ -38,7 +38,7 @@ export interface UploadInput {
   layer: LayerDump;
 }
 
-/** Rates a worker measured on its latest dump and upload (null: none yet), in bytes per ms. */
+/** Rates a worker measured on its biggest recent dump and upload (null: none yet), in bytes per ms (host-rates.ts). */
 export interface HostRates {
   dumpBytesPerMs: number | null;
   uploadBytesPerMs: number | null;
@@ -47,7 +47,7 @@ export interface HostRates {
 export interface ProcessMeasure {
   /** Bytes a dump would write (resident anonymous memory of the tree), or null if unknown. */
   residentBytes: number | null;
-  /** Rates this worker measured on its latest dump and upload. */
+  /** Rates this worker measured on its biggest recent dump and upload. */
   hostRates: HostRates;
 }
 
