@@ -11,4 +11,11 @@ export class PidFileUnreadable extends failureKind('pid-file-unreadable', { retr
 export class OutsideStaging extends failureKind('outside-staging', { retryable: false }) {
 }
 
-export const HOST_ERRORS = [PidFileUnreadable, OutsideStaging] as const;
+/**
+ * The direct link between two hosts' workers failed (refused, unreachable, not authenticated, cut
+ * off, or the peer refused what it was sent). Not retried: a migration then takes the store path.
+ */
+export class DirectTransferFailed extends failureKind('direct-transfer-failed', { retryable: false }) {
+}
+
+export const HOST_ERRORS = [PidFileUnreadable, OutsideStaging, DirectTransferFailed] as const;
