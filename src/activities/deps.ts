@@ -61,4 +61,6 @@ export interface ActivityDeps {
   heartbeatIntervalMs?: number;
   /** Host wall clock (injectable for tests). */
   now?: () => number;
+  /** Where this worker receives direct layer transfers (port 0: any free port); absent = none. */
+  direct?: { host: string; port: number };
 }

@@ -8,6 +8,7 @@
  */
 import { activityContext } from './context';
 import type { ActivityDeps } from './deps';
+import { directSteps } from './direct-steps';
 import { dumpSteps } from './dump-steps';
 import { hostSteps } from './host-steps';
 import { restoreSteps } from './restore-steps';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...transferSteps(ctx),
     ...restoreSteps(ctx),
     ...warmChainSteps(ctx),
+    ...directSteps(ctx),
   };
 }
 

@@ -162,3 +162,44 @@ export interface WarmLookup {
 export interface WarmRecordInput {
   chain: WarmChain;
 }
+
+/** A direct transfer (src/direct): the workflow names it; the keys never leave the two workers. */
+export interface DirectSessionInput {
+  sessionId: string;
+}
+
+export interface DirectSenderKey {
+  /** X25519 public key of the sending worker for this transfer only (base64; not a secret). */
+  publicKey: string;
+}
+
+export interface OpenReceiverInput extends DirectSessionInput {
+  checkpointId: string;
+  /** The target's download dir key (the prefetch's): direct layers land beside prefetched ones. */
+  downloadId: string;
+  senderPublicKey: string;
+}
+
+/** Where the sending worker reaches the receiver, and the receiver's public key for this transfer. */
+export interface DirectEndpoint {
+  address: string;
+  port: number;
+  publicKey: string;
+  /** The receiver's download dir on its host: the workflow cleans it when done. */
+  stagingDir: string;
+}
+
+export interface SendDirectInput extends DirectSessionInput {
+  to: DirectEndpoint;
+  /** This host's layers of the chain (as its dumps returned them); the highest index is the final one. */
+  layers: Array<{ index: number; imagesDir: string }>;
+}
+
+export interface SendDirectResult {
+  /** The final layer's dir on the receiving host, its chain whole: restore from it there. */
+  imagesDir: string;
+  bytes: number;
+  layersSent: number[];
+  startedAtMs: number;
+  durationMs: number;
+}

@@ -133,6 +133,7 @@ interface MigrateFlags extends WaitFlags, PolicyFlags {
   from: string;
   to: string;
   warm: boolean;
+  direct: boolean;
   checkpointId?: string;
 }
 
@@ -175,7 +176,7 @@ async function runMigrate(opts: MigrateFlags): Promise<void> {
   const policy = policyFrom(opts);
   const checkpointId = checkpointIdFrom(opts.checkpointId, from, pid);
   await withServedHosts([from, to], async (ferry) => {
-    const handle = await ferry.startMigrate({ pid, from, to, policy, fromWarm: opts.warm !== false, checkpointId });
+    const handle = await ferry.startMigrate({ pid, from, to, policy, fromWarm: opts.warm !== false, checkpointId, ...(opts.direct === false ? { direct: false } : {}) });
     await report<MigrateResult>(ferry, opts, handle, {
       started: `migration of pid ${pid}`,
       checkpointId,
@@ -270,15 +271,20 @@ Without soft-dirty memory tracking in the kernel, pre-dumps are skipped and the 
       { flags: '--to <host>', help: 'host to restore it on', required: true },
       ...POLICY_OPTIONS,
       { flags: '--no-warm', help: "ignore the process's warm chain of nightly pre-dumps (by default it is the parent when there is one)" },
+      { flags: '--no-direct', help: 'move the final layers through the store inside the downtime (by default they go straight to the target worker, and are stored after the restore)' },
       { flags: '--checkpoint-id <id>', help: 'store the checkpoint under this id' },
       { flags: '--wait', help: 'wait for the result and print the new pid and the downtime' },
       jsonOption(),
     ],
     helpAfter: `
-Example:
+Examples:
   $ ferry migrate --pid 4242 --from web-1 --to web-2 --wait
+  $ ferry migrate --pid 4242 --from web-1 --to web-2 --no-direct --wait --json
 
-If the restore on the target fails, the process is restored on the source host again.`,
+The final layers go from web-1's worker straight to web-2's (TLS with a key made for this
+migration; web-2's worker listens on its --direct-address), the process is restored, and then the
+checkpoint is stored. If that link cannot be used, they go through the store and the result says
+why. If the restore on the target fails, the process is restored on the source host again.`,
     action: runMigrate,
   },
   {

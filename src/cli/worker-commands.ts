@@ -11,6 +11,7 @@ interface WorkerFlags {
   host?: string;
   workflows: boolean;
   activities: boolean;
+  directAddress?: string;
 }
 
 export function registerWorkerCommands(program: Command): void {
@@ -20,6 +21,7 @@ export function registerWorkerCommands(program: Command): void {
     .option('--host <name>', "name of this host, as checkpoints and migrations refer to it (default: this machine's hostname)")
     .option('--no-workflows', "run only this host's activities; the workflow code runs in another `ferry worker` (e.g. on a small or slow host)")
     .option('--no-activities', 'run only the workflow code (shared queue); no CRIU or storage work on this machine')
+    .option('--direct-address <addr[:port]>', "where other hosts' workers send a migration's final layers straight to this one, over TLS with a key made for each migration (default: $FERRY_DIRECT_ADDRESS, else this machine's first non-loopback IPv4, any free port)")
     .addHelpText('after', `
 Examples:
   $ ferry worker                      # this machine, under its hostname
@@ -27,6 +29,7 @@ Examples:
   $ ferry worker --host node-b &
   $ ferry worker --no-activities &    # workflow code only, e.g. next to the Temporal server
   $ ferry worker --host vm-1 --no-workflows
+  $ ferry worker --direct-address 10.0.0.5:7300   # migrations to this host send their final layers here
 
 Stops cleanly on SIGINT / SIGTERM (running activities are given time to finish).`)
     .action(async (opts: WorkerFlags) => {
@@ -35,10 +38,11 @@ Stops cleanly on SIGINT / SIGTERM (running activities are given time to finish).
       }
       const host = parseHost('--host', opts.host);
       /* eslint-disable @typescript-eslint/no-require-imports */
-      const { loadConfig } = require('../config/config') as typeof import('../config/config');
+      const { loadConfig, parseDirectAddress } = require('../config/config') as typeof import('../config/config');
       const { runFerryWorker } = require('../worker') as typeof import('../worker');
       /* eslint-enable @typescript-eslint/no-require-imports */
       const config = loadConfig();
+      if (opts.directAddress !== undefined) config.directAddress = parseDirectAddress('--direct-address', opts.directAddress);
       await runFerryWorker({
         config,
         host,

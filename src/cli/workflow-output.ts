@@ -64,14 +64,30 @@ export function formatMigrate(r: MigrateResult, url: string | null): string {
   return [
     `migrated pid ${r.pid} from ${r.from} to ${r.to}: now pid ${r.newPid} on ${r.to}`,
     `  downtime ${ms(d.totalMs)} (freeze on ${r.from} to running on ${r.to}):`,
-    `    final dump ${ms(d.parts.finalDumpMs)} (CRIU frozen ${ms(d.parts.frozenDumpMs)}), upload ${ms(d.parts.uploadMs)}, commit ${ms(d.parts.commitMs)},`,
-    `    download ${ms(d.parts.downloadMs)}, restore ${ms(d.parts.restoreMs)}, other ${ms(d.parts.otherMs)}`,
+    ...downtimeParts(r),
     `  ${preDumpLine(r.checkpoint.preDumps)}`,
     ...decisionLines(r.checkpoint.preDumps),
     ...prefetchLine(r),
     `  checkpoint ${r.checkpointId}: ${r.checkpoint.layers.length} layer(s), ${formatBytes(r.checkpoint.bytesUploaded)}; total ${ms(r.durationMs)}`,
     `  workflow ${r.workflowId}${url ? `: ${url}` : ''}`,
   ].join('\n');
+}
+
+/** The parts of the downtime, by the path the final layers took. */
+function downtimeParts(r: MigrateResult): string[] {
+  const p = r.downtime.parts;
+  const dump = `    final dump ${ms(p.finalDumpMs)} (CRIU frozen ${ms(p.frozenDumpMs)})`;
+  if (r.path === 'direct' && r.direct) {
+    return [
+      `${dump}, sent directly to ${r.to} ${ms(p.directMs ?? r.direct.durationMs)} (${formatBytes(r.direct.bytes)}), restore ${ms(p.restoreMs)}, other ${ms(p.otherMs)}`,
+      `  stored after the restore: upload ${ms(r.checkpoint.finalDump.uploadMs)}, commit ${ms(r.checkpoint.commitMs)} (outside the downtime)`,
+    ];
+  }
+  return [
+    `${dump}, upload ${ms(p.uploadMs)}, commit ${ms(p.commitMs)},`,
+    `    download ${ms(p.downloadMs)}, restore ${ms(p.restoreMs)}, other ${ms(p.otherMs)}`,
+    ...(r.directProblem ? [`  through the store, not directly: ${r.directProblem}`] : []),
+  ];
 }
 
 /** What reached the target before the freeze; absent from results of migrations run before prefetching existed. */

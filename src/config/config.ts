@@ -77,7 +77,18 @@ export interface FerryConfig {
    * key bytes are never part of the configuration (src/config/encryption-key.ts loads them).
    */
   encryption?: EncryptionKeyRef;
+  /**
+   * Where this host's worker receives direct layer transfers (FERRY_DIRECT_ADDRESS, "address" or
+   * "address:port"); undefined = the worker picks its first non-loopback IPv4 and any free port.
+   */
+  directAddress?: DirectAddress;
   dev: DevStackSettings;
+}
+
+/** The address peers reach this worker's direct receiver on; port 0 = any free port. */
+export interface DirectAddress {
+  host: string;
+  port: number;
 }
 
 /** A configuration setting that is present but unusable; names the setting so it can be fixed. */
@@ -125,6 +136,16 @@ function readPort(env: Env, name: string, fallback: number): number {
     throw new ConfigError(name, `must be a TCP port (1-65535), got ${JSON.stringify(value)}`);
   }
   return port;
+}
+
+/** "address" or "address:port" ([v6]:port for IPv6), as --direct-address and FERRY_DIRECT_ADDRESS take it. */
+export function parseDirectAddress(name: string, value: string): DirectAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+))(?::(\d{1,5}))?$/.exec(value);
+  const port = m?.[3] === undefined ? 0 : Number(m[3]);
+  if (!m || port > 65535) {
+    throw new ConfigError(name, `must be an address this host's peers reach it on, optionally with a port (e.g. 10.0.0.5 or 10.0.0.5:7300), got ${JSON.stringify(value)}`);
+  }
+  return { host: m[1] ?? m[2]!, port };
 }
 
 function validateHostPort(name: string, value: string): string {
@@ -291,6 +312,9 @@ export function loadConfig(env: Env = process.env): FerryConfig {
   if (sse) s3.sse = sse;
   const encryption = readEncryption(env);
 
+  const direct = env.FERRY_DIRECT_ADDRESS;
+  const directAddress = direct === undefined || direct === '' ? undefined : parseDirectAddress('FERRY_DIRECT_ADDRESS', direct);
+
   const hostPolicy = env.FERRY_HOST_POLICY;
   const hostPolicyFile =
     hostPolicy === undefined ? undefined : validatePolicyFile('FERRY_HOST_POLICY', readString(env, 'FERRY_HOST_POLICY', ''));
@@ -300,6 +324,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     s3,
     ...(hostPolicyFile !== undefined ? { hostPolicyFile } : {}),
     ...(encryption !== undefined ? { encryption } : {}),
+    ...(directAddress !== undefined ? { directAddress } : {}),
     criuBinary: readString(env, 'FERRY_CRIU', 'criu'),
     stateDir,
     stagingDir: validateAbsoluteDir('FERRY_STAGING_DIR', readString(env, 'FERRY_STAGING_DIR', path.join(stateDir, 'staging'))),
@@ -329,6 +354,7 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_CRIU', 'CRIU binary (default "criu" on PATH; needs >= 4.1)'],
   ['FERRY_STATE_DIR', 'ferry state: dev stack data, logs (default $XDG_STATE_HOME/ferry or ~/.local/state/ferry)'],
   ['FERRY_STAGING_DIR', 'where images are staged before upload / after download (default <state>/staging)'],
+  ['FERRY_DIRECT_ADDRESS', 'address[:port] where this host\'s worker receives a migration\'s final layers straight from the source worker (TLS, one key per migration; default: first non-loopback IPv4, any free port)'],
   ['FERRY_HOST_POLICY', 'absolute path of the host policy (JSON): which processes may be dumped, where images may go (default: own uid, root any; images in staging for the worker)'],
   ['AWS_ACCESS_KEY_ID, AWS_PROFILE, ...', 'S3 credentials, through the AWS SDK provider chain only'],
 ];

@@ -51,6 +51,10 @@ export const DUMP_NOW_SIGNAL = 'dumpNow';
 export const LAYERS_STORED_SIGNAL = 'layersStored';
 /** Parent -> checkpoint: done fetching the stored layers; take the final dump now. */
 export const PREFETCHED_SIGNAL = 'prefetched';
+/** Checkpoint -> its parent: the final dump is taken; these local layers may go to the target directly. */
+export const FINAL_LAYERS_SIGNAL = 'finalLayersReady';
+/** Parent -> checkpoint: the direct hand-off is over (the process runs on the target, or not); store now. */
+export const HANDED_OFF_SIGNAL = 'handedOff';
 
 /** Workflow patch ids (`patched()`): histories of runs started before a change replay the old path. */
 export const PATCHES = {
@@ -59,4 +63,6 @@ export const PATCHES = {
   convergeOnTransfer: 'checkpoint-converge-on-transfer',
   /** A checkpoint id chosen by the caller is refused when something is stored under it. */
   checkpointIdFree: 'checkpoint-id-must-be-free',
+  /** migrate sends the final layers straight to the target's worker, and stores them after the restore. */
+  migrateDirect: 'migrate-direct-final-layers',
 } as const;

@@ -109,5 +109,17 @@ export function createHostDependencies(config: FerryConfig, host: string): Activ
     store: storePort(store),
     kernel: os.release(),
     pageSize: PAGE_SIZE,
+    direct: config.directAddress ?? { host: defaultDirectHost(), port: 0 },
   };
+}
+
+/**
+ * The address a worker receives direct transfers on when none is configured: this machine's first
+ * non-loopback IPv4 address (what a peer on the same network most likely reaches), else loopback.
+ */
+export function defaultDirectHost(): string {
+  for (const addrs of Object.values(os.networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
 }

@@ -17,6 +17,7 @@ import type { HostCapabilities, LayerDump } from '../activities/types';
 import type { ProcessIdentity } from '../criu/types';
 import { layerUploaded, trackProgress } from './checkpoint-progress';
 import { catchUpUntilConverged, type CatchUpOutcome } from './catch-up';
+import { FinalLayersHandOff } from './direct-handoff';
 import { normalizePolicy } from './convergence-policy';
 import { ConvergenceTracker } from './convergence-tracker';
 import { invalidInput } from './failures';
@@ -28,7 +29,7 @@ import { preDumpUntilConverged, requirePreDumpsPossible } from './pre-dump-loop'
 import { PrefetchRounds } from './prefetch-handshake';
 import { abandonCheckpoint } from './rollback';
 import { PATCHES } from '../core';
-import type { CheckpointInput, CheckpointProgress, CheckpointResult, PreDumpOutcome } from './types';
+import type { CheckpointInput, CheckpointProgress, CheckpointResult, FinalLayersReady, PreDumpOutcome } from './types';
 import { Uploads } from './uploads';
 
 export async function checkpoint(input: CheckpointInput): Promise<CheckpointResult> {
@@ -37,6 +38,7 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
   const acts = hostActivities(prefix, host);
   const progress = trackProgress(checkpointId, host, pid);
   const prefetchRounds = new PrefetchRounds();
+  const handOff = input.handOffFinalLayers === true ? new FinalLayersHandOff() : null;
   // Runs started before catch-up rounds and recorded decisions replay the rules they ran with.
   const converging = patched(PATCHES.convergeOnTransfer);
 
@@ -53,6 +55,8 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
   if (input.checkpointId !== undefined && patched(PATCHES.checkpointIdFree)) await acts.assertCheckpointIdFree({ checkpointId });
 
   let finalDump: LayerDump | null = null;
+  // Once migrate restored the process on the target, these images must never bring it back here.
+  let runsElsewhere = false;
   try {
     const identity = await acts.identifyProcess({ pid });
     const chain = new LayerChain(checkpointId, pid, identity);
@@ -90,13 +94,18 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
     const fd: LayerDump = finalDump;
     chain.added(fd);
     progress.layers.push(summarize(fd));
+    if (handOff && announceTo && !fd.leftRunning) {
+      progress.stage = 'handing-off';
+      const offer = finalLayersOffer(checkpointId, progress, fd);
+      runsElsewhere = (await CancellationScope.nonCancellable(() => handOff.offer(announceTo, offer))).restoredElsewhere;
+    }
 
     const store = () => storeCheckpoint(acts, uploads, fd, { checkpointId, baseLayers: chain.baseLayers, keepStaging: input.keepStaging, progress, pending: catchUp.pending });
     const timings = leaveRunning ? await store() : await CancellationScope.nonCancellable(store);
     progress.stage = 'done';
     return checkpointResult({ progress, identity, caps, outcome, finalDump: fd, baseLayers: chain.baseLayers, ...timings, durationMs: Date.now() - startedAt });
   } catch (err) {
-    throw await abandonCheckpoint(err, { acts, checkpointId, host, pid, uploads, finalDump, progress });
+    throw await abandonCheckpoint(err, { acts, checkpointId, host, pid, uploads, finalDump, progress, runsElsewhere });
   }
 }
 
@@ -114,8 +123,18 @@ function checkedInput(input: CheckpointInput) {
     throw invalidInput('announceStoredLayers is for a checkpoint started by another workflow (migrate); this one has no parent');
   }
   const announceTo = input.announceStoredLayers === true ? parentWorkflow : undefined;
+  if (input.handOffFinalLayers === true && !announceTo) throw invalidInput('handOffFinalLayers is for a checkpoint started by migrate with announceStoredLayers');
   const checkpointId = input.checkpointId === undefined ? newCheckpointId(host, pid) : validateCheckpointId(input.checkpointId);
   return { host, pid, prefix, policy, leaveRunning, prefetchWaitMs, announceTo, checkpointId };
+}
+
+/** What migrate's direct path needs: this checkpoint's local layers and the final dump's timing. */
+function finalLayersOffer(checkpointId: string, progress: CheckpointProgress, fd: LayerDump): FinalLayersReady {
+  return {
+    checkpointId,
+    layers: progress.layers.map((l) => ({ index: l.index, imagesDir: l.imagesDir })),
+    finalDump: { startedAtMs: fd.startedAtMs, durationMs: fd.durationMs, frozenMs: fd.stats.frozenTimeUs / 1000, bytes: fd.bytes },
+  };
 }
 
 interface Storing {

@@ -48,6 +48,8 @@ export function hostActivities(prefix: string, host: string) {
   const restore = longRunning('30m', '30s', 3);
   // Transfers resume where they stopped (stored parts are not resent), so they may retry more.
   const transfer = longRunning('2h', '60s', 10);
+  // A direct transfer is tried once: when it fails the migration takes the store path at once.
+  const direct = longRunning('2h', '30s', 1);
   return {
     checkHost: probe.checkHost,
     identifyProcess: quick.identifyProcess,
@@ -64,6 +66,10 @@ export function hostActivities(prefix: string, host: string) {
     discardCheckpoint: quick.discardCheckpoint,
     readWarmChain: quick.readWarmChain,
     recordWarmChain: quick.recordWarmChain,
+    prepareDirectSend: quick.prepareDirectSend,
+    openDirectReceiver: quick.openDirectReceiver,
+    sendLayersDirect: direct.sendLayersDirect,
+    closeDirectLink: quick.closeDirectLink,
   };
 }
 

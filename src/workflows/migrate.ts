@@ -8,6 +8,7 @@
  */
 import {
   CancellationScope,
+  condition,
   defineQuery,
   defineSignal,
   getExternalWorkflowHandle,
@@ -18,18 +19,20 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { checkpoint } from './checkpoint';
-import { CheckpointInProgress } from '../core';
+import { CheckpointInProgress, MigratedNotStored, innermostMessage } from '../core';
+import { handOff, listenForFinalLayers, openDirectLink, type DirectLink, type HandOffOutcome } from './direct-handoff';
 import { invalidInput, toFailure } from './failures';
 import { hostActivities, probeHost, type HostActivities } from './host-activities';
-import { validateCheckpointId, validateHost, validatePid, validatePrefix } from './input-validation';
+import { newCheckpointId, validateCheckpointId, validateHost, validatePid, validatePrefix } from './input-validation';
 import { DUMP_NOW_SIGNAL, PATCHES, PROGRESS_QUERY, processWorkflowId, workflowTaskQueue } from '../core';
 import { NO_PREFETCH, listenForStoredLayers, prefetchStoredLayers, type Prefetch } from './prefetch-handshake';
 import { restoreResult } from './restore';
 import { rollBackMigration } from './rollback';
-import type { CheckpointInput, CheckpointResult, DowntimeBreakdown, MigrateInput, MigrateResult, RestoreResult } from './types';
+import type { RestoreOutcome } from '../activities/types';
+import type { CheckpointInput, CheckpointResult, DowntimeBreakdown, FinalLayersReady, MigrateInput, MigrateResult, RestoreResult } from './types';
 
 export interface MigrateProgress {
-  stage: 'checking-hosts' | 'checkpointing' | 'prefetching' | 'downloading' | 'restoring' | 'rolling-back' | 'cleaning' | 'done' | 'failed';
+  stage: 'checking-hosts' | 'checkpointing' | 'prefetching' | 'sending-direct' | 'downloading' | 'restoring' | 'rolling-back' | 'cleaning' | 'done' | 'failed';
   from: string;
   to: string;
   pid: number;
@@ -79,22 +82,39 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
   const prefetchEnabled = patched(PATCHES.migratePrefetch);
   const downloadId = workflowInfo().runId;
   const announced = listenForStoredLayers();
+  const offered = listenForFinalLayers();
+  const direct = await prepareDirect(input, { source, target, from, pid, downloadId, prefetchEnabled });
   let prefetch = NO_PREFETCH;
+  let handed: HandOffOutcome | null = null;
   let ck: CheckpointResult;
   try {
     checkpointRunning = true;
     const child = await startChild(checkpoint, {
       workflowId: checkpointWorkflowId,
       taskQueue: workflowTaskQueue(prefix),
-      args: [checkpointInput(input, { from, pid, prefix, prefetchEnabled })],
+      args: [checkpointInput(input, { from, pid, prefix, prefetchEnabled, checkpointId: direct.checkpointId, handOff: direct.link !== null })],
     });
     const finished = child.result();
-    if (prefetchEnabled) prefetch = await prefetchStoredLayers(child, finished, announced, { acts: target, downloadId, progress });
+    const offerCame = direct.link ? condition(() => offered() !== null) : null;
+    if (prefetchEnabled) prefetch = await prefetchStoredLayers(child, offerCame ? Promise.race([finished, offerCame]) : finished, announced, { acts: target, downloadId, progress });
+    const link = direct.link;
+    if (link && offerCame && (await Promise.race([offerCame.then(() => true), finished.then(() => false, () => false)]))) {
+      handed = await CancellationScope.nonCancellable(() =>
+        handOff(child, offered()!, link, { source, target, onStage: (stage) => (progress.stage = stage) }),
+      );
+    }
     ck = await finished;
   } catch (err) {
     progress.stage = 'failed';
-    const dir = prefetch.dir;
-    if (dir !== null) await CancellationScope.nonCancellable(() => target.cleanStaging({ dir }));
+    await CancellationScope.nonCancellable(async () => {
+      const dirs = [prefetch.dir, direct.link?.endpoint.stagingDir].filter((d): d is string => typeof d === 'string');
+      for (const dir of new Set(dirs)) await target.cleanStaging({ dir });
+      await closeDirectLink(direct.link, source, target);
+    });
+    if (handed?.kind === 'restored') {
+      const checkpointId = handed.offer.checkpointId;
+      throw toFailure(new MigratedNotStored(checkpointId, pid, to, handed.restored.pid, innermostMessage(err), { cause: err }), { checkpointId, runningOn: to, newPid: handed.restored.pid });
+    }
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       throw toFailure(new CheckpointInProgress(pid, from, checkpointWorkflowId));
     }
@@ -106,26 +126,112 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
   // From here the process exists only as images: finish (or roll back) whatever happens.
   return await CancellationScope.nonCancellable(async () => {
     const moved = { source, target, from, to, pid, ck, downloadId, prefetch, progress };
+    const link = direct.link;
+    if (handed?.kind === 'restored' && link) return await finishDirect(moved, handed, link, startedAt);
+    if (handed?.kind === 'restore-failed' && link) {
+      await closeDirectLink(link, source, target);
+      throw await rollBackMigration(handed.error, { ...moved, stagingDir: link.endpoint.stagingDir });
+    }
+    await closeDirectLink(link, source, target);
     const { restored, stagingDir } = await restoreOnTarget(moved);
     progress.stage = 'cleaning';
     await target.cleanStaging({ dir: stagingDir });
     await source.discardCheckpoint({ checkpointId: ck.checkpointId, deleteStored: false });
     progress.stage = 'done';
     return {
-      workflowId: workflowInfo().workflowId,
-      checkpointId: ck.checkpointId,
-      from,
-      to,
-      pid,
-      newPid: restored.pid,
+      ...resultBase(moved, restored, startedAt),
       downtime: downtimeOf(ck, restored.downloadMs, restored.restoreMs, restored.runningAtMs),
-      checkpoint: ck,
-      prefetch: prefetch.summary,
-      prefetchProblem: prefetch.problem,
-      restore: restored,
-      durationMs: Date.now() - startedAt,
+      ...(direct.wanted ? { path: 'store' as const, direct: null, directProblem: handed?.kind === 'send-failed' ? handed.problem : direct.problem } : {}),
     };
   });
+}
+
+interface DirectPlan {
+  wanted: boolean;
+  /** The id migrate picked for the checkpoint (the receiver's dir is named by it). */
+  checkpointId: string | undefined;
+  link: DirectLink | null;
+  /** Why there is no link, when one was wanted. */
+  problem: string | null;
+}
+
+/**
+ * Opens the direct link before the checkpoint starts, so nothing of it is inside the downtime.
+ * Runs from before the direct path, and migrations with direct: false, have none.
+ */
+async function prepareDirect(
+  input: MigrateInput,
+  h: { source: HostActivities; target: HostActivities; from: string; pid: number; downloadId: string; prefetchEnabled: boolean },
+): Promise<DirectPlan> {
+  if (!patched(PATCHES.migrateDirect)) return { wanted: false, checkpointId: input.checkpointId, link: null, problem: null };
+  if (input.direct === false) return { wanted: true, checkpointId: input.checkpointId, link: null, problem: 'turned off (direct: false)' };
+  const checkpointId = input.checkpointId ?? newCheckpointId(h.from, h.pid);
+  if (!h.prefetchEnabled) return { wanted: true, checkpointId, link: null, problem: 'this run predates the prefetch the direct path builds on' };
+  const { link, problem } = await openDirectLink(h.source, h.target, { sessionId: h.downloadId, checkpointId, downloadId: h.downloadId });
+  return { wanted: true, checkpointId, link, problem };
+}
+
+async function closeDirectLink(link: DirectLink | null, source: HostActivities, target: HostActivities): Promise<void> {
+  if (!link) return;
+  // Best effort: a receiver closes itself after one transfer or when its lifetime ends.
+  await Promise.all([source.closeDirectLink({ sessionId: link.sessionId }).catch(() => undefined), target.closeDirectLink({ sessionId: link.sessionId }).catch(() => undefined)]);
+}
+
+/** The process runs on the target and its checkpoint is stored: clean both hosts and report. */
+async function finishDirect(m: Moving, h: Extract<HandOffOutcome, { kind: 'restored' }>, link: DirectLink, startedAt: number): Promise<MigrateResult> {
+  const { ck, progress, to } = m;
+  progress.stage = 'cleaning';
+  await m.target.cleanStaging({ dir: link.endpoint.stagingDir });
+  await m.source.discardCheckpoint({ checkpointId: ck.checkpointId, deleteStored: false });
+  await closeDirectLink(link, m.source, m.target);
+  progress.stage = 'done';
+  const r = h.restored;
+  const restored: RestoreResult = {
+    checkpointId: ck.checkpointId,
+    workflowId: workflowInfo().workflowId,
+    host: to,
+    pid: r.pid,
+    layers: ck.baseLayers.length + ck.layers.length,
+    bytesDownloaded: 0,
+    downloadMs: 0,
+    restoreMs: r.durationMs,
+    restoreTimeUs: r.restoreTimeUs,
+    runningAtMs: r.finishedAtMs,
+    durationMs: h.sent.durationMs + r.durationMs,
+  };
+  return {
+    ...resultBase(m, restored, startedAt),
+    downtime: directDowntime(h.offer.finalDump, h.sent.durationMs, r),
+    path: 'direct',
+    direct: { bytes: h.sent.bytes, layersSent: h.sent.layersSent, durationMs: h.sent.durationMs },
+    directProblem: null,
+  };
+}
+
+function resultBase(m: Moving, restored: RestoreResult, startedAt: number): Omit<MigrateResult, 'downtime'> {
+  return {
+    workflowId: workflowInfo().workflowId,
+    checkpointId: m.ck.checkpointId,
+    from: m.from,
+    to: m.to,
+    pid: m.pid,
+    newPid: restored.pid,
+    checkpoint: m.ck,
+    prefetch: m.prefetch.summary,
+    prefetchProblem: m.prefetch.problem,
+    restore: restored,
+    durationMs: Date.now() - startedAt,
+  };
+}
+
+/** Downtime on the direct path: freeze, send, restore; storing comes after the process runs. */
+export function directDowntime(fd: FinalLayersReady['finalDump'], directMs: number, r: RestoreOutcome): DowntimeBreakdown {
+  const totalMs = Math.max(0, r.finishedAtMs - fd.startedAtMs);
+  const known = fd.durationMs + directMs + r.durationMs;
+  return {
+    totalMs,
+    parts: { frozenDumpMs: fd.frozenMs, finalDumpMs: fd.durationMs, uploadMs: 0, commitMs: 0, downloadMs: 0, restoreMs: r.durationMs, directMs, otherMs: Math.max(0, totalMs - known) },
+  };
 }
 
 function checkedInput(input: MigrateInput) {
@@ -139,18 +245,22 @@ function checkedInput(input: MigrateInput) {
   return { from, to, pid, prefix };
 }
 
-function checkpointInput(input: MigrateInput, c: { from: string; pid: number; prefix: string; prefetchEnabled: boolean }): CheckpointInput {
+function checkpointInput(
+  input: MigrateInput,
+  c: { from: string; pid: number; prefix: string; prefetchEnabled: boolean; checkpointId: string | undefined; handOff: boolean },
+): CheckpointInput {
   return {
     host: c.from,
     pid: c.pid,
     policy: input.policy,
     // A warm chain (nightly pre-dumps) is used when there is one, unless turned off.
     fromWarm: input.fromWarm !== false,
-    checkpointId: input.checkpointId,
+    checkpointId: c.checkpointId,
     leaveRunning: false,
     keepStaging: true,
     taskQueuePrefix: c.prefix,
     ...(c.prefetchEnabled ? { announceStoredLayers: true } : {}),
+    ...(c.handOff ? { handOffFinalLayers: true } : {}),
   };
 }
 

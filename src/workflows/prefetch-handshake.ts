@@ -25,7 +25,7 @@ import { innermostMessage } from './failures';
 import type { HostActivities } from './host-activities';
 import type { MigrateProgress } from './migrate';
 import { LAYERS_STORED_SIGNAL, PREFETCHED_SIGNAL } from '../core';
-import type { CheckpointProgress, CheckpointResult, LayersStored, PrefetchSummary } from './types';
+import type { CheckpointProgress, LayersStored, PrefetchSummary } from './types';
 
 export const layersStoredSignal = defineSignal<[LayersStored]>(LAYERS_STORED_SIGNAL);
 /** The summary is absent when the target's fetch failed, and in runs from before catch-up rounds. */
@@ -107,13 +107,14 @@ const roundOf = (a: LayersStored | null): number => (a === null ? 0 : a.round ??
 
 /**
  * migrate's side: fetches each round the checkpoint announces to the target, then lets the
- * checkpoint go on, until the checkpoint ends. A checkpoint that stored nothing before the freeze
+ * checkpoint go on, until the checkpoint ends (or, on the direct path, offers its final layers:
+ * `finished` then settles on that). A checkpoint that stored nothing before the freeze
  * ends without announcing anything. After a failed fetch the later rounds are acknowledged
  * unfetched: the download after the final dump then fetches what is missing.
  */
 export async function prefetchStoredLayers(
   child: ChildWorkflowHandle<typeof checkpoint>,
-  finished: Promise<CheckpointResult>,
+  finished: Promise<unknown>,
   announced: () => LayersStored | null,
   target: PrefetchTarget,
 ): Promise<Readonly<Prefetch>> {

@@ -21,6 +21,8 @@ export interface FailedCheckpoint {
   /** The final dump, once taken. */
   finalDump: LayerDump | null;
   progress: CheckpointProgress;
+  /** migrate restored the process on another host from these layers: never restore it here too. */
+  runsElsewhere?: boolean;
 }
 
 /** Cleans up after a checkpoint failed or was cancelled; returns the failure to end it with. */
@@ -30,7 +32,7 @@ export async function abandonCheckpoint(err: unknown, failed: FailedCheckpoint):
   const { acts, checkpointId, host, finalDump, progress } = failed;
   const rolledBack = await CancellationScope.nonCancellable(async () => {
     await failed.uploads.settle();
-    if (finalDump && !finalDump.leftRunning) {
+    if (finalDump && !finalDump.leftRunning && !failed.runsElsewhere) {
       // The process was stopped by the final dump and storing it failed: bring it back here.
       progress.stage = 'rolling-back';
       const pid = await restoreFromLocalImages(acts, finalDump.imagesDir, { checkpointId, deleteStored: true });

@@ -35,6 +35,12 @@ export interface CheckpointInput {
   announceStoredLayers?: boolean;
   /** Longest wait for `prefetched` (default 2 hours, the transfer activities' own limit). */
   prefetchWaitLimitMs?: number;
+  /**
+   * Set by migrate with a direct link (only with announceStoredLayers): after the final dump,
+   * signal `finalLayersReady` to the parent and wait for `handedOff` before storing anything, so
+   * the layers go to the target first and the store gets them once the process runs there.
+   */
+  handOffFinalLayers?: boolean;
   /** Task-queue prefix of the ferry deployment (default "ferry"). */
   taskQueuePrefix?: string;
 }
@@ -56,6 +62,7 @@ export type CheckpointStage =
   | 'catching-up'
   | 'awaiting-prefetch'
   | 'final-dump'
+  | 'handing-off'
   | 'uploading'
   | 'committing'
   | 'cleaning'
@@ -154,6 +161,33 @@ export interface MigrateInput {
   fromWarm?: boolean;
   checkpointId?: string;
   taskQueuePrefix?: string;
+  /**
+   * Send the final layers straight from the source worker to the target worker (TLS, a key made
+   * for this migration), restore, then store the checkpoint (default true). false: through the
+   * store inside the downtime, as before. When the direct path fails the store path is taken.
+   */
+  direct?: boolean;
+}
+
+/** What the checkpoint offers its parent with `finalLayersReady`. */
+export interface FinalLayersReady {
+  checkpointId: string;
+  /** The checkpoint's layers on the source host, final dump last. */
+  layers: Array<{ index: number; imagesDir: string }>;
+  finalDump: { startedAtMs: number; durationMs: number; frozenMs: number; bytes: number };
+}
+
+/** The parent's answer with `handedOff`. */
+export interface HandedOff {
+  /** The process now runs on the target: a failure to store must not bring it back on the source. */
+  restoredElsewhere: boolean;
+}
+
+/** How the final layers reached the target. */
+export interface DirectTransferSummary {
+  bytes: number;
+  layersSent: number[];
+  durationMs: number;
 }
 
 export interface DowntimeBreakdown {
@@ -168,6 +202,8 @@ export interface DowntimeBreakdown {
     commitMs: number;
     downloadMs: number;
     restoreMs: number;
+    /** Sending the final layers straight to the target (direct path; absent in older results). */
+    directMs?: number;
     /** Scheduling and bookkeeping between the steps (total minus the parts above). */
     otherMs: number;
   };
@@ -190,6 +226,15 @@ export interface MigrateResult {
   prefetch: PrefetchSummary | null;
   /** Why the prefetch failed (the migration went on without it), or null. */
   prefetchProblem: string | null;
+  /**
+   * How the final layers reached the target inside the downtime: "direct" from the source worker,
+   * or "store" (upload, commit, download). Absent in results of runs from before the direct path.
+   */
+  path?: 'direct' | 'store';
+  /** The direct transfer, when that path was taken. */
+  direct?: DirectTransferSummary | null;
+  /** Why the direct path was not taken (turned off, no link, the transfer failed), or null. */
+  directProblem?: string | null;
   restore: RestoreResult;
   durationMs: number;
 }

@@ -31,6 +31,10 @@ export class FakeCriu implements CriuPort {
   /** Runs inside each pre-dump (e.g. wait for a test gate). */
   onPreDump: (index: number) => Promise<void> = async () => {};
   failRestore: Error | null = null;
+  /** Runs as each restore starts (e.g. to look at the store at that moment). */
+  onRestore: (imagesDir: string) => void = () => {};
+  /** An extra file the final dump writes (e.g. a name a direct receiver must refuse). */
+  finalDumpExtraFile: string | null = null;
   /** What dumpableBytes() reports (null: unknown, as from a host that cannot read it). */
   residentBytes: number | null = null;
   private preDumps = 0;
@@ -61,11 +65,13 @@ export class FakeCriu implements CriuPort {
   async dump(req: DumpRequest): Promise<DumpResult> {
     this.calls.push(`dump:${path.basename(req.imagesDir)}:parent=${req.prevImagesDir ? path.basename(req.prevImagesDir) : '-'}`);
     this.write(req.imagesDir, this.finalDumpPages);
+    if (this.finalDumpExtraFile) fs.writeFileSync(path.join(req.imagesDir, this.finalDumpExtraFile), 'extra');
     if (!req.leaveRunning) this.alive.delete(req.pid);
     return { kind: 'dump', pid: req.pid, imagesDir: req.imagesDir, parent: req.prevImagesDir ?? null, leftRunning: !!req.leaveRunning, process: identityOf(req.pid), stats: stats(this.finalDumpPages, this.finalDumpPages * this.usPerPage), criuVersion: '4.1.1' };
   }
   async restore(req: { imagesDir: string }) {
     this.calls.push(`restore:${req.imagesDir}`);
+    this.onRestore(req.imagesDir);
     if (this.failRestore) throw this.failRestore;
     const pid = this.restoredPid || 40000 + this.calls.length;
     this.alive.add(pid);
@@ -154,9 +160,11 @@ export function halvingDumpClock(host: FakeHost, firstMs: number, lagMs = 100_00
   host.deps.now = () => Date.now() - lagMs + 2 * firstMs * (1 - 0.5 ** host.criu.calls.length);
 }
 
-export function fakeHost(name: string, store: FakeStore, root: string): FakeHost {
+/** A host of fake CRIU and store; `direct` gives its worker a direct receiver on loopback (real TLS). */
+export function fakeHost(name: string, store: FakeStore, root: string, opts: { direct?: boolean } = {}): FakeHost {
   const criu = new FakeCriu();
   const stagingDir = path.join(root, name);
   fs.mkdirSync(stagingDir, { recursive: true });
-  return { name, criu, deps: { host: name, stagingDir, criu, store, kernel: '6.18-test', pageSize: 4096, heartbeatIntervalMs: 200 } };
+  const direct = opts.direct ? { direct: { host: '127.0.0.1', port: 0 } } : {};
+  return { name, criu, deps: { host: name, stagingDir, criu, store, kernel: '6.18-test', pageSize: 4096, heartbeatIntervalMs: 200, ...direct } };
 }

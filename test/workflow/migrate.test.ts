@@ -18,11 +18,11 @@ const shared = useWorkflowEnv();
 
 const PID = 7777;
 
-function twoHosts(tag: string) {
+function twoHosts(tag: string, opts: { direct?: boolean } = {}) {
   const store = new FakeStore();
   const root = tempRoot(tag);
-  const a = fakeHost('node-a', store, root);
-  const b = fakeHost('node-b', store, root);
+  const a = fakeHost('node-a', store, root, opts);
+  const b = fakeHost('node-b', store, root, opts);
   a.criu.alive.add(PID);
   return { store, a, b, prefix: uniquePrefix() };
 }
@@ -175,6 +175,89 @@ describe('restore and migrate workflows', () => {
     expect(a.criu.calls[a.criu.calls.length - 1]).toMatch(/^restore:.*checkpoints.*layer-0$/);
     // The checkpoint stays stored so it can be restored once B is fixed.
     expect([...store.manifests.values()].some((m) => m.complete)).toBe(true);
+    expect(leftovers(b.deps.stagingDir)).toEqual([]);
+  });
+
+  test('migrate, direct: the final layer goes straight to B over TLS, B restores, then the checkpoint is stored', async () => {
+    const { store, a, b, prefix } = twoHosts('migdir', { direct: true });
+    a.criu.preDumpPages = [50000, 20000];
+    a.criu.finalDumpPages = 3000;
+    b.criu.restoredPid = 9005;
+    let storedAtRestore: boolean | null = null;
+    b.criu.onRestore = () => (storedAtRestore = [...store.manifests.values()].some((m) => m.complete));
+    const r = await withWorkers(shared.env, prefix, [a, b], async (ferry) => {
+      const res = await ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', policy: { maxPreDumps: 2, minPagesWritten: 10 } });
+      await captureHistory(ferry.client.workflow.getHandle(res.workflowId), 'migrate-direct-scripted');
+      await captureHistory(ferry.client.workflow.getHandle(res.checkpoint.workflowId), 'migrate-direct-checkpoint-scripted');
+      return res;
+    });
+    expect(r).toMatchObject({ newPid: 9005, path: 'direct', directProblem: null });
+    expect(r.direct).toMatchObject({ layersSent: [2], bytes: 3000 + 3 });
+    // Restored from the layers the prefetch brought and the one sent directly, before anything
+    // marked the checkpoint complete; the store was only read for the prefetch.
+    expect(b.criu.calls).toEqual([expect.stringMatching(/^restore:.*downloads.*layer-2$/)]);
+    expect(storedAtRestore).toBe(false);
+    expect(store.pulls).toEqual([{ checkpointId: r.checkpointId, downloaded: [0, 1], complete: false }]);
+    // ... and stored whole afterwards.
+    expect(store.manifests.get(r.checkpointId)?.complete).toBe(true);
+    expect(store.manifests.get(r.checkpointId)?.layers.map((l) => l.index)).toEqual([0, 1, 2]);
+    const p = r.downtime.parts;
+    expect(p).toMatchObject({ uploadMs: 0, commitMs: 0, downloadMs: 0 });
+    expect(Math.abs(p.finalDumpMs + p.directMs! + p.restoreMs + p.otherMs - r.downtime.totalMs)).toBeLessThanOrEqual(1);
+    expect(a.criu.alive.has(PID)).toBe(false);
+    expect(leftovers(a.deps.stagingDir)).toEqual([]);
+    expect(leftovers(b.deps.stagingDir)).toEqual([]);
+  });
+
+  test('migrate, direct, without pre-dumps: the whole dump goes straight to B', async () => {
+    const { store, a, b, prefix } = twoHosts('migdir0', { direct: true });
+    a.criu.memTrack = false;
+    b.criu.restoredPid = 9006;
+    const r = await withWorkers(shared.env, prefix, [a, b], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b' }));
+    expect(r).toMatchObject({ newPid: 9006, path: 'direct', direct: { layersSent: [0] } });
+    expect(store.pulls).toEqual([]);
+    expect(store.manifests.get(r.checkpointId)?.complete).toBe(true);
+  });
+
+  test('migrate, direct: when B refuses the transfer, the final layer goes through the store and the result says why', async () => {
+    const { store, a, b, prefix } = twoHosts('migdirx', { direct: true });
+    a.criu.preDumpPages = [50000, 20000];
+    a.criu.finalDumpExtraFile = 'not an image';
+    b.criu.restoredPid = 9007;
+    const r = await withWorkers(shared.env, prefix, [a, b], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', policy: { maxPreDumps: 2, minPagesWritten: 10 } }));
+    expect(r).toMatchObject({ newPid: 9007, path: 'store', direct: null });
+    expect(r.directProblem).toMatch(/direct transfer failed: .*refused the transfer: .*"not an image" is not an image file name/);
+    expect(store.pulls.at(-1)).toEqual({ checkpointId: r.checkpointId, downloaded: [2], complete: true });
+    expect(leftovers(b.deps.stagingDir)).toEqual([]);
+  });
+
+  test('migrate, direct: restore on B fails -> restored on A from its own images, the checkpoint stored', async () => {
+    const { store, a, b, prefix } = twoHosts('migdirf', { direct: true });
+    a.criu.memTrack = false;
+    a.criu.restoredPid = PID;
+    b.criu.failRestore = Object.assign(new Error('restore refused'), { name: 'NotPermittedError' });
+    const err = await withWorkers(shared.env, prefix, [a, b], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b' }).catch((x: unknown) => x));
+    expect((err as { failureType: string }).failureType).toBe('MigrationFailed');
+    expect(a.criu.alive.has(PID)).toBe(true);
+    expect(a.criu.calls.at(-1)).toMatch(/^restore:.*checkpoints.*layer-0$/);
+    expect([...store.manifests.values()].some((m) => m.complete)).toBe(true);
+    expect(leftovers(a.deps.stagingDir)).toEqual([]);
+    expect(leftovers(b.deps.stagingDir)).toEqual([]);
+  });
+
+  test('migrate, direct: storing fails after B restored -> MigratedNotStored, the process runs on B only', async () => {
+    const { a, b, store, prefix } = twoHosts('migdirs', { direct: true });
+    a.criu.memTrack = false;
+    a.criu.restoredPid = PID;
+    b.criu.restoredPid = 9008;
+    store.failPut = () => Object.assign(new Error('bucket gone'), { name: 'BucketMissing' });
+    const err = await withWorkers(shared.env, prefix, [a, b], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b' }).catch((x: unknown) => x));
+    expect((err as { failureType: string }).failureType).toBe('MigratedNotStored');
+    expect((err as Error).message).toMatch(/now runs on node-b as pid 9008/);
+    expect(b.criu.alive.has(9008)).toBe(true);
+    expect(a.criu.alive.has(PID)).toBe(false);
+    expect(a.criu.calls.filter((c) => c.startsWith('restore:'))).toEqual([]);
+    expect(leftovers(a.deps.stagingDir)).toEqual([]);
     expect(leftovers(b.deps.stagingDir)).toEqual([]);
   });
 

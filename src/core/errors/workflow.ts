@@ -78,4 +78,25 @@ export class MigrationFailed extends failureKind('migration-failed', { retryable
   }
 }
 
-export const WORKFLOW_ERRORS = [InvalidInput, HostUnavailable, PreDumpsUnavailable, CheckpointInProgress, CheckpointFailed, MigrationFailed] as const;
+/**
+ * A direct migration restored the process on the target, and storing the checkpoint afterwards
+ * failed: the process runs (nothing is lost) but no stored copy of it was made.
+ */
+export class MigratedNotStored extends failureKind('migrated-not-stored', { retryable: false }) {
+  constructor(
+    readonly checkpointId: string,
+    readonly pid: number,
+    readonly to: string,
+    readonly newPid: number,
+    readonly problem: string,
+    options?: FerryErrorOptions,
+  ) {
+    super(
+      `pid ${pid} now runs on ${to} as pid ${newPid}, but storing its checkpoint ${checkpointId} afterwards failed (${problem}); ` +
+        `the process is not lost, it just has no stored copy: checkpoint it on ${to} when the store is back`,
+      options,
+    );
+  }
+}
+
+export const WORKFLOW_ERRORS = [InvalidInput, HostUnavailable, PreDumpsUnavailable, CheckpointInProgress, CheckpointFailed, MigrationFailed, MigratedNotStored] as const;
