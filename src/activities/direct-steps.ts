@@ -7,7 +7,7 @@
  * lost its half: the transfer then fails plainly and the migration takes the store path. Keys and
  * receivers not used within SESSION_LIFETIME_MS are dropped.
  */
-import { heartbeat, cancellationSignal } from '@temporalio/activity';
+import { cancellationSignal } from '@temporalio/activity';
 import { DirectTransferFailed } from '../core';
 import { DirectReceiver } from '../direct/receiver';
 import { sendLayers } from '../direct/sender';
@@ -91,8 +91,9 @@ export function directSteps(ctx: ActivityContext) {
         const layers = input.layers.map((l) => ({ index: l.index, dir: staging.inside(l.imagesDir) }));
         const peers = { sessionId: input.sessionId, senderPublicKey: keys.publicKey, receiverPublicKey: input.to.publicKey };
         const startedAtMs = now();
+        const progress = { bytesDone: 0, bytesTotal: 0 };
         try {
-          const sent = await sendLayers({
+          const sending = sendLayers({
             address: input.to.address,
             port: input.to.port,
             sessionId: input.sessionId,
@@ -100,8 +101,10 @@ export function directSteps(ctx: ActivityContext) {
             layers,
             connectTimeoutMs: CONNECT_TIMEOUT_MS,
             signal: cancellationSignal(),
-            onProgress: (bytesDone, bytesTotal) => heartbeat({ bytesDone, bytesTotal }),
+            onProgress: (bytesDone, bytesTotal) => Object.assign(progress, { bytesDone, bytesTotal }),
           });
+          // Heartbeats on a timer: one image file can take longer than the heartbeat timeout.
+          const sent = await ctx.whileBeating(progress, sending);
           return { ...sent, startedAtMs, durationMs: now() - startedAtMs };
         } catch (err) {
           throw new DirectTransferFailed((err as Error).message);

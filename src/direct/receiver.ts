@@ -8,7 +8,9 @@
  * holding the other private key can) is served; the listener then closes. A connection that
  * fails the handshake costs nothing and changes nothing.
  */
+import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
+import { once } from 'node:events';
 import path from 'node:path';
 import tls from 'node:tls';
 import { encodeFrame, serverTls, SocketReader, type LayerFrame } from './wire';
@@ -35,8 +37,8 @@ export interface Received {
 const MAX_LAYER_INDEX = 100_000;
 const MAX_FILES_PER_LAYER = 10_000;
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-/** Disk writes of at most this much at a time. */
-const WRITE_CHUNK = 8 * 1024 * 1024;
+/** Bytes received but not yet written to disk, at most (per file being written). */
+const WRITE_QUEUE_BYTES = 8 * 1024 * 1024;
 
 export class DirectReceiver {
   private busy = false;
@@ -158,16 +160,7 @@ async function receiveLayer(reader: SocketReader, frame: LayerFrame, intoDir: st
   let bytes = 0;
   try {
     for (const f of frame.files) {
-      const fh = await fs.open(path.join(partial, f.name), 'wx', 0o600);
-      try {
-        for (let left = f.size; left > 0; ) {
-          const chunk = await reader.upTo(Math.min(left, WRITE_CHUNK));
-          for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off)).bytesWritten;
-          left -= chunk.length;
-        }
-      } finally {
-        await fh.close();
-      }
+      await receiveFile(reader, path.join(partial, f.name), f.size);
       bytes += f.size;
     }
     if (frame.index > 0) await fs.symlink(`../layer-${frame.index - 1}`, path.join(partial, 'parent'));
@@ -177,6 +170,32 @@ async function receiveLayer(reader: SocketReader, frame: LayerFrame, intoDir: st
     await fs.rm(partial, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * One file's bytes from the socket to disk. A write stream queues what arrives while the disk is
+ * busy and writes it in batches (one small write per TLS record would cap the link at the disk's
+ * call rate); its high-water mark bounds the memory that queue may take.
+ */
+async function receiveFile(reader: SocketReader, file: string, size: number): Promise<void> {
+  const out = createWriteStream(file, { flags: 'wx', mode: 0o600, highWaterMark: WRITE_QUEUE_BYTES });
+  const closed = new Promise<void>((resolve, reject) => {
+    out.once('close', resolve);
+    out.once('error', reject);
+  });
+  try {
+    for (let left = size; left > 0; ) {
+      const chunk = await reader.upTo(left);
+      if (!out.write(chunk)) await once(out, 'drain');
+      left -= chunk.length;
+    }
+  } catch (err) {
+    out.destroy();
+    await closed.catch(() => undefined);
+    throw err;
+  }
+  out.end();
+  await closed;
 }
 
 /** Every layer up to the final one must now be here (prefetched or just received). */

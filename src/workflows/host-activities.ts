@@ -69,7 +69,8 @@ export function hostActivities(prefix: string, host: string) {
     prepareDirectSend: quick.prepareDirectSend,
     openDirectReceiver: quick.openDirectReceiver,
     sendLayersDirect: direct.sendLayersDirect,
-    closeDirectLink: quick.closeDirectLink,
+    // Like the probe: a host that is gone must not hold up the clean-up after a failure.
+    closeDirectLink: probe.closeDirectLink,
   };
 }
 

@@ -132,6 +132,10 @@ export async function migrate(input: MigrateInput): Promise<MigrateResult> {
       await closeDirectLink(link, source, target);
       throw await rollBackMigration(handed.error, { ...moved, stagingDir: link.endpoint.stagingDir });
     }
+    if (handed?.kind === 'send-failed' && !(await answers(target))) {
+      // The target went away during the transfer: the store path would wait for it without end.
+      throw await rollBackMigration(new Error(`${handed.problem}; host ${to} no longer answers`), { ...moved, stagingDir: null });
+    }
     await closeDirectLink(link, source, target);
     const { restored, stagingDir } = await restoreOnTarget(moved);
     progress.stage = 'cleaning';
@@ -169,6 +173,14 @@ async function prepareDirect(
   if (!h.prefetchEnabled) return { wanted: true, checkpointId, link: null, problem: 'this run predates the prefetch the direct path builds on' };
   const { link, problem } = await openDirectLink(h.source, h.target, { sessionId: h.downloadId, checkpointId, downloadId: h.downloadId });
   return { wanted: true, checkpointId, link, problem };
+}
+
+/** Whether a host's worker still takes work (a probe: gives up after its schedule-to-start limit). */
+async function answers(host: HostActivities): Promise<boolean> {
+  return host.checkHost().then(
+    () => true,
+    () => false,
+  );
 }
 
 async function closeDirectLink(link: DirectLink | null, source: HostActivities, target: HostActivities): Promise<void> {
