@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import tls from 'node:tls';
 import { clientTls, encodeFrame, SocketReader, type Frame } from './wire';
 
@@ -61,7 +61,7 @@ export async function sendLayers(input: SendLayersInput): Promise<Sent> {
     for (const layer of toSend) {
       socket.write(encodeFrame({ type: 'layer', index: layer.index, files: layer.files.map(({ name, size }) => ({ name, size })) }));
       for (const f of layer.files) {
-        if (f.size > 0) await pipeline(fs.createReadStream(f.path, { start: 0, end: f.size - 1, highWaterMark: SEND_CHUNK_BYTES }), socket, { end: false, signal: input.signal });
+        await sendFile(socket, f.path, f.size, input.signal);
         sent += f.size;
         input.onProgress?.(sent, total);
       }
@@ -76,6 +76,23 @@ export async function sendLayers(input: SendLayersInput): Promise<Sent> {
     throw new DirectLinkError(`the direct transfer to ${where} broke off: ${messageOf(err)}`, { cause: err });
   } finally {
     socket.destroy();
+  }
+}
+
+/** One file's bytes onto the socket, as many as were listed, waiting whenever the socket is full. */
+async function sendFile(socket: tls.TLSSocket, file: string, size: number, signal: AbortSignal | undefined): Promise<void> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    for (let pos = 0; pos < size; ) {
+      if (signal?.aborted) throw new Error('cancelled');
+      const buf = Buffer.allocUnsafe(Math.min(SEND_CHUNK_BYTES, size - pos));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) throw new Error(`${file} ended at byte ${pos} of ${size}: it changed while being sent`);
+      pos += bytesRead;
+      if (!socket.write(buf.subarray(0, bytesRead))) await once(socket, 'drain');
+    }
+  } finally {
+    await fh.close();
   }
 }
 

@@ -44,7 +44,7 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
 
   progress.stage = 'checking-host';
   const caps = await probeHost(acts, prefix, host, progress);
-  const tracker = converging ? new ConvergenceTracker(caps.pageSize, announceTo !== undefined) : null;
+  const tracker = converging ? new ConvergenceTracker(caps.pageSize, announceTo !== undefined, handOff !== null) : null;
   if (tracker) progress.decisions = tracker.decisions;
   const uploads = new Uploads(acts, checkpointId, (r) => {
     layerUploaded(progress, r);

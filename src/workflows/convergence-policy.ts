@@ -186,6 +186,8 @@ export interface RunShape {
   pageSize: number;
   /** The process runs again elsewhere (migrate): the final layer moves inside the downtime. */
   moving: boolean;
+  /** ... straight to the target worker (migrate's direct path), not through the store. */
+  direct?: boolean;
   residentBytes: number | null;
   dumpNowRequested: boolean;
 }
@@ -205,7 +207,7 @@ function record(at: DecisionRecord['at'], afterLayer: number | null, rates: Rate
 export function decideStart(policy: ConvergencePolicy, rates: Rates, run: RunShape): DecisionRecord {
   const go = (detail: string) => record('start', null, rates, { next: 'pre-dump', reason: null, detail, prediction: null });
   if (run.residentBytes === null) return go('resident memory unknown: pre-dumping as the policy allows');
-  const full = predictDowntime(rates, run.pageSize, { finalPages: Math.ceil(run.residentBytes / run.pageSize), pendingBytes: 0, moving: run.moving });
+  const full = predictDowntime(rates, run.pageSize, { finalPages: Math.ceil(run.residentBytes / run.pageSize), pendingBytes: 0, moving: run.moving, direct: run.direct });
   const memoryMs = full.totalMs - rates.fixedFreezeMs;
   const rateText = `${reportRates(rates).dumpMiBps} MiB/s (${rates.dumpSource} rate)`;
   const moveText = run.moving ? ` and moved in ${msText(full.moveMs)}` : '';
@@ -234,7 +236,7 @@ export function decideCatchUpEntry(
 ): DecisionRecord {
   const residentPages = run.residentBytes === null ? null : Math.ceil(run.residentBytes / run.pageSize);
   const pages = dirtiedIn(rates, run.sinceLastLayerMs, residentPages);
-  const prediction = pages === null ? null : predictDowntime(rates, run.pageSize, { finalPages: pages, pendingBytes: 0, moving: run.moving });
+  const prediction = pages === null ? null : predictDowntime(rates, run.pageSize, { finalPages: pages, pendingBytes: 0, moving: run.moving, direct: run.direct });
   const at = (next: DecisionRecord['next'], reason: StopReason | null, detail: string) =>
     record('catch-up-entry', run.lastLayer, rates, { next, reason, detail, prediction });
   const age = `the last layer is ${msText(run.sinceLastLayerMs)} old`;
@@ -270,7 +272,7 @@ export function decideAfterCatchUp(policy: ConvergencePolicy, rates: Rates, run:
   const last = run.rounds[run.rounds.length - 1];
   const prev = run.rounds.length >= 2 ? run.rounds[run.rounds.length - 2] : null;
   const finalPages = dirtiedIn(rates, last.durationMs, residentPages) ?? last.pagesWritten;
-  const prediction = predictDowntime(rates, run.pageSize, { finalPages, pendingBytes: last.bytes, moving: run.moving });
+  const prediction = predictDowntime(rates, run.pageSize, { finalPages, pendingBytes: last.bytes, moving: run.moving, direct: run.direct });
   const stop = (reason: StopReason, detail: string) => record('catch-up', last.layer, rates, { next: 'final-dump', reason, detail, prediction });
   const n = run.rounds.length;
   const predicted = `predicted downtime ${msText(prediction.totalMs)} (frozen ${msText(prediction.frozenMs)}${run.moving ? `, move ${msText(prediction.moveMs)}` : ''})`;

@@ -16,6 +16,8 @@ export class ConvergenceTracker {
     pageSize: number,
     /** Whether the process runs again on another host, so the final layer moves inside the downtime. */
     readonly moving: boolean,
+    /** Whether the final layers go straight to the target (new runs of migrate's direct path). */
+    readonly direct = false,
   ) {
     this.measured = { pageSize, layers: [], uploads: [], prefetches: [], host: { dumpBytesPerMs: null, uploadBytesPerMs: null }, residentBytes: null };
   }
@@ -48,7 +50,7 @@ export class ConvergenceTracker {
   }
 
   shape(dumpNowRequested: boolean): RunShape {
-    return { pageSize: this.measured.pageSize, moving: this.moving, residentBytes: this.measured.residentBytes, dumpNowRequested };
+    return { pageSize: this.measured.pageSize, moving: this.moving, ...(this.direct ? { direct: true } : {}), residentBytes: this.measured.residentBytes, dumpNowRequested };
   }
 
   report(): RatesReport {

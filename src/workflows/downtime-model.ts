@@ -169,11 +169,17 @@ export interface FinalDumpShape {
   pendingBytes: number;
   /** Whether the process runs again elsewhere, so the final layer moves inside the downtime. */
   moving: boolean;
+  /**
+   * The final layers go straight to the target (migrate's direct path): one hop, at the rate this
+   * host sends at (its uploads stand in until a direct transfer has been measured), not two.
+   */
+  direct?: boolean;
 }
 
 export function predictDowntime(r: Rates, pageSize: number, f: FinalDumpShape): DowntimePrediction {
   const frozenMs = r.fixedFreezeMs + (f.finalPages * pageSize) / r.dumpBytesPerMs;
-  const move = f.moving ? moveMs(r, f.finalPages * pageSize + f.pendingBytes) : 0;
+  const bytes = f.finalPages * pageSize + f.pendingBytes;
+  const move = !f.moving ? 0 : f.direct ? bytes / r.uploadBytesPerMs : moveMs(r, bytes);
   return { finalPages: f.finalPages, frozenMs: round(frozenMs), moveMs: round(move), totalMs: round(frozenMs + move) };
 }
 

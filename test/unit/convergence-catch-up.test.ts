@@ -78,6 +78,8 @@ describe('downtime model', () => {
     const moved = predictDowntime(r, PAGE, { finalPages: 25600, pendingBytes: 4 * MIB, moving: true });
     expect(moved.moveMs).toBeCloseTo(78000, 0);
     expect(moved.totalMs).toBeCloseTo(79200, 0);
+    // On migrate's direct path the final layers make one hop, at the rate this host sends at: 26 s.
+    expect(predictDowntime(r, PAGE, { finalPages: 25600, pendingBytes: 4 * MIB, moving: true, direct: true }).moveMs).toBeCloseTo(26000, 0);
   });
 });
 
