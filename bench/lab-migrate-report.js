@@ -15,8 +15,10 @@ const lib = require('./lib');
  * @property {{ restoreTimeUs: number }} restore
  * @property {{ bytes: number, layers: number } | null} prefetch
  * @property {string | null} prefetchProblem
+ * @property {'direct' | 'store'} [path]
+ * @property {string | null} [directProblem]
  */
-/** @typedef {{ thp: string, runs: Array<{ preDumps?: number, catchUps?: number | null, from: string, to: string, result: Migration }> }} MigrateTaskValue */
+/** @typedef {{ thp: string, runs: Array<{ preDumps?: number, catchUps?: number | null, direct?: boolean, from: string, to: string, result: Migration }> }} MigrateTaskValue */
 
 const [resultFile, bootMs, mib, permille, intervalMs] = process.argv.slice(2);
 /** @type {import('./results').LabRaw} */
@@ -28,7 +30,7 @@ const check = result.tasks.find((t) => t.kind === 'check');
 const MiB = 1024 * 1024;
 
 /** @type {import('./results').LabMigrateSummary[]} */
-const runs = task.value.runs.map(({ preDumps: asked, catchUps: askedCatchUps, from, to, result: r }) => {
+const runs = task.value.runs.map(({ preDumps: asked, catchUps: askedCatchUps, direct: askedDirect, from, to, result: r }) => {
   const final = r.checkpoint.layers[r.checkpoint.layers.length - 1];
   const preDumpLayers = r.checkpoint.layers.filter((l) => l.kind === 'pre-dump');
   const criuFrozenMs = final.stats.frozenTimeUs / 1000;
@@ -36,6 +38,9 @@ const runs = task.value.runs.map(({ preDumps: asked, catchUps: askedCatchUps, fr
   return {
     asked: asked ?? null,
     askedCatchUps: askedCatchUps ?? null,
+    askedDirect: askedDirect !== false,
+    path: r.path ?? 'store',
+    directProblem: r.directProblem ?? null,
     from,
     to,
     downtimeMs: r.downtime.totalMs,
@@ -57,11 +62,13 @@ const runs = task.value.runs.map(({ preDumps: asked, catchUps: askedCatchUps, fr
 });
 
 /** @param {import('./results').LabMigrateSummary} r */
-const variantOf = (r) => `${r.asked}/${r.askedCatchUps}`;
+const variantOf = (r) => `${r.asked}/${r.askedCatchUps}/${r.askedDirect}`;
 const variants = [...new Set(runs.map(variantOf))];
 const byVariant = variants.map((v) => runs.filter((r) => variantOf(r) === v));
 /** @param {import('./results').LabMigrateSummary} r */
-const name = (r) =>
+const name = (r) => baseName(r) + (r.askedDirect ? '' : ', final layers through the store (--no-direct)');
+/** @param {import('./results').LabMigrateSummary} r */
+const baseName = (r) =>
   r.asked === 0
     ? 'without pre-dumps (--pre-dumps 0)'
     : r.asked === null
@@ -95,6 +102,7 @@ const lines = [
   row('final layer: pages written', (r) => r.finalPagesWritten),
   row('final layer: pages referenced in the parent', (r) => r.finalPagesInParent),
   row('final layer MiB (moved inside the downtime)', (r) => r.finalBytes / MiB, 1),
+  `| path of the final layers | ${byVariant.map((rs) => [...new Set(rs.map((r) => r.path))].join(', ')).join(' | ')} |`,
   row('**ferry downtime ms** (final dump start to running on target)', (r) => r.downtimeMs),
   row('CRIU frozen ms (final dump, stats-dump)', (r) => r.criuFrozenMs),
   row('CRIU restore ms (stats-restore)', (r) => r.criuRestoreMs),
@@ -104,9 +112,10 @@ const lines = [
   '',
 ];
 // The figure pre-dumps exist for: downtime with them vs without, per round (same process, same boot).
-const withPre = byVariant.find((rs) => rs[0].asked !== 0 && rs[0].askedCatchUps !== 0);
-const noCatchUps = byVariant.find((rs) => rs[0].asked !== 0 && rs[0].askedCatchUps === 0);
-const without = byVariant.find((rs) => rs[0].asked === 0);
+const withPre = byVariant.find((rs) => rs[0].asked !== 0 && rs[0].askedCatchUps !== 0 && rs[0].askedDirect);
+const noCatchUps = byVariant.find((rs) => rs[0].asked !== 0 && rs[0].askedCatchUps === 0 && rs[0].askedDirect);
+const without = byVariant.find((rs) => rs[0].asked === 0 && rs[0].askedDirect);
+const throughStore = byVariant.find((rs) => rs[0].asked !== 0 && rs[0].askedCatchUps !== 0 && !rs[0].askedDirect);
 /** Per-round ratios of downtime (a / b), rounds matched by position (same process, same boot). */
 const perRound = (/** @type {import('./results').LabMigrateSummary[]} */ a, /** @type {import('./results').LabMigrateSummary[]} */ b) =>
   b.map((r, i) => (a[i] ? a[i].downtimeMs / r.downtimeMs : null)).filter((x) => x !== null);
@@ -126,6 +135,14 @@ if (withPre && noCatchUps) {
       (noneVsWithout.length ? `; without pre-dumps / pre-dumps without catch-ups: ${lib.median(noneVsWithout).toFixed(2)}x.` : '.'),
   );
 }
+if (withPre && throughStore) {
+  const pairs = perRound(throughStore, withPre);
+  lines.push(
+    `Downtime with the final layers through the store / sent directly, per round: **${lib.median(pairs).toFixed(2)}x** (rounds: ${pairs.map((x) => x.toFixed(2)).join(', ')}).`,
+  );
+}
+const fellBack = runs.filter((r) => r.askedDirect && r.path !== 'direct');
+if (fellBack.length) lines.push(`Direct path not taken in ${fellBack.length} run(s): ${[...new Set(fellBack.map((r) => r.directProblem))].join('; ')}.`);
 lines.push(
   `Downtime / (CRIU dump + restore), median of per-run ratios: ${byVariant.map((rs) => `${name(rs[0])} ${lib.median(rs.map((r) => r.ratio)).toFixed(2)}x`).join('; ')}.`,
   'Target (on hardware): within 1.2x; in this guest, uploads and downloads run at a few MiB/s and dominate.',

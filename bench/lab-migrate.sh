@@ -11,8 +11,9 @@
 #
 # Options: --mib 128, --permille 1 (pages dirtied per interval, per mille), --interval-ms 200,
 # --repeats 3 (rounds; each runs one migration per --pre-dumps value, back and forth between the
-# hosts), --pre-dumps "3 0 3/0" (the variants compared; "3/0" is --pre-dumps 3 --catch-ups 0, ferry
-# before catch-up rounds), --out migrate-lab, --results-dir
+# hosts), --pre-dumps "3 3+store 0 3/0" (the variants compared; "3/0" is --pre-dumps 3 --catch-ups 0,
+# ferry before catch-up rounds; "+store" adds --no-direct: the final layers through the store, ferry
+# before the direct path), --out migrate-lab, --results-dir
 # bench/results (test/integration/lab-migrate.test.ts points it elsewhere), --runs '[...]' (JSON:
 # extra single runs after the comparison, see infra/lab/guest/migrate-task.js; default none).
 # Environment: FERRY_LAB_MEM (default 3G here), FERRY_LAB_TIMEOUT (default 3600 here).
@@ -25,7 +26,7 @@ mib=128
 permille=1
 interval=200
 repeats=3
-pre_dumps="3 0 3/0"
+pre_dumps="3 3+store 0 3/0"
 out=migrate-lab
 results="$repo/bench/results"
 extra_runs='[]'
@@ -45,6 +46,16 @@ while [ $# -gt 0 ]; do
 done
 
 ferry() { node "$repo/bin/ferry.js" "$@"; }
+# "3", "3/0" (--catch-ups 0), "3+store" (--no-direct) -> the task's variant objects, comma-separated.
+variants_json() {
+  node -e '
+    const out = process.argv.slice(1).map((v) => {
+      const m = /^(\d+)(?:\/(\d+))?(\+store)?$/.exec(v);
+      if (!m) { console.error(`lab-migrate.sh: --pre-dumps variant "${v}" is not N, N/C or N+store`); process.exit(2); }
+      return JSON.stringify({ preDumps: Number(m[1]), ...(m[2] !== undefined ? { catchUps: Number(m[2]) } : {}), ...(m[3] ? { direct: false } : {}) });
+    });
+    console.log(out.join(","));' "$@"
+}
 [ -f "$repo/dist/cli/main.js" ] || lab_die "ferry is not built; run 'make build' first"
 guest=$(bash "$repo/infra/lab/build-guest.sh")
 workload=$(bash "$repo/test/fixtures/workload/build.sh" --static)
@@ -94,7 +105,7 @@ s3_port=${FERRY_S3_ENDPOINT##*:}
 cat >"$share/job.json" <<JSON
 {"tasks":[
   {"kind":"check"},
-  {"kind":"migrate","hosts":["lab-a","lab-b"],"repeats":$repeats,"preDumps":[$(printf '%s\n' $pre_dumps | sed -E 's#^([0-9]+)/([0-9]+)$#{"preDumps":\1,"catchUps":\2}#' | paste -sd, -)],"settleMs":2000,
+  {"kind":"migrate","hosts":["lab-a","lab-b"],"repeats":$repeats,"preDumps":[$(variants_json $pre_dumps)],"settleMs":2000,
    "checkpointPrefix":"$prefix","runs":$extra_runs,
    "workload":{"mib":$mib,"dirtyPermille":$permille,"intervalMs":$interval},
    "env":{"FERRY_TEMPORAL_ADDRESS":"$host_addr:$temporal_port","FERRY_TEMPORAL_NAMESPACE":"$FERRY_TEMPORAL_NAMESPACE",

@@ -232,6 +232,11 @@ export type LabMigrateSummary = {
   askedCatchUps: number | null;
   /** Catch-up pre-dumps among preDumps (0 for runs from before they existed). */
   catchUps: number;
+  /** Whether the variant let the final layers go straight to the target (false: --no-direct). */
+  askedDirect: boolean;
+  /** The path they took ("store" for runs from before the direct path). */
+  path: 'direct' | 'store';
+  directProblem: string | null;
   to: string;
   downtimeMs: number;
   parts: Record<string, number>;

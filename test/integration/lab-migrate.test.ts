@@ -127,6 +127,12 @@ test('a migration in the lab pre-dumps, catches up, prefetches every stored roun
   const prefetched = m.checkpoint.layers.filter((l) => l.kind === 'pre-dump').slice(0, -1);
   expect(m.prefetch!.layers).toBe(prefetched.length);
   expect(m.prefetch!.bytes).toBe(prefetched.reduce((n, l) => n + l.bytes, 0));
+  // The last catch-up and the final dump went straight from lab-a's worker to lab-b's (TLS),
+  // nothing was downloaded inside the downtime, and the checkpoint was stored after the restore.
+  expect(m).toMatchObject({ path: 'direct', directProblem: null });
+  expect(m.direct!.layersSent).toEqual(m.checkpoint.layers.slice(-2).map((l) => l.index));
+  expect(m.restore.bytesDownloaded).toBe(0);
+  expect(m.downtime.parts).toMatchObject({ uploadMs: 0, downloadMs: 0 });
 
   // Restored on the other host of the guest with the same pid, every page as the process wrote it.
   expect(run!.from).toBe('lab-a');

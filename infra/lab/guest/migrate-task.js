@@ -37,7 +37,7 @@ const path = require('node:path');
  * @property {ExtraRun[]} [runs]
  */
 
-/** @typedef {number | { preDumps: number, catchUps?: number }} Variant */
+/** @typedef {number | { preDumps: number, catchUps?: number, direct?: boolean }} Variant */
 
 /**
  * @typedef {object} ExtraRun
@@ -83,21 +83,22 @@ function migrateTask(task, h) {
     pid = h.startWorkload(task.workload).pid;
     h.sleepMs(task.settleMs ?? 2000);
     const variants = /** @type {Variant[]} */ ([]).concat(task.preDumps ?? 3).map((v) => (typeof v === 'number' ? { preDumps: v } : v));
-    /** @type {Array<{ preDumps: number, catchUps: number | null, from: string, to: string, wallMs: number, result: any, verify: { ok: boolean } }>} */
+    /** @type {Array<{ preDumps: number, catchUps: number | null, direct: boolean, from: string, to: string, wallMs: number, result: any, verify: { ok: boolean } }>} */
     const runs = [];
     for (let i = 0; i < task.repeats; i++) {
-      for (const { preDumps, catchUps } of variants) {
+      for (const { preDumps, catchUps, direct } of variants) {
         const n = runs.length;
         const [from, to] = n % 2 ? [task.hosts[1], task.hosts[0]] : [task.hosts[0], task.hosts[1]];
         const args = ['migrate', '--pid', String(pid), '--from', from, '--to', to, '--no-warm', '--pre-dumps', String(preDumps)];
         if (catchUps !== undefined) args.push('--catch-ups', String(catchUps));
+        if (direct === false) args.push('--no-direct');
         args.push('--checkpoint-id', `${task.checkpointPrefix}-${n}`, '--wait');
         const step = h.ferry(args, { env });
         const res = step.doc;
-        h.log(`migrate ${n + 1} (repeat ${i + 1}, --pre-dumps ${preDumps}${catchUps !== undefined ? ` --catch-ups ${catchUps}` : ''}) ${from}->${to}: downtime ${res.downtime.totalMs} ms, stop ${res.checkpoint.preDumps.stopReason}`);
+        h.log(`migrate ${n + 1} (repeat ${i + 1}, --pre-dumps ${preDumps}${catchUps !== undefined ? ` --catch-ups ${catchUps}` : ''}${direct === false ? ' --no-direct' : ''}) ${from}->${to}: downtime ${res.downtime.totalMs} ms (${res.path ?? 'store'}), stop ${res.checkpoint.preDumps.stopReason}`);
         const checked = h.verify(res.newPid);
         if (!checked.ok) throw new h.TaskError(`pid ${res.newPid} failed its page check after migration ${n + 1}`, checked);
-        runs.push({ preDumps, catchUps: catchUps ?? null, from, to, wallMs: step.wallMs, result: res, verify: checked });
+        runs.push({ preDumps, catchUps: catchUps ?? null, direct: direct !== false, from, to, wallMs: step.wallMs, result: res, verify: checked });
         pid = res.newPid;
       }
     }
