@@ -69,6 +69,10 @@ export type PipelineRaw = {
 export type MigrateRun = {
   from: string;
   to: string;
+  /** How the final layer moved ("store" in results from before the direct path). */
+  path?: 'direct' | 'store';
+  /** Round number: one migration per path per round. */
+  round?: number;
   wallMs: number;
   downtimeMs: number;
   /** Downtime split by step, as ferry reports it (uploadMs, downloadMs, otherMs, ...). */
