@@ -59,8 +59,17 @@ export class ChainInconsistentError extends Error {
 
 const ms = (us: number): string => `${(us / 1000).toFixed(1)} ms`;
 
-function formatDump(r: DumpResult, shellJob = false, pagesTo?: string): string {
+function formatDump(r: DumpResult, shellJob = false, pagesTo?: string, lazy = false): string {
   const s = r.stats;
+  if (lazy) {
+    // CRIU's stats-dump of a lazy dump stops before the pages are served: its numbers mean nothing.
+    return [
+      `lazy dump of pid ${r.pid} (${r.process.comm}) written to ${r.imagesDir}`,
+      '  pages    served to the lazy restore, which now has them all',
+      `  process  ${r.leftRunning ? 'left running here too' : 'migrated: it runs where it was restored'}`,
+      ...(r.warnings ?? []).map((w) => `  warning  ${w}`),
+    ].join('\n');
+  }
   return [
     `${r.kind} of pid ${r.pid} (${r.process.comm}) written to ${r.imagesDir}` + (r.parent ? `\n  parent   ${r.parent}` : ''),
     `  frozen   ${ms(s.frozenTimeUs)} (memory dump ${ms(s.memdumpTimeUs)})`,
@@ -213,7 +222,7 @@ async function runDump(opts: DumpFlags): Promise<void> {
     };
   }
   const result = await criu().dump(req, driver);
-  emit(opts, dumpJson(result), () => formatDump(result, req.shellJob === true, req.pageServer && formatEndpoint(req.pageServer)));
+  emit(opts, dumpJson(result), () => formatDump(result, req.shellJob === true, req.pageServer && formatEndpoint(req.pageServer), req.lazyPages === true));
 }
 
 interface PageServerFlags extends OutputOptions {

@@ -350,7 +350,7 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
     }
     const dirFd = openDir(dir);
     try {
-      response = await client.restore(
+      const restoring = client.restore(
         {
           images_dir_fd: dirFd,
           rst_sibling: true,
@@ -361,6 +361,7 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
         },
         { hooks: opts.hooks, signal: opts.signal },
       );
+      response = daemon ? await unlessDaemonFails(restoring, daemon, () => lazyFailure(dir, null, daemon!, req, daemon!.exit()!, null, true)) : await restoring;
     } finally {
       fs.closeSync(dirFd);
     }
@@ -383,7 +384,7 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
     }
     throw err;
   } finally {
-    await client.close();
+    await client.close(daemon?.exit() ? 2000 : undefined);
   }
   const pid = response.restore?.pid ?? rootPid;
   let lazyPages: CriuRestoreResult['lazyPages'];
@@ -406,10 +407,41 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
   return { pid, imagesDir: dir, restoreTimeUs, ...(lazyPages ? { lazyPages } : {}) };
 }
 
+/**
+ * The restore's answer, unless the lazy-pages daemon fails first and CRIU then stays silent: CRIU
+ * 4.1.1 was seen to hang after such a failure (restoring a pid namespace, its worker waits forever
+ * in do_wait after "Killing processes because of failure on restore").
+ */
+async function unlessDaemonFails<T>(restoring: Promise<T>, daemon: LazyPagesDaemon, failure: () => Error, graceMs = 10000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = daemon.finished.then(
+    (exit) =>
+      new Promise<never>((_, reject) => {
+        if (exit.code === 0 && !exit.signal) return; // every page delivered: only the answer is left
+        timer = setTimeout(() => reject(failure()), graceMs);
+      }),
+  );
+  try {
+    return await Promise.race([restoring, gaveUp]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
 /** The lazy-pages daemon's failure in words, with what to do about it. */
-function lazyFailure(dir: string, pid: number | null, daemon: LazyPagesDaemon, req: RestoreRequest, exit: { code: number | null; signal: NodeJS.Signals | null }, cause: unknown): LazyPagesFailedError {
+function lazyFailure(
+  dir: string,
+  pid: number | null,
+  daemon: LazyPagesDaemon,
+  req: RestoreRequest,
+  exit: { code: number | null; signal: NodeJS.Signals | null },
+  cause: unknown,
+  criuSilent = false,
+): LazyPagesFailedError {
   const tail = readLogTail(daemon.logFile);
-  const problem = `criu lazy-pages ended with ${describeExit(exit)}${tail.length ? `: ${mainCause(tail) ?? tail[tail.length - 1]}` : ''}`;
+  const problem =
+    `criu lazy-pages ended with ${describeExit(exit)}${tail.length ? `: ${mainCause(tail) ?? tail[tail.length - 1]}` : ''}` +
+    (criuSilent ? '; CRIU\'s restore did not answer after that, and ferry stopped waiting (a `criu restore --rpc` process may be left hanging: kill it)' : '');
   const remote = req.lazyPagesFrom;
   const hint = remote
     ? `The lazy dump at ${remote.address}:${remote.port} stopped serving pages. Read its dump.log on that host: ` +

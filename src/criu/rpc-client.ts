@@ -2,9 +2,9 @@
  * CRIU's RPC protocol over one `criu swrk` worker: request/response with NOTIFY dispatch, and one
  * small method per request type. Knows the protocol, not ferry's policies (those are in driver.ts).
  *
- * One worker serves any number of VERSION / FEATURE_CHECK / PAGE_SERVER requests (sent with
- * keep_open) followed by at most one dump, pre-dump or restore, which ends the worker: CRIU allows
- * keep_open only for the requests it knows leak nothing.
+ * One worker serves any number of VERSION / FEATURE_CHECK / PAGE_SERVER / PAGE_SERVER_CHLD requests
+ * (sent with keep_open) followed by at most one dump, pre-dump, restore or WAIT_PID, which ends the
+ * worker: CRIU allows keep_open only for the requests it knows leak nothing.
  */
 import { failureKind } from '../core/ferry-error';
 import { decodeMessage, encodeMessage } from './codec';
@@ -220,8 +220,9 @@ export class CriuRpcClient {
     return resp.status ?? 0;
   }
 
-  close(): Promise<unknown> {
-    return this.worker.close();
+  /** Ends the worker; `graceMs` bounds the wait for a worker stuck in a request (see CriuWorker.close). */
+  close(graceMs?: number): Promise<unknown> {
+    return this.worker.close(graceMs);
   }
 
   private async finalCall(type: number, opts: CriuOpts, options?: RequestOptions): Promise<CriuResponse> {
