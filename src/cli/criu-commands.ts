@@ -244,7 +244,22 @@ async function runPageServer(opts: PageServerFlags): Promise<void> {
     `page server pid ${server.pid} listening on ${where}${server.address ? '' : ' (every IPv4 address)'}, receiving into ${server.imagesDir}\n` +
       `  waiting for one dump: ferry dump --pid PID --images-dir DIR --page-server THIS_HOST:${server.port}`,
   );
-  const result = await server.finished;
+  // Ctrl-C reaches CRIU too, through the terminal's process group; a plain kill of ferry does not:
+  // the page server must not outlive the command that reports on it.
+  const stop = (): void => {
+    try {
+      process.kill(server.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('SIGINT', stop).once('SIGTERM', stop);
+  let result;
+  try {
+    result = await server.finished;
+  } finally {
+    process.off('SIGINT', stop).off('SIGTERM', stop);
+  }
   note(opts, `received ${formatBytes(result.pagesBytes)} of pages (${result.files.join(', ')}) into ${result.imagesDir}; ` +
     'copy the dump\'s other image files here (they stay in its --images-dir) before restoring from this dir');
 }

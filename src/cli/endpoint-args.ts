@@ -73,8 +73,9 @@ export function parseEndpoint(flag: string, raw: string): Endpoint {
 /** The address a page server listens on: an IP literal only (CRIU does not resolve names there). */
 export function parseListenAddress(flag: string, raw: string): string {
   const text = raw.trim();
-  const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-  if (net.isIPv4(bare) || net.isIPv6(bare)) return bare;
+  if (net.isIPv4(text) || net.isIPv6(text)) return text;
+  const inBrackets = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : '';
+  if (net.isIPv6(inBrackets)) return inBrackets;
   throw new UsageError(`${flag} must be an IPv4 or IPv6 address of this host (CRIU's page server does not resolve host names), got ${quoted(raw)}`);
 }
 

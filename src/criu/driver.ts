@@ -135,7 +135,7 @@ export function classifyFailure(
     hint =
       'The process was left running; its images were discarded. ' +
       (lazyPipeProblem() ?? 'The lazy restore stopped fetching pages before it had them all: see its lazy-pages.log on the restoring host.');
-  } else if (context.pageServer && /Can't connect to server|Failed to resolve hostname|page server doesn't answer/i.test(text)) {
+  } else if (context.pageServer && /Can't connect to server|Failed to resolve hostname|page server doesn't answer/i.test(readLogStart(logFile))) {
     hint =
       `The process was left running; its images were discarded. Is a page server listening at ${context.pageServer.address}:${context.pageServer.port}? ` +
       'Start `ferry page-server` there first (it serves one dump, then exits), and let this host reach that port.';
@@ -157,6 +157,22 @@ export function classifyFailure(
       '(e.g. `setsid PROGRAM`) and retry, or dump it as a shell job (`--shell-job`, and restore it with `--shell-job`).';
   }
   return new CriuFailedError(request, errno, tail, logRef, hint, { cause: failure, mainCause: mainCause(tail) });
+}
+
+/** A log's first MiB, for causes CRIU reports below error level early in a step (empty when unreadable). */
+function readLogStart(file: string, maxBytes = 1 << 20): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(Math.min(fs.fstatSync(fd).size, maxBytes));
+      fs.readSync(fd, buf, 0, buf.length, 0);
+      return buf.toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
 }
 
 function safeIdentity(pid: number): ProcessIdentity | null {
@@ -226,7 +242,8 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
         images_dir_fd: dirFd,
         pid: req.pid,
         log_file: logName,
-        log_level: opts.logLevel ?? 2,
+        // CRIU logs a page server it cannot reach only at info level (setup_tcp_client's pr_info).
+        log_level: req.pageServer && !lazy ? Math.max(opts.logLevel ?? 2, 3) : (opts.logLevel ?? 2),
         ...(trackMem ? { track_mem: true } : {}),
         ...(prev ? { parent_img: prev.parentImg } : {}),
         ...(kind === 'dump' && req.leaveRunning ? { leave_running: true } : {}),
