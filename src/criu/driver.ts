@@ -16,15 +16,16 @@ import path from 'node:path';
 import { locateCriu, compareVersions, MIN_CRIU_VERSION, CriuNotFoundError } from './binary';
 import { readChain, type ChainInfo } from './chain';
 import { mainCause, readLogTail } from './criu-log';
-import { CriuFailedError, CriuUnavailableError, KernelFeatureMissingError, NoSuchProcessError, NotPermittedError, ParentImagesInvalidError, PidInUseError, ProcessChangedError, type CriuRequestName, isError } from '../core';
+import { CriuFailedError, CriuUnavailableError, KernelFeatureMissingError, LazyPagesFailedError, NoSuchProcessError, NotPermittedError, ParentImagesInvalidError, PidInUseError, ProcessChangedError, type CriuRequestName, isError } from '../core';
 import { checkPrevImagesDir, discardPartialImages, prepareImagesDir, releaseImagesDir, tightenImagesDir } from './images-dir';
 import { readDumpStats, readInventory, readRestoreStats, readRootPid } from './images';
 import { fingerprintLayer, LAYER_RECORD_FORMAT, writeLayerRecord, type LayerFingerprint } from './layer-record';
 import { checkThp } from './thp';
+import { describeExit, LAZY_PAGES_SOCKET, LAZY_PIPE_BYTES, lazyPipeProblem, startLazyPages, type LazyPagesDaemon } from './lazy-pages';
 import { checkIdentity, checkTarget, readIdentitySync, readProcStat, waitForPidFree } from './process';
 import { CriuRequestFailed, CriuRpcClient, type CriuHooks, type CriuOpts, type CriuVersionInfo } from './rpc-client';
 import type { TargetGuard } from './target-guard';
-import type { CriuCapabilities, DumpKind, DumpRequest, DumpResult, PreDumpRequest, ProcessIdentity, RestoreRequest, CriuRestoreResult } from './types';
+import type { CriuCapabilities, DumpKind, DumpRequest, DumpResult, PageServerAddress, PreDumpRequest, ProcessIdentity, RestoreRequest, CriuRestoreResult } from './types';
 
 export interface DriverOptions {
   /** CRIU binary name or path (default: FERRY_CRIU, else `criu` on PATH). */
@@ -49,11 +50,11 @@ const ESRCH = 3;
 const EPERM = 1;
 const EEXIST = 17;
 
-function binaryName(opts?: { criuBinary?: string }): string {
+export function binaryName(opts?: { criuBinary?: string }): string {
   return opts?.criuBinary ?? process.env.FERRY_CRIU ?? 'criu';
 }
 
-async function locate(binary: string): Promise<string> {
+export async function locate(binary: string): Promise<string> {
   try {
     return await locateCriu(binary);
   } catch (err) {
@@ -65,7 +66,7 @@ async function locate(binary: string): Promise<string> {
 }
 
 /** Starts a worker and checks CRIU's version over RPC (cheaper than running `criu --version`). */
-async function startClient(binary: string): Promise<{ client: CriuRpcClient; version: CriuVersionInfo }> {
+export async function startClient(binary: string): Promise<{ client: CriuRpcClient; version: CriuVersionInfo }> {
   const client = CriuRpcClient.start(await locate(binary));
   try {
     const version = await client.version();
@@ -91,20 +92,20 @@ export async function checkCriu(opts?: { criuBinary?: string }): Promise<CriuCap
   }
 }
 
-function throwIfAborted(signal?: AbortSignal): void {
+export function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw signal.reason ?? new Error('aborted');
 }
 
-function openDir(dir: string): number {
+export function openDir(dir: string): number {
   return fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
 }
 
 /** Turns a failed CRIU answer into the error a user understands, using CRIU's log for the cause. */
-function classifyFailure(
+export function classifyFailure(
   request: CriuRequestName,
   failure: CriuRequestFailed,
   logFile: string,
-  context: { pid?: number; expected?: ProcessIdentity },
+  context: { pid?: number; expected?: ProcessIdentity; pageServer?: PageServerAddress; lazyPages?: boolean },
 ): Error {
   const errno = failure.response.cr_errno ?? null;
   const tail = readLogTail(logFile);
@@ -127,7 +128,18 @@ function classifyFailure(
   let hint =
     request === 'RESTORE'
       ? 'The process was not restored; fix the cause above and retry the restore.'
-      : 'The process was left running; its images were discarded. Fix the cause above and retry.';
+      : request === 'PAGE_SERVER_CHLD'
+        ? 'No page server was started; fix the cause above (a port in use: choose another --port) and start it again.'
+        : 'The process was left running; its images were discarded. Fix the cause above and retry.';
+  if (context.lazyPages && /Lazy pages transfer FAILED/.test(text)) {
+    hint =
+      'The process was left running; its images were discarded. ' +
+      (lazyPipeProblem() ?? 'The lazy restore stopped fetching pages before it had them all: see its lazy-pages.log on the restoring host.');
+  } else if (context.pageServer && /Can't connect to server|Failed to resolve hostname|page server doesn't answer/i.test(readLogStart(logFile))) {
+    hint =
+      `The process was left running; its images were discarded. Is a page server listening at ${context.pageServer.address}:${context.pageServer.port}? ` +
+      'Start `ferry page-server` there first (it serves one dump, then exits), and let this host reach that port.';
+  }
   // Two different conditions. "Not a session leader": the leader is another process of this pid
   // namespace (the shell that started it); --shell-job records that session as external. "Outside of its
   // pid namespace": the process sees its session id as 0, either because its leader lives in an outer pid
@@ -145,6 +157,22 @@ function classifyFailure(
       '(e.g. `setsid PROGRAM`) and retry, or dump it as a shell job (`--shell-job`, and restore it with `--shell-job`).';
   }
   return new CriuFailedError(request, errno, tail, logRef, hint, { cause: failure, mainCause: mainCause(tail) });
+}
+
+/** A log's first MiB, for causes CRIU reports below error level early in a step (empty when unreadable). */
+function readLogStart(file: string, maxBytes = 1 << 20): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(Math.min(fs.fstatSync(fd).size, maxBytes));
+      fs.readSync(fd, buf, 0, buf.length, 0);
+      return buf.toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
 }
 
 function safeIdentity(pid: number): ProcessIdentity | null {
@@ -185,7 +213,8 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
   const prepared = prepareImagesDir(req.imagesDir);
   let reachedCriu = false;
   try {
-    const prev = req.prevImagesDir ? checkPrevImagesDir(req.prevImagesDir, prepared.dir, identity) : null;
+    // Pages sent to a page server left no pagemap here: the parent's pages are checked over there.
+    const prev = req.prevImagesDir ? checkPrevImagesDir(req.prevImagesDir, prepared.dir, identity, undefined, req.pageServer !== undefined) : null;
     const trackMem = kind === 'pre-dump' || prev !== null;
     // Fingerprint the parent before anything is frozen: a failure here costs the process nothing.
     const parentFingerprint: LayerFingerprint | null = prev
@@ -196,12 +225,14 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
     const logFile = path.join(prepared.dir, logName);
     const stateBefore = readProcStat(req.pid)?.state ?? '?';
     try {
-      if (trackMem) {
+      const lazy = kind === 'dump' && req.lazyPages === true;
+      if (trackMem || lazy) {
         const features = await client.featureCheck();
-        if (!features.memTrack) {
+        if (trackMem && !features.memTrack) {
           // Never attempt it: a failed pre-dump leaves memfd debris inside the target.
           throw new KernelFeatureMissingError('mem_track', kind === 'pre-dump' ? 'pre-dump' : 'incremental dump');
         }
+        if (lazy && !features.lazyPages) throw new KernelFeatureMissingError('lazy_pages', 'lazy dump');
       }
       throwIfAborted(opts.signal);
       // The pid may have been recycled while the worker started.
@@ -211,11 +242,14 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
         images_dir_fd: dirFd,
         pid: req.pid,
         log_file: logName,
-        log_level: opts.logLevel ?? 2,
+        // CRIU logs a page server it cannot reach only at info level (setup_tcp_client's pr_info).
+        log_level: req.pageServer && !lazy ? Math.max(opts.logLevel ?? 2, 3) : (opts.logLevel ?? 2),
         ...(trackMem ? { track_mem: true } : {}),
         ...(prev ? { parent_img: prev.parentImg } : {}),
         ...(kind === 'dump' && req.leaveRunning ? { leave_running: true } : {}),
         ...(req.shellJob ? { shell_job: true } : {}),
+        // CRIU reads only the port of a lazy dump's ps (cr-service.c): it serves on every IPv4 address.
+        ...(lazy ? { lazy_pages: true, ps: { port: req.lazyPagesPort ?? 0 } } : req.pageServer ? { ps: { address: req.pageServer.address, port: req.pageServer.port } } : {}),
       };
       reachedCriu = true;
       try {
@@ -229,7 +263,7 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
       discardPartialImages(prepared.dir);
       const note = ensureNotLeftStopped(req.pid, stateBefore);
       const classified = err instanceof CriuRequestFailed
-        ? classifyFailure(request, err, logFile, { pid: req.pid, expected: req.expectedIdentity })
+        ? classifyFailure(request, err, logFile, { pid: req.pid, expected: req.expectedIdentity, ...(req.pageServer ? { pageServer: req.pageServer } : {}), ...(kind === 'dump' && req.lazyPages ? { lazyPages: true } : {}) })
         : err;
       if (note && classified instanceof Error) classified.message += ` (${note})`;
       throw classified;
@@ -302,6 +336,10 @@ export function dump(req: DumpRequest, opts?: DriverOptions): Promise<DumpResult
 /**
  * Restores the process tree of a final dump, detached from ferry (re-parented to init once CRIU
  * exits). Waits up to `pidWaitMs` for a dying or zombie process to release the pid.
+ *
+ * With lazyPages, a `criu lazy-pages` daemon (lazy-pages.ts) serves the memory on demand; the
+ * process runs once RESTORE answers, and this returns when its last page is in, so that a daemon
+ * that fails half-way is reported rather than found later as a process dead of a missing page.
  */
 export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Promise<CriuRestoreResult> {
   throwIfAborted(opts.signal);
@@ -312,23 +350,48 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
   const dir = chain.layers.at(-1)!.dir;
   const rootPid = readRootPid(dir);
   const waitMs = opts.pidWaitMs ?? 5000;
-  const holder = await waitForPidFree(rootPid, waitMs);
+  // Root pid 1: the dump's root is the init of its own pid namespace, which CRIU restores into a
+  // new pid namespace; its pids are not taken from this one.
+  const holder = rootPid === 1 ? null : await waitForPidFree(rootPid, waitMs);
   if (holder) throw new PidInUseError(rootPid, { comm: holder.comm, state: holder.state, ppid: holder.ppid }, waitMs);
   throwIfAborted(opts.signal);
-  const { client } = await startClient(binaryName(opts));
+  const binary = binaryName(opts);
+  const { client } = await startClient(binary);
   const logFile = path.join(dir, 'restore.log');
   let response;
+  let daemon: LazyPagesDaemon | null = null;
   try {
+    if (req.lazyPages) {
+      if (!(await client.featureCheck()).lazyPages) throw new KernelFeatureMissingError('lazy_pages', 'lazy restore');
+      daemon = await startLazyPages(await locate(binary), dir, req.lazyPagesFrom, opts.logLevel ?? 2);
+    }
     const dirFd = openDir(dir);
     try {
-      response = await client.restore(
-        { images_dir_fd: dirFd, rst_sibling: true, log_file: 'restore.log', log_level: opts.logLevel ?? 2, ...(req.shellJob ? { shell_job: true } : {}) },
+      const restoring = client.restore(
+        {
+          images_dir_fd: dirFd,
+          rst_sibling: true,
+          log_file: 'restore.log',
+          log_level: opts.logLevel ?? 2,
+          ...(req.shellJob ? { shell_job: true } : {}),
+          ...(req.lazyPages ? { lazy_pages: true } : {}),
+        },
         { hooks: opts.hooks, signal: opts.signal },
       );
+      response = daemon ? await unlessDaemonFails(restoring, daemon, () => lazyFailure(dir, null, daemon!, req, daemon!.exit()!, null, true)) : await restoring;
     } finally {
       fs.closeSync(dirFd);
     }
   } catch (err) {
+    if (daemon) {
+      // A daemon that died first is the cause (the restore only saw its socket close).
+      // (its exit may reach ferry just after CRIU's answer: give it a moment).
+      const diedFirst = daemon.exit() ?? (await Promise.race([daemon.finished, new Promise<null>((r) => setTimeout(() => r(null), 1000).unref())]));
+      const exit = diedFirst ?? (await daemon.stop());
+      if (diedFirst && (exit.code !== 0 || exit.signal) && err instanceof CriuRequestFailed && !/Can't fork for \d+: File exists/.test(readLogTail(logFile).join('\n'))) {
+        throw lazyFailure(dir, null, daemon, req, exit, err);
+      }
+    }
     if (err instanceof CriuRequestFailed) {
       if (err.response.cr_errno === EEXIST || readLogTail(logFile).some((l) => /Can't fork for \d+: File exists/.test(l))) {
         const stat = readProcStat(rootPid);
@@ -338,9 +401,19 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
     }
     throw err;
   } finally {
-    await client.close();
+    await client.close(daemon?.exit() ? 2000 : undefined);
   }
   const pid = response.restore?.pid ?? rootPid;
+  let lazyPages: CriuRestoreResult['lazyPages'];
+  if (daemon) {
+    const answeredAt = performance.now();
+    const exit = await daemon.finished;
+    // CRIU leaves the daemon's socket behind; a later lazy restore from this dir makes its own.
+    fs.rmSync(path.join(dir, LAZY_PAGES_SOCKET), { force: true });
+    if (exit.code !== 0 || exit.signal) throw lazyFailure(dir, pid, daemon, req, exit, null);
+    const from = req.lazyPagesFrom ? `${req.lazyPagesFrom.address.includes(':') ? `[${req.lazyPagesFrom.address}]` : req.lazyPagesFrom.address}:${req.lazyPagesFrom.port}` : dir;
+    lazyPages = { from, allPagesInMs: Math.round(performance.now() - answeredAt) };
+  }
   tightenImagesDir(dir);
   let restoreTimeUs: number | null = null;
   try {
@@ -348,7 +421,51 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
   } catch {
     // stats-restore is informative only
   }
-  return { pid, imagesDir: dir, restoreTimeUs };
+  return { pid, imagesDir: dir, restoreTimeUs, ...(lazyPages ? { lazyPages } : {}) };
+}
+
+/**
+ * The restore's answer, unless the lazy-pages daemon fails first and CRIU then stays silent: CRIU
+ * 4.1.1 was seen to hang after such a failure (restoring a pid namespace, its worker waits forever
+ * in do_wait after "Killing processes because of failure on restore").
+ */
+async function unlessDaemonFails<T>(restoring: Promise<T>, daemon: LazyPagesDaemon, failure: () => Error, graceMs = 10000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = daemon.finished.then(
+    (exit) =>
+      new Promise<never>((_, reject) => {
+        if (exit.code === 0 && !exit.signal) return; // every page delivered: only the answer is left
+        timer = setTimeout(() => reject(failure()), graceMs);
+      }),
+  );
+  try {
+    return await Promise.race([restoring, gaveUp]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+/** The lazy-pages daemon's failure in words, with what to do about it. */
+function lazyFailure(
+  dir: string,
+  pid: number | null,
+  daemon: LazyPagesDaemon,
+  req: RestoreRequest,
+  exit: { code: number | null; signal: NodeJS.Signals | null },
+  cause: unknown,
+  criuSilent = false,
+): LazyPagesFailedError {
+  const tail = readLogTail(daemon.logFile);
+  const problem =
+    `criu lazy-pages ended with ${describeExit(exit)}${tail.length ? `: ${mainCause(tail) ?? tail[tail.length - 1]}` : ''}` +
+    (criuSilent ? '; CRIU\'s restore did not answer after that, and ferry stopped waiting (a `criu restore --rpc` process may be left hanging: kill it)' : '');
+  const remote = req.lazyPagesFrom;
+  const hint = remote
+    ? `The lazy dump at ${remote.address}:${remote.port} stopped serving pages. Read its dump.log on that host: ` +
+      `\`page-pipe: splice: -1: Bad file descriptor\` there means its fs.pipe-max-size is below ${LAZY_PIPE_BYTES} bytes ` +
+      `(run \`sysctl -w fs.pipe-max-size=${LAZY_PIPE_BYTES}\` on it); the dumped process then keeps running there, so dump it again.`
+    : 'Check that the images dir holds every page (a lazy dump\'s images need --page-server pointing at that dump).';
+  return new LazyPagesFailedError(dir, pid, problem, fs.existsSync(daemon.logFile) ? daemon.logFile : null, hint, cause === null ? undefined : { cause });
 }
 
 /**

@@ -12,7 +12,7 @@ import { readLayerRecord } from './layer-record';
 import type { ProcessIdentity } from './types';
 
 /** Only CRIU logs of an earlier failed attempt: a retry into the same dir may replace them. */
-const LEFTOVER_LOG = /^(dump|pre-dump|restore)\.log$/;
+const LEFTOVER_LOG = /^(dump|pre-dump|restore|page-server)\.log$/;
 
 export interface PreparedDir {
   dir: string;
@@ -118,7 +118,14 @@ export function discardPartialImages(dir: string): void {
  * an images dir, a pre-dump, holding a pagemap of this pid, dumped with memory tracking after the
  * process started (CRIU's own pid-reuse test, done up front), and the newest such layer next to it.
  */
-export function checkPrevImagesDir(prevArg: string, imagesDir: string, target: ProcessIdentity, ticksPerSecond = 100): { dir: string; layer: LayerInfo; parentImg: string } {
+export function checkPrevImagesDir(
+  prevArg: string,
+  imagesDir: string,
+  target: ProcessIdentity,
+  ticksPerSecond = 100,
+  /** The chain's pages went to a page server: a parent without any pagemap here is expected. */
+  pagesElsewhere = false,
+): { dir: string; layer: LayerInfo; parentImg: string } {
   const dir = path.resolve(prevArg);
   if (dir === imagesDir) throw new ParentImagesInvalidError(dir, 'it is the same directory as --images-dir; each layer needs its own');
   let layer: LayerInfo;
@@ -133,7 +140,7 @@ export function checkPrevImagesDir(prevArg: string, imagesDir: string, target: P
   if (layer.kind !== 'pre-dump') {
     throw new ParentImagesInvalidError(dir, 'it is a full dump, not a pre-dump; only a pre-dump can be the parent of the next layer');
   }
-  if (!layer.pagemaps.some((m) => m.pid === target.pid)) {
+  if (!(pagesElsewhere && layer.pagemaps.length === 0) && !layer.pagemaps.some((m) => m.pid === target.pid)) {
     const pids = layer.pagemaps.map((m) => m.pid).join(', ') || 'none';
     throw new ParentImagesInvalidError(dir, `it is a pre-dump of pid ${pids}, not of pid ${target.pid}`);
   }

@@ -3,6 +3,8 @@
  * and typed errors. Knows nothing of Temporal or S3.
  */
 export { checkCriu, preDump, dump, restore, readProcessIdentity, assertRestorableChain, type DriverOptions } from './driver';
+export { startPageServer, type RunningPageServer } from './page-server';
+export { lazyPipeProblem, LAZY_PIPE_BYTES } from './lazy-pages';
 export type { CriuHooks, NotificationInfo, CriuNotification } from './rpc-client';
 export type { GuardedStep, TargetGuard } from './target-guard';
 export { readLayer, readDumpStats, readRestoreStats, readInventory, readRootPid, PAGE_SIZE } from './images';

@@ -2,9 +2,9 @@
  * CRIU's RPC protocol over one `criu swrk` worker: request/response with NOTIFY dispatch, and one
  * small method per request type. Knows the protocol, not ferry's policies (those are in driver.ts).
  *
- * One worker serves any number of VERSION / FEATURE_CHECK / PAGE_SERVER requests (sent with
- * keep_open) followed by at most one dump, pre-dump or restore, which ends the worker: CRIU allows
- * keep_open only for the requests it knows leak nothing.
+ * One worker serves any number of VERSION / FEATURE_CHECK / PAGE_SERVER / PAGE_SERVER_CHLD requests
+ * (sent with keep_open) followed by at most one dump, pre-dump, restore or WAIT_PID, which ends the
+ * worker: CRIU allows keep_open only for the requests it knows leak nothing.
  */
 import { failureKind } from '../core/ferry-error';
 import { decodeMessage, encodeMessage } from './codec';
@@ -135,6 +135,8 @@ const REQUEST_NAMES: Record<number, CriuRequestName> = {
   [ReqType.DUMP]: 'DUMP',
   [ReqType.RESTORE]: 'RESTORE',
   [ReqType.PAGE_SERVER]: 'PAGE_SERVER',
+  [ReqType.PAGE_SERVER_CHLD]: 'PAGE_SERVER_CHLD',
+  [ReqType.WAIT_PID]: 'WAIT_PID',
 };
 
 export class CriuRpcClient {
@@ -197,8 +199,30 @@ export class CriuRpcClient {
     return { pid: resp.ps?.pid ?? 0, port: resp.ps?.port ?? 0 };
   }
 
-  close(): Promise<unknown> {
-    return this.worker.close();
+  /**
+   * Starts a page server as a child of this worker (PAGE_SERVER_CHLD), answered once it listens.
+   * Unlike PAGE_SERVER's daemon, a child can be waited for (waitPid), which is the only way to
+   * learn whether the pages it received arrived whole. CRIU answers with the PAGE_SERVER type.
+   */
+  async pageServerChild(opts: CriuOpts): Promise<{ pid: number; port: number }> {
+    const resp = await this.call(ReqType.PAGE_SERVER_CHLD, { opts: { ...opts }, keep_open: true }, undefined, ReqType.PAGE_SERVER);
+    return { pid: resp.ps?.pid ?? 0, port: resp.ps?.port ?? 0 };
+  }
+
+  /**
+   * Waits for a child of this worker (a page server from pageServerChild) to exit and returns its
+   * wait(2) status. CRIU serves no keep_open here, so this ends the worker.
+   */
+  async waitPid(pid: number): Promise<number> {
+    if (this.finished) throw new Error('CriuRpcClient: this worker already served its last request');
+    this.finished = true;
+    const resp = await this.call(ReqType.WAIT_PID, { pid });
+    return resp.status ?? 0;
+  }
+
+  /** Ends the worker; `graceMs` bounds the wait for a worker stuck in a request (see CriuWorker.close). */
+  close(graceMs?: number): Promise<unknown> {
+    return this.worker.close(graceMs);
   }
 
   private async finalCall(type: number, opts: CriuOpts, options?: RequestOptions): Promise<CriuResponse> {
@@ -207,7 +231,7 @@ export class CriuRpcClient {
     return this.call(type, { opts: { ...opts, notify_scripts: true } }, options);
   }
 
-  private async call(type: number, fields: Record<string, unknown>, options?: RequestOptions): Promise<CriuResponse> {
+  private async call(type: number, fields: Record<string, unknown>, options?: RequestOptions, answeredAs = type): Promise<CriuResponse> {
     const name = REQUEST_NAMES[type] ?? (`TYPE_${type}` as CriuRequestName);
     this.worker.send(encodeMessage('criu_req', { type, ...fields }));
     let hookError: unknown = null;
@@ -226,7 +250,7 @@ export class CriuRpcClient {
         this.worker.send(encodeMessage('criu_req', { type: ReqType.NOTIFY, notify_success: ok }));
         continue;
       }
-      if (resp.type !== type && resp.type !== ReqType.EMPTY) {
+      if (resp.type !== answeredAs && resp.type !== ReqType.EMPTY) {
         throw new CriuUnavailableError(this.worker.binary, `it answered ${name} with response type ${resp.type}`);
       }
       if (hookError !== null) throw hookError;

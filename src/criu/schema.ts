@@ -163,6 +163,7 @@ export const ReqType = {
   FEATURE_CHECK: 9,
   VERSION: 10,
   WAIT_PID: 11,
+  PAGE_SERVER_CHLD: 12,
   SINGLE_PRE_DUMP: 13,
 } as const;
 

@@ -195,7 +195,13 @@ export class CriuWorker {
       );
     }
     if (this.exit) return this.exit;
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    const timer = setTimeout(() => {
+      this.child.kill('SIGKILL');
+      // A CRIU stuck past the shell's death still holds the stderr pipe: let go of it, or ferry
+      // itself could never exit.
+      this.child.stderr?.destroy();
+      this.child.unref();
+    }, graceMs);
     try {
       return await this.exited;
     } finally {

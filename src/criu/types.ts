@@ -27,9 +27,20 @@ export interface DumpResult {
   warnings?: string[];
 }
 
+/** Where a CRIU page server listens: an IP literal (IPv6 without brackets) or, to connect, a host name. */
+export interface PageServerAddress {
+  address: string;
+  port: number;
+}
+
 export interface PreDumpRequest {
   pid: number;
   imagesDir: string;
+  /**
+   * Send the memory pages to this page server (`ferry page-server` on the destination) instead of
+   * writing them into imagesDir; every other image file is still written to imagesDir.
+   */
+  pageServer?: PageServerAddress;
   /** The previous layer (pre-dump) this one is incremental to. */
   prevImagesDir?: string;
   /** Identity recorded at the chain's first step; a different process under that pid is refused. */
@@ -45,12 +56,25 @@ export interface PreDumpRequest {
 export interface DumpRequest extends PreDumpRequest {
   /** Keep the process running after the final dump (default: CRIU kills it once dumped). */
   leaveRunning?: boolean;
+  /**
+   * Lazy migration: write everything but the memory, then serve the pages on `lazyPagesPort` (every
+   * IPv4 address of this host) until a lazy restore has fetched them all; the dump returns then.
+   */
+  lazyPages?: boolean;
+  lazyPagesPort?: number;
 }
 
 export interface RestoreRequest {
   imagesDir: string;
   /** The dump was taken with shellJob: the restored process joins the restoring process's session. */
   shellJob?: boolean;
+  /**
+   * Restore the memory on demand (userfaultfd): the process runs as soon as its other state is
+   * back, and a `criu lazy-pages` daemon fills its pages in as it touches them, then in the background.
+   */
+  lazyPages?: boolean;
+  /** With lazyPages: fetch the pages from this lazy dump (`ferry dump --lazy-pages`) instead of imagesDir. */
+  lazyPagesFrom?: PageServerAddress;
 }
 
 export interface CriuRestoreResult {
@@ -58,6 +82,27 @@ export interface CriuRestoreResult {
   imagesDir: string;
   /** CRIU's restore timing (stats-restore), microseconds. */
   restoreTimeUs: number | null;
+  /** A lazy restore: where the pages came from, and when the last arrived (ms after RESTORE answered). */
+  lazyPages?: { from: string; allPagesInMs: number };
+}
+
+export interface PageServerRequest {
+  /** New or empty directory for the pages of one dump or pre-dump (created 0700). */
+  imagesDir: string;
+  /** An IP literal of this host; absent: every IPv4 address. */
+  address?: string;
+  /** 0: any free port (the answer says which). */
+  port: number;
+  /** The page server's dir of the previous pre-dump in this chain, for an incremental one. */
+  prevImagesDir?: string;
+}
+
+export interface PageServerResult {
+  imagesDir: string;
+  /** Page data received (pages-*.img), bytes. */
+  pagesBytes: number;
+  /** The pagemap and pages files written. */
+  files: string[];
 }
 
 export interface CriuFeatures {

@@ -12,7 +12,9 @@ export type CriuRequestName =
   | 'SINGLE_PRE_DUMP'
   | 'DUMP'
   | 'RESTORE'
-  | 'PAGE_SERVER';
+  | 'PAGE_SERVER'
+  | 'PAGE_SERVER_CHLD'
+  | 'WAIT_PID';
 
 /** The target pid does not exist (or exited while ferry was looking at it). */
 export class NoSuchProcessError extends failureKind('no-such-process', { retryable: false }) {
@@ -36,20 +38,25 @@ export class NotPermittedError extends failureKind('not-permitted', { retryable:
   }
 }
 
-/** A kernel feature the step needs is missing; today that is soft-dirty tracking for pre-dumps. */
+/** A kernel feature the step needs is missing: soft-dirty tracking for pre-dumps, userfaultfd for lazy pages. */
 export class KernelFeatureMissingError extends failureKind('kernel-feature-missing', { retryable: false }) {
   constructor(
-    readonly feature: 'mem_track',
-    /** The step that needed it: a pre-dump, or a dump on top of a pre-dump. */
-    readonly step: 'pre-dump' | 'incremental dump' = 'pre-dump',
+    readonly feature: 'mem_track' | 'lazy_pages',
+    /** The step that needed it: a pre-dump, a dump on top of a pre-dump, or a lazy dump or restore. */
+    readonly step: 'pre-dump' | 'incremental dump' | 'lazy dump' | 'lazy restore' = 'pre-dump',
     options?: FerryErrorOptions,
   ) {
     super(
-      `${step} refused: this kernel has no soft-dirty memory tracking (CONFIG_MEM_SOFT_DIRTY is ` +
-        'not set; CRIU feature check reports mem_track=false), so incremental pre-dumps cannot ' +
-        'work here. The process was not touched. Use a single full dump instead ' +
-        '(`ferry dump --pid PID --images-dir DIR`, optionally --leave-running), or run on a ' +
-        'kernel built with CONFIG_MEM_SOFT_DIRTY=y (most x86_64 distribution kernels are)',
+      feature === 'mem_track'
+        ? `${step} refused: this kernel has no soft-dirty memory tracking (CONFIG_MEM_SOFT_DIRTY is ` +
+            'not set; CRIU feature check reports mem_track=false), so incremental pre-dumps cannot ' +
+            'work here. The process was not touched. Use a single full dump instead ' +
+            '(`ferry dump --pid PID --images-dir DIR`, optionally --leave-running), or run on a ' +
+            'kernel built with CONFIG_MEM_SOFT_DIRTY=y (most x86_64 distribution kernels are)'
+        : `${step} refused: CRIU cannot use userfaultfd here (CRIU feature check reports ` +
+            'lazy_pages=false: the kernel lacks CONFIG_USERFAULTFD or non-cooperative userfaultfd, or ' +
+            'vm.unprivileged_userfaultfd forbids it). Nothing was touched. Leave out --lazy-pages: ' +
+            'every page is then copied before the process runs',
       options,
     );
   }
@@ -161,6 +168,28 @@ export class CriuFailedError extends failureKind('criu-failed', { retryable: tru
   }
 }
 
+/**
+ * The `criu lazy-pages` daemon of a lazy restore failed: the restore did not start, or the
+ * restored process did not get all of its memory (it then dies at its next touch of a missing page).
+ */
+export class LazyPagesFailedError extends failureKind('lazy-pages-failed', { retryable: false }) {
+  constructor(
+    readonly imagesDir: string,
+    /** The restored pid, when RESTORE had already answered. */
+    readonly pid: number | null,
+    readonly problem: string,
+    readonly logFile: string | null,
+    readonly hint: string,
+    options?: FerryErrorOptions,
+  ) {
+    super(
+      `lazy restore of ${imagesDir} failed${pid !== null ? ` after pid ${pid} was restored (it cannot run without its missing pages)` : ''}: ` +
+        `${problem}${logFile ? ` (full log: ${logFile})` : ''}. ${hint}`,
+      options,
+    );
+  }
+}
+
 /** Every CRIU-layer error class, for the failure catalogue (./index.ts). */
 export const CRIU_ERRORS = [
   NoSuchProcessError,
@@ -174,4 +203,5 @@ export const CRIU_ERRORS = [
   RefusedTargetError,
   PidInUseError,
   CriuFailedError,
+  LazyPagesFailedError,
 ] as const;
