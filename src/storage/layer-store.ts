@@ -14,6 +14,7 @@ import os from 'node:os';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { KeyLayout } from './keys';
 import { BlobCipher } from './blob-cipher';
+import { ALLOW_UNAUTHENTICATED_SETTING, ManifestAuth } from './manifest-auth';
 import { loadEncryptionKey, type EncryptionKey } from '../config/encryption-key';
 import { Catalogue } from './catalogue';
 import { ChainPuller } from './chain-pull';
@@ -61,6 +62,8 @@ export interface LayerStoreOptions {
    * FERRY_ENCRYPTION_KEY), so encryption is on wherever a key is configured; null turns it off.
    */
   encryptionKey?: EncryptionKey | null;
+  /** Trust manifests without an authentication code (default: FERRY_ALLOW_UNAUTHENTICATED_CHECKPOINTS=true). */
+  allowUnauthenticated?: boolean;
   /** Plaintext bytes per encrypted segment (default 1 MiB; tests use small ones). */
   segmentSize?: number;
   /** Server-side encryption asked of the store for every object written. */
@@ -93,7 +96,7 @@ export class LayerStore {
     this.cipher = key ? new BlobCipher(key, opts.segmentSize) : null;
 
     this.storeBucket = new StoreBucket(this.client, this.bucket, this.keys);
-    this.manifests = new ManifestStore(this.storeBucket);
+    this.manifests = new ManifestStore(this.storeBucket, new ManifestAuth(key, opts.allowUnauthenticated ?? process.env[ALLOW_UNAUTHENTICATED_SETTING] === 'true'));
     const transfer = { partSize: this.partSize, concurrency: this.concurrency, cipher: this.cipher };
     this.uploader = new LayerUploader(this.storeBucket, { ...transfer, host: this.host, sse: opts.sse });
     this.puller = new ChainPuller(this.storeBucket, this.manifests, { ...transfer, rangedDownloads: opts.rangedDownloads });

@@ -12,6 +12,7 @@ import { CheckpointNotFound, ChecksumMismatch, ManifestInvalid, ObjectMissing, i
 import { isValidCheckpointId, type KeyLayout } from './keys';
 import { formatVersionFor, validateManifest } from './manifest';
 import { ciphertextSize } from './blob-cipher';
+import { ManifestAuth } from './manifest-auth';
 import { mapLimit } from './local-files';
 import { META_CONCURRENCY, type BlobState, type StoreBucket } from './store-bucket';
 import type { ChainEntry, CheckpointManifest, LayerFile, LayerRecord } from './types';
@@ -51,7 +52,20 @@ function checkStoredObject(key: string, state: BlobState, f: LayerFile, layer: L
 }
 
 export class ManifestStore {
-  constructor(private readonly bucket: StoreBucket) {}
+  constructor(
+    private readonly bucket: StoreBucket,
+    private readonly auth: ManifestAuth = new ManifestAuth(null),
+  ) {}
+
+  /**
+   * A manifest to restore from or build on: read, validated, and (with a key) authenticated.
+   * Listing and clean-up use read(), which does not need to trust it.
+   */
+  async readTrusted(checkpointId: string): Promise<CheckpointManifest> {
+    const manifest = await this.read(checkpointId);
+    this.auth.check(manifestKeyFor(this.bucket.keys, checkpointId), manifest);
+    return manifest;
+  }
 
   async read(checkpointId: string): Promise<CheckpointManifest> {
     const key = manifestKeyFor(this.bucket.keys, checkpointId);
@@ -82,7 +96,7 @@ export class ManifestStore {
   async write(manifest: CheckpointManifest): Promise<void> {
     const key = manifestKeyFor(this.bucket.keys, manifest.checkpointId);
     // Callers build manifests with formatVersion 1; encrypted layers need 2 (older readers refuse it).
-    const valid = validateManifest(key, { ...JSON.parse(JSON.stringify(manifest)), formatVersion: formatVersionFor(manifest.layers) });
+    const valid = this.auth.seal(validateManifest(key, { ...JSON.parse(JSON.stringify(manifest)), formatVersion: formatVersionFor(manifest.layers) }));
     if (valid.complete) {
       const chain = await this.resolveChain(valid);
       await this.verifyChainObjects(chain);
@@ -149,7 +163,7 @@ export class ManifestStore {
   /** The manifest of a base checkpoint; one that does not exist makes the manifest at `key` invalid. */
   private async readBase(key: string, baseId: string): Promise<CheckpointManifest> {
     try {
-      return await this.read(baseId);
+      return await this.readTrusted(baseId);
     } catch (err) {
       if (isError(err, CheckpointNotFound)) {
         throw new ManifestInvalid(key, `its base checkpoint ${JSON.stringify(baseId)} does not exist`, { cause: err });

@@ -11,6 +11,7 @@
 import type { CheckpointManifest, LayerFile, LayerRecord } from './types';
 import { ManifestInvalid } from '../core';
 import { isValidCheckpointId } from './keys';
+import { isManifestAuthRecord } from './manifest-auth';
 import { ENCRYPTION_SCHEME, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from './blob-cipher';
 
 /** The format version a manifest with these layers is written with: 2 only when something is encrypted. */
@@ -135,6 +136,7 @@ export function validateManifest(key: string, value: unknown, expectedId?: strin
   if (value.formatVersion === 1 && layers.some((l) => l.encryption !== undefined)) {
     throw new ManifestInvalid(key, 'it has encrypted layers but says formatVersion 1 (needs 2)');
   }
+  if (value.auth !== undefined && !isManifestAuthRecord(value.auth)) throw new ManifestInvalid(key, 'auth is not an authentication record ferry writes');
   if (value.complete) {
     if (layers.length === 0) throw new ManifestInvalid(key, 'it is marked complete but has no layers');
     const dumpAt = layers.findIndex((l) => l.kind === 'dump');

@@ -24,6 +24,16 @@ export interface CheckpointManifest {
    * checkpoint id + layer index, outermost first. Empty when the chain is self-contained.
    */
   baseLayers: Array<{ checkpointId: string; index: number }>;
+  /** HMAC over the rest, when written with an encryption key (manifest-auth.ts). */
+  auth?: ManifestAuthRecord;
+}
+
+export interface ManifestAuthRecord {
+  alg: 'hmac-sha256-v1';
+  /** Id of the encryption key the MAC key is derived from. */
+  keyId: string;
+  /** Base64 HMAC-SHA256. */
+  mac: string;
 }
 
 export interface TransferProgress {
