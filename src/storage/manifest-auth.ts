@@ -6,14 +6,15 @@
  * over all of it (a key derived from the encryption key, so there is still one secret to manage),
  * and a manifest read for a restore, a pull, or as the base of a new checkpoint must carry a valid
  * one: a manifest changed after ferry wrote it (a file record taken from another checkpoint, two
- * files swapped, a base replaced) is refused, always. A manifest without one (written before
- * this, or without a key) is refused too unless FERRY_ALLOW_UNAUTHENTICATED_CHECKPOINTS=true.
+ * files swapped, a base replaced) is refused, always. A manifest of encrypted layers without one
+ * (written before this) is refused too unless FERRY_ALLOW_UNAUTHENTICATED_CHECKPOINTS=true; one of
+ * plaintext layers falls under the rule for plaintext layers (refused unless allowUnencrypted).
  *
  * Without a key nothing can be authenticated: the bucket's access control is then all that
  * protects a restore (docs/reliability.md, threat model).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { ManifestInvalid } from '../core';
+import { EncryptionKeyMismatch, ManifestInvalid } from '../core';
 import type { EncryptionKey } from '../config/encryption-key';
 import type { CheckpointManifest, ManifestAuthRecord } from './types';
 
@@ -55,16 +56,16 @@ export class ManifestAuth {
     if (!this.macKey) return;
     const auth = manifest.auth;
     if (!auth) {
-      if (this.allowUnauthenticated) return;
+      // A manifest of plaintext layers was written without a key: the pull's own rule for
+      // plaintext layers decides (refused unless asked for with allowUnencrypted).
+      if (this.allowUnauthenticated || manifest.layers.every((l) => l.encryption === undefined)) return;
       throw new ManifestInvalid(
         key,
         `it carries no authentication code (written without an encryption key, or by a ferry from before authenticated manifests), so nothing shows it is the one ferry wrote; ` +
           `to trust it anyway set ${ALLOW_UNAUTHENTICATED_SETTING}=true for this command`,
       );
     }
-    if (auth.keyId !== this.keyId) {
-      throw new ManifestInvalid(key, `it is authenticated with key ${auth.keyId}, but the configured key is ${this.keyId}`);
-    }
+    if (auth.keyId !== this.keyId) throw new EncryptionKeyMismatch(manifest.checkpointId, auth.keyId, this.keyId);
     const { auth: _auth, ...body } = manifest;
     const expected = Buffer.from(this.mac(body), 'base64');
     const actual = Buffer.from(auth.mac, 'base64');

@@ -21,7 +21,8 @@ import {
 } from '../../src/storage';
 import { FakeS3 } from '../helpers/fake-s3';
 import { expectFailure, makeChain, pseudoRandom, snapshotDir } from '../helpers/storage-fixtures';
-import { isError, DecryptionFailed, EncryptionKeyMismatch, UnencryptedLayerRefused } from '../../src/core';
+import { isError, DecryptionFailed, EncryptionKeyMismatch, ManifestInvalid, UnencryptedLayerRefused } from '../../src/core';
+import type { CheckpointManifest } from '../../src/storage/types';
 
 const MiB = 1024 * 1024;
 const SEG = 4096;
@@ -218,6 +219,49 @@ describe('LayerStore with encryption (in-memory S3)', () => {
     const into2 = path.join(tmp(), 'y');
     await expectFailure(mk(fake, keyA).pullChain('enc-2', into2), ((e: unknown) => isError(e, DecryptionFailed)));
     expect(readdirSync(into2)).toEqual([]);
+  });
+
+  it('a manifest changed after ferry wrote it is refused, whatever was changed; one without a code only when allowed', async () => {
+    const fake = new FakeS3();
+    const first = makeChain(2, [1 * MiB, 1 * MiB], 4, tmp());
+    const other = makeChain(1, [1 * MiB], 5, tmp());
+    await pushLocalChain(mk(fake, keyA), 'auth-1', first.dirs[1]);
+    await pushLocalChain(mk(fake, keyA), 'auth-2', other.dirs[0]);
+    const manifestKey = (id: string) => [...fake.objects.keys()].find((k) => k.endsWith(`/checkpoints/${id}/manifest.json`))!;
+    const original = fake.objects.get(manifestKey('auth-1'))!.body;
+    const manifest = () => JSON.parse(original.toString('utf8')) as CheckpointManifest;
+    const tamper = (change: (m: CheckpointManifest) => void) => {
+      const m = manifest();
+      change(m);
+      fake.objects.get(manifestKey('auth-1'))!.body = Buffer.from(JSON.stringify(m));
+    };
+    expect(manifest().auth).toMatchObject({ alg: 'hmac-sha256-v1', keyId: keyA.id });
+    const pages = (m: CheckpointManifest, i: number) => m.layers[i]!.files.find((f) => f.name.startsWith('pages-'))!;
+    const attacks: Array<[string, (m: CheckpointManifest) => void]> = [
+      ['the pages files of two layers swapped', (m) => {
+        const [a, b] = [pages(m, 0), pages(m, 1)];
+        [a.sha256, b.sha256, a.blob, b.blob] = [b.sha256, a.sha256, b.blob, a.blob];
+      }],
+      ['a file record taken from another checkpoint', (m) => {
+        const theirs = (JSON.parse(fake.objects.get(manifestKey('auth-2'))!.body.toString('utf8')) as CheckpointManifest).layers[0]!.files.find((f) => f.name.startsWith('pages-'))!;
+        Object.assign(pages(m, 1), theirs);
+      }],
+      ['a field rewritten', (m) => Object.assign(m, { completedAt: new Date(0).toISOString() })],
+    ];
+    for (const [what, change] of attacks) {
+      tamper(change);
+      const err = await expectFailure(mk(fake, keyA).pullChain('auth-1', path.join(tmp(), 'x')), (e: unknown) => isError(e, ManifestInvalid));
+      expect([what, err.message]).toEqual([what, expect.stringMatching(/authentication code does not match: it was changed after ferry wrote it/)]);
+    }
+    // The code stripped: refused, unless the operator says to trust such manifests.
+    tamper((m) => delete m.auth);
+    const stripped = await expectFailure(mk(fake, keyA).pullChain('auth-1', path.join(tmp(), 'y')), (e: unknown) => isError(e, ManifestInvalid));
+    expect(stripped.message).toMatch(/carries no authentication code.*FERRY_ALLOW_UNAUTHENTICATED_CHECKPOINTS=true/);
+    const trusting = new LayerStore({ client: fake.asClient(), bucket: 'ferry', prefix: 'ferry', host: 'h', partSize: 5 * MiB, concurrency: 3, encryptionKey: keyA, segmentSize: 64 * 1024, allowUnauthenticated: true });
+    await trusting.pullChain('auth-1', path.join(tmp(), 'z'));
+    // Untouched, it pulls.
+    fake.objects.get(manifestKey('auth-1'))!.body = original;
+    await mk(fake, keyA).pullChain('auth-1', path.join(tmp(), 'ok'));
   });
 
   it('gc and rm find encrypted blobs without the key', async () => {
