@@ -351,6 +351,7 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_S3_REQUEST_TIMEOUT_MS', 'a request whose connection stays silent this long fails and is retried (default 30000)'],
   ['FERRY_ENCRYPTION_KEY_FILE', 'absolute path of a file (mode 600) holding a 32-byte key as 64 hex chars or base64: encrypts every layer client-side (AES-256-GCM)'],
   ['FERRY_ENCRYPTION_KEY', 'the same key in the environment (prefer the file); set only one of the two'],
+  ['FERRY_ALLOW_UNAUTHENTICATED_CHECKPOINTS', 'true to restore encrypted checkpoints whose manifest carries no authentication code (written before ferry authenticated manifests); a code that does not match is refused always (default false)'],
   ['FERRY_CRIU', 'CRIU binary (default "criu" on PATH; needs >= 4.1)'],
   ['FERRY_STATE_DIR', 'ferry state: dev stack data, logs (default $XDG_STATE_HOME/ferry or ~/.local/state/ferry)'],
   ['FERRY_STAGING_DIR', 'where images are staged before upload / after download (default <state>/staging)'],
