@@ -2,9 +2,10 @@
  * Workflow `migrate`: checkpoint a process on host A (pre-dumps while it runs, then the final
  * dump stops it), restore it on host B, and report the downtime (freeze on A to running on B)
  * with its parts. Layers stored before the freeze (pre-dumps, warm base layers) are fetched to B
- * while the process still runs on A, so only the final layer moves inside the downtime. If
- * anything fails after the process stopped on A, it is restored on A from A's local images, so a
- * failed migration never loses the process.
+ * while the process still runs on A, so only the final layer moves inside the downtime: straight
+ * from A's worker to B's (direct-handoff.ts), or through the store when that link is off or fails.
+ * If anything fails after the process stopped on A, it is restored on A from A's local images
+ * (unless it already runs on B), so a failed migration never loses the process.
  */
 import {
   CancellationScope,
@@ -253,6 +254,7 @@ function checkedInput(input: MigrateInput) {
   const pid = validatePid(input.pid);
   const prefix = validatePrefix(input.taskQueuePrefix);
   if (input.checkpointId !== undefined) validateCheckpointId(input.checkpointId);
+  if (input.direct !== undefined && typeof input.direct !== 'boolean') throw invalidInput('direct must be true or false');
   if (from === to) throw invalidInput(`from and to are both ${JSON.stringify(from)}; a migration needs two different hosts`);
   return { from, to, pid, prefix };
 }
