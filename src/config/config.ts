@@ -145,7 +145,10 @@ export function parseDirectAddress(name: string, value: string): DirectAddress {
   if (!m || port > 65535) {
     throw new ConfigError(name, `must be an address this host's peers reach it on, optionally with a port (e.g. 10.0.0.5 or 10.0.0.5:7300), got ${JSON.stringify(value)}`);
   }
-  return { host: m[1] ?? m[2]!, port };
+  const host = m[1] ?? m[2]!;
+  // Peers connect to what the worker advertises: a wildcard would send them to their own host.
+  if (host === '0.0.0.0' || /^:+$/.test(host)) throw new ConfigError(name, `must be an address other hosts reach this one on, not the wildcard ${host}`);
+  return { host, port };
 }
 
 function validateHostPort(name: string, value: string): string {

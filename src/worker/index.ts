@@ -91,7 +91,7 @@ export interface RunFerryWorkerOptions {
   /** Replace the real dependencies (tests). */
   deps?: ActivityDeps;
   /** Called once the workers exist; a queue is absent when that half does not run here. */
-  onReady?: (info: { workflowQueue?: string; hostQueue?: string; stagingDir?: string }) => void;
+  onReady?: (info: { workflowQueue?: string; hostQueue?: string; stagingDir?: string; directAddress?: string }) => void;
 }
 
 /** `ferry worker`: connects, wires the real dependencies, and runs until SIGINT/SIGTERM. */
@@ -126,6 +126,7 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
     opts.onReady?.({
       ...(runWorkflows ? { workflowQueue: workflowTaskQueue(config.temporal.taskQueuePrefix) } : {}),
       ...(deps ? { hostQueue: hostTaskQueue(config.temporal.taskQueuePrefix, host), stagingDir: deps.stagingDir } : {}),
+      ...(deps?.direct ? { directAddress: `${deps.direct.host}:${deps.direct.port || 'any free port'}` } : {}),
     });
     await runWorkers(workers);
   } finally {

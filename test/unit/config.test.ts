@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigError, DEV_BUCKET, loadConfig } from '../../src/config/config';
+import { ConfigError, DEV_BUCKET, loadConfig, parseDirectAddress } from '../../src/config/config';
 import { isError } from '../../src/core';
 
 const HOME = '/home/tester';
@@ -152,5 +152,21 @@ describe('loadConfig rejects bad settings, naming them', () => {
     expect(isError({ name: 'ConfigError' }, ConfigError)).toBe(true);
     expect(isError(new Error('x'), ConfigError)).toBe(false);
     expect(isError(undefined, ConfigError)).toBe(false);
+  });
+});
+
+describe('the direct address a worker advertises', () => {
+  test('address, address:port and [v6]:port; the port defaults to any free one', () => {
+    expect(parseDirectAddress('X', '10.0.0.5')).toEqual({ host: '10.0.0.5', port: 0 });
+    expect(parseDirectAddress('X', 'node-b.internal:7300')).toEqual({ host: 'node-b.internal', port: 7300 });
+    expect(parseDirectAddress('X', '[fd00::5]:7300')).toEqual({ host: 'fd00::5', port: 7300 });
+    expect(loadConfig({ FERRY_DIRECT_ADDRESS: '10.0.0.5:7300' }).directAddress).toEqual({ host: '10.0.0.5', port: 7300 });
+    expect(loadConfig({}).directAddress).toBeUndefined();
+  });
+
+  test('a wildcard, a bad port or garbage is refused, naming the setting', () => {
+    for (const bad of ['0.0.0.0', '[::]:7300', '10.0.0.5:70000', 'a b', '10.0.0.5:']) {
+      expect(() => parseDirectAddress('FERRY_DIRECT_ADDRESS', bad)).toThrow(/FERRY_DIRECT_ADDRESS/);
+    }
   });
 });
