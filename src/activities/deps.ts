@@ -44,6 +44,11 @@ export interface StorePort {
   pullChain(checkpointId: string, intoDir: string, opts: PullOptions): Promise<{ layerDirs: string[]; finalDir: string; downloaded: number[]; bytes: number }>;
   /** Whether anything is stored under the checkpoint id (a manifest, readable or not). */
   exists(checkpointId: string): Promise<boolean>;
+  /**
+   * Takes a new checkpoint id for `owner` atomically (an empty incomplete manifest, written only
+   * if none exists); false when it is someone else's. Optional for fakes: exists() stands in.
+   */
+  claim?(checkpointId: string, owner: string): Promise<boolean>;
   /** Deletes what is stored for a checkpoint; no error when nothing is. */
   discard(checkpointId: string): Promise<void>;
 }

@@ -47,9 +47,12 @@ export function transferSteps({ deps, staging, now, rates }: ActivityContext) {
      * Refuses an id already stored, before anything is dumped: a run under it would overwrite that
      * checkpoint on success and, on failure, discard it as if it were its own.
      */
-    async assertCheckpointIdFree(input: { checkpointId: string }): Promise<void> {
+    async assertCheckpointIdFree(input: { checkpointId: string; owner?: string }): Promise<void> {
       return mapped(async () => {
-        if (await deps.store.exists(input.checkpointId)) {
+        // With an owner the id is also claimed, atomically: of two runs given the same new id,
+        // only one goes on (the check alone would let both through).
+        const taken = deps.store.claim && input.owner !== undefined ? !(await deps.store.claim(input.checkpointId, input.owner)) : await deps.store.exists(input.checkpointId);
+        if (taken) {
           throw new CheckpointExists(input.checkpointId, 'a checkpoint workflow never reuses an id (its failure would discard the stored checkpoint, its success overwrite it)');
         }
       });

@@ -63,6 +63,8 @@ export const PATCHES = {
   convergeOnTransfer: 'checkpoint-converge-on-transfer',
   /** A checkpoint id chosen by the caller is refused when something is stored under it. */
   checkpointIdFree: 'checkpoint-id-must-be-free',
+  /** The chosen checkpoint id is also claimed (a conditional write), not only checked. */
+  checkpointIdClaim: 'checkpoint-id-claimed',
   /** migrate sends the final layers straight to the target's worker, and stores them after the restore. */
   migrateDirect: 'migrate-direct-final-layers',
 } as const;

@@ -19,6 +19,7 @@ import { loadEncryptionKey, type EncryptionKey } from '../config/encryption-key'
 import { Catalogue } from './catalogue';
 import { ChainPuller } from './chain-pull';
 import { LayerUploader } from './layer-upload';
+import { newManifest } from './manifest';
 import { ManifestStore } from './manifest-store';
 import { StoreBucket } from './store-bucket';
 import { StoreCleanup } from './store-cleanup';
@@ -126,6 +127,14 @@ export class LayerStore {
   }
 
   // ---- manifests and chains -----------------------------------------------------------------
+
+  /**
+   * Claims a new checkpoint id for `owner` (an empty incomplete manifest, written only if none
+   * exists); false when something is already stored under it for someone else.
+   */
+  claimCheckpointId(checkpointId: string, owner: string): Promise<boolean> {
+    return this.manifests.claim(newManifest(checkpointId), owner);
+  }
 
   readManifest(checkpointId: string): Promise<CheckpointManifest> {
     return this.manifests.read(checkpointId);

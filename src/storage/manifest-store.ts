@@ -7,17 +7,20 @@
  * - A manifest read from the bucket is validated (manifest.ts) before anyone relies on it.
  */
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CheckpointNotFound, ChecksumMismatch, ManifestInvalid, ObjectMissing, isError } from '../core';
 import { isValidCheckpointId, type KeyLayout } from './keys';
 import { formatVersionFor, validateManifest } from './manifest';
 import { ciphertextSize } from './blob-cipher';
 import { ManifestAuth } from './manifest-auth';
 import { mapLimit } from './local-files';
+import { errorCode, httpStatus } from './s3-errors';
 import { META_CONCURRENCY, type BlobState, type StoreBucket } from './store-bucket';
 import type { ChainEntry, CheckpointManifest, LayerFile, LayerRecord } from './types';
 
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** Object metadata naming who claimed a checkpoint id (lower case: S3 lowercases metadata keys). */
+const CLAIM_OWNER_META = 'ferry-claimed-by';
 /** Checkpoints one chain may draw base layers from, all levels together (a nightly chain uses one). */
 export const MAX_CHAIN_CHECKPOINTS = 64;
 
@@ -113,6 +116,27 @@ export class ManifestStore {
         }),
       ),
     );
+  }
+
+  /**
+   * Takes a checkpoint id: writes its first, empty, incomplete manifest only if no manifest exists
+   * (a conditional write, If-None-Match: *), so of two runs started with the same new id exactly
+   * one gets it. `owner` (the run's own id) is stored with it, so a retry of the same claim whose
+   * answer was lost is recognised as the owner's. Returns false when the id is someone else's.
+   */
+  async claim(manifest: CheckpointManifest, owner: string): Promise<boolean> {
+    const key = manifestKeyFor(this.bucket.keys, manifest.checkpointId);
+    const body = Buffer.from(JSON.stringify(this.auth.seal(validateManifest(key, manifest)), null, 2) + '\n');
+    try {
+      await this.bucket.client.send(
+        new PutObjectCommand({ Bucket: this.bucket.name, Key: key, Body: body, ContentType: 'application/json', IfNoneMatch: '*', Metadata: { [CLAIM_OWNER_META]: owner } }),
+      );
+      return true;
+    } catch (err) {
+      if (httpStatus(err) !== 412 && errorCode(err) !== 'PreconditionFailed') throw await this.bucket.translate(err, `claiming ${key}`, key);
+    }
+    const state = await this.bucket.client.send(new HeadObjectCommand({ Bucket: this.bucket.name, Key: key })).catch(() => null);
+    return state?.Metadata?.[CLAIM_OWNER_META] === owner;
   }
 
   /** Checks every object of a chain is stored with its recorded size and SHA-256 (metadata only, no download). */

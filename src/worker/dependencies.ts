@@ -87,6 +87,9 @@ export function storePort(store: LayerStore): StorePort {
         throw err;
       }
     },
+    claim(checkpointId, owner) {
+      return store.claimCheckpointId(checkpointId, owner);
+    },
     async discard(checkpointId) {
       try {
         await store.delete(checkpointId);

@@ -52,7 +52,10 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
   });
 
   // Outside the try below: a refusal must not discard the checkpoint that holds the id.
-  if (input.checkpointId !== undefined && patched(PATCHES.checkpointIdFree)) await acts.assertCheckpointIdFree({ checkpointId });
+  if (input.checkpointId !== undefined && patched(PATCHES.checkpointIdFree)) {
+    // The run id owns the claim: a retry of this same step recognises it as its own.
+    await acts.assertCheckpointIdFree({ checkpointId, ...(patched(PATCHES.checkpointIdClaim) ? { owner: workflowInfo().runId } : {}) });
+  }
 
   let finalDump: LayerDump | null = null;
   // Once migrate restored the process on the target, these images must never bring it back here.

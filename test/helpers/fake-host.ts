@@ -137,6 +137,14 @@ export class FakeStore implements StorePort {
   async exists(checkpointId: string) {
     return this.manifests.has(checkpointId);
   }
+  /** Who claimed each id (the conditional write's metadata). */
+  owners = new Map<string, string>();
+  async claim(checkpointId: string, owner: string) {
+    if (this.manifests.has(checkpointId)) return this.owners.get(checkpointId) === owner;
+    this.manifests.set(checkpointId, { complete: false, layers: [], baseLayers: [] });
+    this.owners.set(checkpointId, owner);
+    return true;
+  }
   async discard(checkpointId: string) {
     this.layers.delete(checkpointId);
     this.manifests.delete(checkpointId);

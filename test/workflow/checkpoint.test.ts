@@ -145,6 +145,22 @@ describe('checkpoint workflow', () => {
     expect(store.layers.get('keep-me')?.size).toBe(kept.layers.length);
   });
 
+  test('two runs started together with the same new id: exactly one gets it, and the other changes nothing', async () => {
+    const { store, host, prefix } = setup('race');
+    host.criu.memTrack = false;
+    host.criu.alive.add(PID + 1);
+    const [a, b] = await withWorkers(shared.env, prefix, [host], (ferry) =>
+      Promise.allSettled([checkpoint(ferry, { checkpointId: 'one-id', leaveRunning: true }), checkpoint(ferry, { pid: PID + 1, checkpointId: 'one-id', leaveRunning: true })]),
+    );
+    const outcomes = [a, b].map((r) => (r.status === 'fulfilled' ? 'stored' : (r.reason as { failureType: string }).failureType)).sort();
+    expect(outcomes).toEqual(['CheckpointExists', 'stored']);
+    const winner = [a, b].find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<CheckpointResult>;
+    // The stored checkpoint is the winner's, whole: the loser neither overwrote nor discarded it.
+    expect(store.manifests.get('one-id')).toMatchObject({ complete: true });
+    expect(store.manifests.get('one-id')!.layers.map((l) => l.process.pid)).toEqual([winner.value.pid]);
+    expect(host.criu.calls.filter((c) => c.startsWith('dump:'))).toHaveLength(1);
+  });
+
   test('pages-under-threshold stops after the pre-dump that wrote too little', async () => {
     const { host, prefix } = setup('thr');
     host.criu.preDumpPages = [50000, 500, 400];
