@@ -9,6 +9,7 @@ import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   LayerStore,
+  newManifest,
   pushLocalChain,
   type LayerInput,
 } from '../../src/storage';
@@ -120,6 +121,22 @@ describe('layer store on MinIO', () => {
     // Trusting present layers still checks what is cheap to check: a file of the wrong size is refused.
     appendFileSync(path.join(late.layerDirs[0], 'pages-1.img'), 'x');
     await expectFailure(s.pullChain('pf-1', into, { trustPresent: true }), (e: unknown) => (e as Error).name === 'LocalLayerInvalid' && /layer-0 exists but does not match/.test((e as Error).message));
+  });
+
+  it('a checkpoint id is claimed once: concurrent claims of a new id, one winner; a retry by the owner is its own; a stored id is taken for others', async () => {
+    const s = store(minio.client());
+    const wins = await Promise.all(['run-a', 'run-b', 'run-c', 'run-d'].map((owner) => s.claimCheckpointId('claimed-1', owner)));
+    expect(wins.filter(Boolean)).toHaveLength(1);
+    const winner = ['run-a', 'run-b', 'run-c', 'run-d'][wins.indexOf(true)]!;
+    expect(await s.claimCheckpointId('claimed-1', winner)).toBe(true);
+    expect(await s.readManifest('claimed-1')).toMatchObject({ checkpointId: 'claimed-1', complete: false, layers: [] });
+    // Once the owner commits, the id stays taken for everyone else.
+    const d = tmp();
+    writeFileSync(path.join(d, 'pages-1.img'), Buffer.alloc(4096, 1));
+    const { record } = await s.putLayerReport('claimed-1', { ...input(0), kind: 'dump' }, d);
+    await s.writeManifest({ ...newManifest('claimed-1'), complete: true, completedAt: new Date().toISOString(), layers: [record] });
+    expect(await s.claimCheckpointId('claimed-1', 'run-e')).toBe(false);
+    expect((await s.readManifest('claimed-1')).complete).toBe(true);
   });
 
   it('resumes after MinIO is killed mid-upload without resending stored parts', async () => {
