@@ -123,8 +123,8 @@ if (withPre && without) {
   const pairs = perRound(without, withPre);
   lines.push(
     `Downtime without pre-dumps / with pre-dumps, per round: **${lib.median(pairs).toFixed(2)}x** (rounds: ${pairs.map((x) => x.toFixed(2)).join(', ')}).`,
-    'The difference is what the final layer carries: with pre-dumps only the pages rewritten since the last pre-dump cross',
-    'S3 inside the downtime, the rest was prefetched by the target while the process ran.',
+    'The difference is what the final layer carries: with pre-dumps only the pages rewritten since the last pre-dump reach',
+    'the target inside the downtime, the rest was prefetched by the target while the process ran.',
   );
 }
 if (withPre && noCatchUps) {
@@ -145,7 +145,8 @@ const fellBack = runs.filter((r) => r.askedDirect && r.path !== 'direct');
 if (fellBack.length) lines.push(`Direct path not taken in ${fellBack.length} run(s): ${[...new Set(fellBack.map((r) => r.directProblem))].join('; ')}.`);
 lines.push(
   `Downtime / (CRIU dump + restore), median of per-run ratios: ${byVariant.map((rs) => `${name(rs[0])} ${lib.median(rs.map((r) => r.ratio)).toFixed(2)}x`).join('; ')}.`,
-  'Target (on hardware): within 1.2x; in this guest, uploads and downloads run at a few MiB/s and dominate.',
+  'Target (on hardware): within 1.2x; in this guest every step that moves bytes (uploads, downloads, the TLS of the direct',
+  'link: a few MiB/s under TCG) or starts a process dominates.',
   runs.some((r) => r.prefetchProblem) ? `Prefetch problems: ${runs.map((r) => r.prefetchProblem).filter(Boolean).join('; ')}` : 'No prefetch failed.',
   `Guest boot to power-off: ${(Number(bootMs) / 1000).toFixed(0)} s.`,
   '',

@@ -63,9 +63,9 @@ function labMigrateNote() {
   /** @type {import('./results').MigrateLabRaw | null} */
   const raw = readJson('migrate-lab-raw.json');
   const all = (raw && raw.summary) || [];
-  const runs = all.filter((r) => r.asked !== 0 && r.askedCatchUps !== 0);
+  const runs = all.filter((r) => r.asked !== 0 && r.askedCatchUps !== 0 && r.askedDirect !== false);
   if (!runs.length) return 'Its downtime was not measured (bench/lab-migrate.sh, the soft-dirty lab, has no results).';
-  const without = all.filter((r) => r.asked === 0);
+  const without = all.filter((r) => r.asked === 0 && r.askedDirect !== false);
   const MiB = 1048576;
   /** @param {import('./results').LabMigrateSummary[]} rs @param {(r: import('./results').LabMigrateSummary) => number} get */
   const m = (rs, get) => median(rs.map(get));
