@@ -109,7 +109,7 @@ cat >"$share/job.json" <<JSON
    "checkpointPrefix":"$prefix","runs":$extra_runs,
    "workload":{"mib":$mib,"dirtyPermille":$permille,"intervalMs":$interval},
    "env":{"FERRY_TEMPORAL_ADDRESS":"$host_addr:$temporal_port","FERRY_TEMPORAL_NAMESPACE":"$FERRY_TEMPORAL_NAMESPACE",
-          "FERRY_TASK_QUEUE_PREFIX":"$prefix","FERRY_S3_ENDPOINT":"http://$host_addr:$s3_port","FERRY_S3_ALLOW_HTTP":"true",
+          "FERRY_TASK_QUEUE_PREFIX":"$prefix","FERRY_S3_ENDPOINT":"http://$host_addr:$s3_port","FERRY_S3_ALLOW_HTTP":"true","FERRY_S3_ALLOW_UNENCRYPTED":"true",
           "FERRY_S3_REGION":"$FERRY_S3_REGION","FERRY_S3_BUCKET":"$FERRY_S3_BUCKET","FERRY_S3_PATH_STYLE":"$FERRY_S3_PATH_STYLE",
           "AWS_SHARED_CREDENTIALS_FILE":"/lab/aws-credentials","AWS_PROFILE":"$AWS_PROFILE","AWS_REGION":"$AWS_REGION",
           "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED":"true"}}

@@ -3,7 +3,7 @@
  * (no Temporal), so they also work as a recovery tool when the workflows are down.
  */
 import type { Command } from 'commander';
-import { loadConfig } from '../config/config';
+import { ConfigError, loadConfig, unencryptedStoreCheck } from '../config/config';
 import { parseCheckpointId } from './id-args';
 import type {
   LayerStore,
@@ -16,8 +16,13 @@ import { emit, formatBytes, parsePositiveInt, type OutputOptions } from './outpu
 import { UsageError } from './usage-error';
 
 // The AWS SDK takes about a second to load: only the storage commands pay for it.
-async function openStore(): Promise<LayerStore> {
+async function openStore(opts: { writing?: boolean } = {}): Promise<LayerStore> {
   const config = loadConfig();
+  if (opts.writing) {
+    const check = unencryptedStoreCheck(config);
+    if (check && 'refuse' in check) throw new ConfigError('FERRY_ENCRYPTION_KEY_FILE', `is not set: ${check.refuse}`);
+    if (check) process.stderr.write(`ferry: warning: ${check.warn}\n`);
+  }
   const { openLayerStore } = await import('../storage');
   return openLayerStore(config);
 }
@@ -124,7 +129,7 @@ export function registerStorageCommands(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(async (dir: string, options: { checkpoint: string; criuVersion?: string; json?: boolean }) => {
       const id = parseCheckpointId(options.checkpoint);
-      const store = await openStore();
+      const store = await openStore({ writing: true });
       const { pushLocalChain } = await import('../storage');
       const started = Date.now();
       const result = await withTransfer(options, `push ${id}`, (t) =>

@@ -48,6 +48,7 @@ Stops cleanly on SIGINT / SIGTERM (running activities are given time to finish).
         host,
         workflows: opts.workflows,
         activities: opts.activities,
+        onWarning: (message) => process.stderr.write(`ferry: warning: ${message}\n`),
         onReady: (info) => {
           const parts = [
             ...(info.workflowQueue ? [`workflows on ${info.workflowQueue}`] : []),

@@ -44,6 +44,8 @@ export interface S3Settings {
   connectTimeoutMs: number;
   /** A request whose socket stays silent this long fails as unreachable and is retried (ms). */
   requestTimeoutMs: number;
+  /** FERRY_S3_ALLOW_UNENCRYPTED: a store off this machine may hold images without an encryption key. */
+  allowUnencrypted: boolean;
 }
 
 export interface DevStackSettings {
@@ -159,6 +161,32 @@ function validateHostPort(name: string, value: string): string {
   return value;
 }
 
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/**
+ * Images are process memory. A store on this machine (the dev stack, a test's MinIO) may hold
+ * them in plaintext; any other store (AWS, a MinIO across the network) needs an encryption key,
+ * or FERRY_S3_ALLOW_UNENCRYPTED=true, and then a warning. Checked where images are written: a
+ * worker with activities, and `ferry push`.
+ */
+export function unencryptedStoreCheck(config: FerryConfig): { refuse: string } | { warn: string } | null {
+  if (config.encryption) return null;
+  const endpoint = config.s3.endpoint;
+  const host = endpoint === undefined ? null : new URL(endpoint).hostname.replace(/^\[|\]$/g, '');
+  if (host !== null && isLoopbackHost(host)) return null;
+  const where = host === null ? 'AWS S3' : host;
+  if (config.s3.allowUnencrypted) {
+    return { warn: `images (process memory) go to ${where} unencrypted (FERRY_S3_ALLOW_UNENCRYPTED=true): anyone who can read the bucket can read them, and anyone who can write it chooses what a restore runs` };
+  }
+  return {
+    refuse:
+      `the store ${where} is not on this machine and no encryption key is configured: images (process memory) would rest there in plaintext and unauthenticated. ` +
+      'Set FERRY_ENCRYPTION_KEY_FILE (a 32-byte key, mode 600; see `ferry dev env`), or FERRY_S3_ALLOW_UNENCRYPTED=true to accept that',
+  };
+}
+
 /**
  * Plain http to anything but this machine sends process memory and signed requests in the clear.
  * Loopback is fine (the dev stack); any other host needs https, or FERRY_S3_ALLOW_HTTP=true for a
@@ -168,7 +196,7 @@ function refusePlainHttpOverNetwork(endpoint: string, allowed: boolean): void {
   const url = new URL(endpoint);
   if (url.protocol !== 'http:' || allowed) return;
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host === '::1' || /^127\./.test(host)) return;
+  if (isLoopbackHost(host)) return;
   throw new ConfigError(
     'FERRY_S3_ENDPOINT',
     `is plain http to ${host}: images (process memory) would cross the network unencrypted; use https://, ` +
@@ -310,6 +338,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     useDevCredentials: pointsAtDevStack && !userCredentials,
     connectTimeoutMs: readTimeoutMs(env, 'FERRY_S3_CONNECT_TIMEOUT_MS', 5_000),
     requestTimeoutMs: readTimeoutMs(env, 'FERRY_S3_REQUEST_TIMEOUT_MS', 30_000),
+    allowUnencrypted: readBool(env, 'FERRY_S3_ALLOW_UNENCRYPTED', false),
   };
   const sse = readSse(env);
   if (sse) s3.sse = sse;
@@ -347,6 +376,7 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_S3_BUCKET', 'bucket holding checkpoints (default "ferry")'],
   ['FERRY_S3_PREFIX', 'key prefix inside the bucket (default "ferry")'],
   ['FERRY_S3_ALLOW_HTTP', 'true to allow a plain http:// endpoint on another host (default false: only loopback may be http)'],
+  ['FERRY_S3_ALLOW_UNENCRYPTED', 'true to let a store off this machine hold images without an encryption key (default false: a worker refuses to start, with a warning when allowed)'],
   ['FERRY_S3_PATH_STYLE', 'path-style addressing (default true when an endpoint is set)'],
   ['FERRY_S3_SSE', 'server-side encryption asked of the store for every object: AES256 or aws:kms (default: none)'],
   ['FERRY_S3_SSE_KMS_KEY_ID', 'KMS key id/ARN for FERRY_S3_SSE=aws:kms (default: the bucket\'s KMS key)'],

@@ -9,7 +9,7 @@ import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worke
 import { createActivities, type FerryActivities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
 import { STAGING_DIR_MODE } from '../activities/staging';
-import type { FerryConfig } from '../config/config';
+import { unencryptedStoreCheck, type FerryConfig } from '../config/config';
 import { hostTaskQueue, isValidHostName, workflowTaskQueue } from '../core';
 import { createHostDependencies } from './dependencies';
 
@@ -92,6 +92,8 @@ export interface RunFerryWorkerOptions {
   deps?: ActivityDeps;
   /** Called once the workers exist; a queue is absent when that half does not run here. */
   onReady?: (info: { workflowQueue?: string; hostQueue?: string; stagingDir?: string; directAddress?: string }) => void;
+  /** Told at once about a setting that works but is risky (an unencrypted remote store). */
+  onWarning?: (message: string) => void;
 }
 
 /** `ferry worker`: connects, wires the real dependencies, and runs until SIGINT/SIGTERM. */
@@ -100,6 +102,9 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
   const runWorkflows = opts.workflows !== false;
   const runActivities = opts.activities !== false;
   if (!runWorkflows && !runActivities) throw new WorkerSetupError('a worker must run workflow code, activities, or both');
+  const unencrypted = runActivities ? unencryptedStoreCheck(config) : null;
+  if (unencrypted && 'refuse' in unencrypted) throw new WorkerSetupError(unencrypted.refuse);
+  if (unencrypted) opts.onWarning?.(unencrypted.warn);
   const deps = runActivities ? (opts.deps ?? createHostDependencies(config, host)) : undefined;
   if (deps) {
     // Staging holds process memory: root only, also when an earlier version made it with the umask.

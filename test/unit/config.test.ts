@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigError, DEV_BUCKET, loadConfig, parseDirectAddress } from '../../src/config/config';
+import { ConfigError, DEV_BUCKET, loadConfig, parseDirectAddress, unencryptedStoreCheck } from '../../src/config/config';
 import { isError } from '../../src/core';
 
 const HOME = '/home/tester';
@@ -168,5 +168,26 @@ describe('the direct address a worker advertises', () => {
     for (const bad of ['0.0.0.0', '[::]:7300', '10.0.0.5:70000', 'a b', '10.0.0.5:']) {
       expect(() => parseDirectAddress('FERRY_DIRECT_ADDRESS', bad)).toThrow(/FERRY_DIRECT_ADDRESS/);
     }
+  });
+});
+
+describe('a store off this machine without an encryption key', () => {
+  const check = (env: Record<string, string>) => unencryptedStoreCheck(loadConfig(env));
+
+  test('the dev stack and any loopback store may hold plaintext images', () => {
+    expect(check({})).toBeNull();
+    expect(check({ FERRY_S3_ENDPOINT: 'http://127.0.0.1:19000' })).toBeNull();
+  });
+
+  test('AWS or a store across the network is refused without a key, naming both ways out', () => {
+    for (const env of [{ FERRY_S3_ENDPOINT: 'aws' }, { FERRY_S3_ENDPOINT: 'https://s3.example.com' }]) {
+      const c = check(env);
+      expect(c).toMatchObject({ refuse: expect.stringMatching(/FERRY_ENCRYPTION_KEY_FILE.*FERRY_S3_ALLOW_UNENCRYPTED=true/) });
+    }
+  });
+
+  test('allowed explicitly, it is a warning; with a key, nothing to say', () => {
+    expect(check({ FERRY_S3_ENDPOINT: 'https://s3.example.com', FERRY_S3_ALLOW_UNENCRYPTED: 'true' })).toMatchObject({ warn: expect.stringMatching(/unencrypted/) });
+    expect(check({ FERRY_S3_ENDPOINT: 'https://s3.example.com', FERRY_ENCRYPTION_KEY: 'a'.repeat(64) })).toBeNull();
   });
 });
