@@ -30,6 +30,7 @@ export function dumpSteps(ctx: ActivityContext) {
       imagesDir: dir,
       ...(parentDir ? { prevImagesDir: parentDir } : {}),
       expectedIdentity: input.expectedIdentity,
+      ...(input.criuOptions ? { criuOptions: input.criuOptions } : {}),
     };
     const result = await ctx.whileBeating(
       { stage: kind, index: input.index },

@@ -4,7 +4,7 @@
  * whose task queue ran the activity).
  */
 import type { LayerDump, LayerRecord, LayerRef, ProcessIdentity } from '../core/layer';
-import type { CriuFeatures } from '../criu/types';
+import type { CriuFeatures, CriuOptions } from '../criu/types';
 
 export type { LayerDump, LayerRef } from '../core/layer';
 
@@ -26,6 +26,8 @@ export interface LayerStepInput {
   expectedIdentity: ProcessIdentity;
   /** The layer this one is incremental to (its images dir on this host), or null for a full dump. */
   parent: LayerRef | null;
+  /** CRIU resource options the dump needs (file locks, TCP, external Unix sockets, unlinked files). */
+  criuOptions?: CriuOptions;
 }
 
 export interface FinalDumpInput extends LayerStepInput {

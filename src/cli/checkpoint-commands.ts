@@ -11,6 +11,7 @@ import { parseCheckpointId, parseHost } from './id-args';
 import { emit, note, parsePositiveInt, quoted, type OutputOptions } from './output';
 import { addCommands, jsonOption, type CommandDef, type OptionDef } from './command-table';
 import { UsageError } from './usage-error';
+import { CRIU_RESOURCE_OPTIONS, criuOptionsFrom, type CriuOptionFlags } from './criu-option-flags';
 import { formatCheckpoint, formatMigrate, formatRestore } from './workflow-output';
 
 export async function connectClient(): Promise<FerryClient> {
@@ -116,7 +117,7 @@ async function report<R>(ferry: FerryClient, opts: WaitFlags, handle: { workflow
   emit(opts, how.json ? how.json(r, url) : { ...r, url }, () => how.text(r, url));
 }
 
-interface CheckpointFlags extends WaitFlags, PolicyFlags {
+interface CheckpointFlags extends WaitFlags, PolicyFlags, CriuOptionFlags {
   pid: string;
   host?: string;
   leaveRunning?: boolean;
@@ -128,7 +129,7 @@ interface RestoreFlags extends WaitFlags {
   host?: string;
 }
 
-interface MigrateFlags extends WaitFlags, PolicyFlags {
+interface MigrateFlags extends WaitFlags, PolicyFlags, CriuOptionFlags {
   pid: string;
   from: string;
   to: string;
@@ -143,7 +144,7 @@ async function runCheckpoint(opts: CheckpointFlags): Promise<void> {
   const policy = policyFrom(opts);
   const checkpointId = checkpointIdFrom(opts.checkpointId, host, pid);
   await withServedHosts([host], async (ferry) => {
-    const handle = await ferry.startCheckpoint({ host, pid, policy, leaveRunning: !!opts.leaveRunning, fromWarm: !!opts.fromWarm, checkpointId });
+    const handle = await ferry.startCheckpoint({ host, pid, policy, leaveRunning: !!opts.leaveRunning, fromWarm: !!opts.fromWarm, checkpointId, ...criuOptionsFrom(opts) });
     await report<CheckpointResult>(ferry, opts, handle, {
       started: `checkpoint ${checkpointId}`,
       checkpointId,
@@ -176,7 +177,7 @@ async function runMigrate(opts: MigrateFlags): Promise<void> {
   const policy = policyFrom(opts);
   const checkpointId = checkpointIdFrom(opts.checkpointId, from, pid);
   await withServedHosts([from, to], async (ferry) => {
-    const handle = await ferry.startMigrate({ pid, from, to, policy, fromWarm: opts.warm !== false, checkpointId, ...(opts.direct === false ? { direct: false } : {}) });
+    const handle = await ferry.startMigrate({ pid, from, to, policy, fromWarm: opts.warm !== false, checkpointId, ...(opts.direct === false ? { direct: false } : {}), ...criuOptionsFrom(opts) });
     await report<MigrateResult>(ferry, opts, handle, {
       started: `migration of pid ${pid}`,
       checkpointId,
@@ -236,6 +237,7 @@ export const CHECKPOINT_COMMANDS: CommandDef[] = [
       { flags: '--leave-running', help: 'keep the process running after the final dump (default: it stops once dumped)' },
       { flags: '--from-warm', help: "build on the process's warm chain of nightly pre-dumps (see `ferry schedule`)" },
       { flags: '--checkpoint-id <id>', help: 'store under this id (default: <host>-<pid>-<random>)' },
+      ...CRIU_RESOURCE_OPTIONS,
       { flags: '--wait', help: 'wait for the result and print it' },
       jsonOption(),
     ],
@@ -243,6 +245,7 @@ export const CHECKPOINT_COMMANDS: CommandDef[] = [
 Examples:
   $ ferry checkpoint --pid 4242 --host web-1 --wait
   $ ferry checkpoint --pid 4242 --host web-1 --pre-dumps 5 --max-downtime 50 --leave-running --wait --json
+  $ ferry checkpoint --pid 4242 --host web-1 --file-locks --wait    # it holds a flock; restores apply it too
 
 How pre-dumps converge: back-to-back pre-dumps while the first layers upload, then catch-up
 pre-dumps of what the process dirtied meanwhile, the final dump straight after the last one. Each
@@ -273,6 +276,7 @@ Without soft-dirty memory tracking in the kernel, pre-dumps are skipped and the 
       { flags: '--no-warm', help: "ignore the process's warm chain of nightly pre-dumps (by default it is the parent when there is one)" },
       { flags: '--no-direct', help: 'move the final layers through the store inside the downtime (by default they go straight to the target worker, and are stored after the restore)' },
       { flags: '--checkpoint-id <id>', help: 'store the checkpoint under this id' },
+      ...CRIU_RESOURCE_OPTIONS,
       { flags: '--wait', help: 'wait for the result and print the new pid and the downtime' },
       jsonOption(),
     ],

@@ -8,7 +8,8 @@
  * lab, where Node runs under TCG).
  */
 import type { Command } from 'commander';
-import type { DumpResult, CriuRestoreResult } from '../criu/types';
+import type { CriuOptions, DumpResult, CriuRestoreResult } from '../criu/types';
+import { CRIU_RESOURCE_OPTIONS, CRIU_RESTORE_OPTIONS, criuOptionsFrom, type CriuOptionFlags } from './criu-option-flags';
 import type { ChainInfo } from '../criu/chain';
 import type { ParentCheck } from '../criu/layer-record';
 import type { LayerInfo } from '../criu/images';
@@ -117,7 +118,7 @@ function formatChain(chain: ChainInfo): string {
   return lines.join('\n');
 }
 
-interface DumpFlags extends OutputOptions {
+interface DumpFlags extends OutputOptions, ResourceFlags {
   pid: string;
   imagesDir: string;
   prevImagesDir?: string;
@@ -126,6 +127,8 @@ interface DumpFlags extends OutputOptions {
   pageServer?: string;
   lazyPages?: boolean;
 }
+
+type ResourceFlags = CriuOptionFlags;
 
 /** Linux's PATH_MAX and NAME_MAX: longer paths cannot name a directory at all. */
 const PATH_MAX = 4096;
@@ -146,12 +149,12 @@ function intFlag(flag: string, raw: string): number {
   return parsePositiveInt(flag, raw);
 }
 
-function dumpRequest(opts: DumpFlags): { pid: number; imagesDir: string; prevImagesDir?: string; shellJob?: boolean; pageServer?: Endpoint } {
+function dumpRequest(opts: DumpFlags): { pid: number; imagesDir: string; prevImagesDir?: string; shellJob?: boolean; pageServer?: Endpoint; criuOptions?: CriuOptions } {
   const pid = intFlag('--pid', opts.pid);
   const imagesDir = dirFlag('--images-dir', opts.imagesDir);
   const prevImagesDir = opts.prevImagesDir === undefined ? undefined : dirFlag('--prev-images-dir', opts.prevImagesDir);
   const pageServer = opts.pageServer === undefined ? undefined : parseEndpoint('--page-server', opts.pageServer);
-  return { pid, imagesDir, ...(prevImagesDir ? { prevImagesDir } : {}), ...(opts.shellJob ? { shellJob: true } : {}), ...(pageServer ? { pageServer } : {}) };
+  return { pid, imagesDir, ...(prevImagesDir ? { prevImagesDir } : {}), ...(opts.shellJob ? { shellJob: true } : {}), ...(pageServer ? { pageServer } : {}), ...criuOptionsFrom(opts) };
 }
 
 /**
@@ -264,13 +267,13 @@ async function runPageServer(opts: PageServerFlags): Promise<void> {
     'copy the dump\'s other image files here (they stay in its --images-dir) before restoring from this dir');
 }
 
-async function runRestore(opts: OutputOptions & { imagesDir: string; pidWait?: string; shellJob?: boolean; lazyPages?: boolean; pageServer?: string }): Promise<void> {
+async function runRestore(opts: OutputOptions & ResourceFlags & { imagesDir: string; pidWait?: string; shellJob?: boolean; lazyPages?: boolean; pageServer?: string }): Promise<void> {
   const imagesDir = dirFlag('--images-dir', opts.imagesDir);
   const pidWaitMs = opts.pidWait === undefined ? undefined : intFlag('--pid-wait', opts.pidWait) * 1000;
   const from = opts.pageServer === undefined ? undefined : parseEndpoint('--page-server', opts.pageServer);
   if (from && !opts.lazyPages) throw new UsageError('--page-server needs --lazy-pages: a restore fetches pages from a lazy dump only (after a page server dump, restore from the page server\'s images dir)');
   const result: CriuRestoreResult = await criu().restore(
-    { imagesDir, ...(opts.shellJob ? { shellJob: true } : {}), ...(opts.lazyPages ? { lazyPages: true } : {}), ...(from ? { lazyPagesFrom: from } : {}) },
+    { imagesDir, ...(opts.shellJob ? { shellJob: true } : {}), ...criuOptionsFrom(opts), ...(opts.lazyPages ? { lazyPages: true } : {}), ...(from ? { lazyPagesFrom: from } : {}) },
     { ...driverOptions(), ...(pidWaitMs ? { pidWaitMs } : {}) },
   );
   const lazy = result.lazyPages ? `; pages on demand from ${result.lazyPages.from}, the last one in ${result.lazyPages.allPagesInMs} ms after CRIU restored the process` : '';
@@ -315,6 +318,7 @@ Without memory tracking (mem_track: no) pre-dumps are refused; a full \`ferry du
       { flags: '--prev-images-dir <dir>', help: 'the previous pre-dump: write only pages changed since then' },
       PAGE_SERVER_DEST,
       SHELL_JOB,
+      ...CRIU_RESOURCE_OPTIONS,
       JSON_RESULT,
     ],
     helpAfter: `
@@ -346,6 +350,7 @@ Across two hosts, the pages go straight to a page server on the destination (one
       PAGE_SERVER_DEST,
       { flags: '--lazy-pages', help: 'lazy migration: keep the pages here and serve them on --page-server 0.0.0.0:PORT until `ferry restore --lazy-pages` has them all' },
       SHELL_JOB,
+      ...CRIU_RESOURCE_OPTIONS,
       JSON_RESULT,
     ],
     helpAfter: `
@@ -381,6 +386,7 @@ it serves them on every IPv4 address, hence 0.0.0.0. Needs fs.pipe-max-size >= 4
       { flags: '--shell-job', help: 'the dump was taken with --shell-job: the process joins this shell\'s session' },
       { flags: '--lazy-pages', help: 'start the process before its memory is back; a `criu lazy-pages` daemon fills pages in on demand' },
       { flags: '--page-server <addr:port>', help: 'with --lazy-pages: fetch the pages from that lazy dump (`ferry dump --lazy-pages`) instead of --images-dir' },
+      ...CRIU_RESTORE_OPTIONS,
       JSON_RESULT,
     ],
     helpAfter: `

@@ -6,3 +6,4 @@ export * from './ferry-error';
 export * from './errors';
 export * from './ids';
 export * from './names';
+export * from './criu-options';

@@ -19,13 +19,13 @@ import { mainCause, readLogTail } from './criu-log';
 import { CriuFailedError, CriuUnavailableError, KernelFeatureMissingError, LazyPagesFailedError, NoSuchProcessError, NotPermittedError, ParentImagesInvalidError, PidInUseError, ProcessChangedError, type CriuRequestName, isError } from '../core';
 import { checkPrevImagesDir, discardPartialImages, prepareImagesDir, releaseImagesDir, tightenImagesDir } from './images-dir';
 import { readDumpStats, readInventory, readRestoreStats, readRootPid } from './images';
-import { fingerprintLayer, LAYER_RECORD_FORMAT, writeLayerRecord, type LayerFingerprint } from './layer-record';
+import { fingerprintLayer, LAYER_RECORD_FORMAT, readLayerRecord, writeLayerRecord, type LayerFingerprint } from './layer-record';
 import { checkThp } from './thp';
 import { describeExit, LAZY_PAGES_SOCKET, LAZY_PIPE_BYTES, lazyPipeProblem, startLazyPages, type LazyPagesDaemon } from './lazy-pages';
 import { checkIdentity, checkTarget, readIdentitySync, readProcStat, waitForPidFree } from './process';
 import { CriuRequestFailed, CriuRpcClient, type CriuHooks, type CriuOpts, type CriuVersionInfo } from './rpc-client';
 import type { TargetGuard } from './target-guard';
-import type { CriuCapabilities, DumpKind, DumpRequest, DumpResult, PageServerAddress, PreDumpRequest, ProcessIdentity, RestoreRequest, CriuRestoreResult } from './types';
+import { CRIU_OPTION_NAMES, type CriuCapabilities, type CriuOptions, type DumpKind, type DumpRequest, type DumpResult, type PageServerAddress, type PreDumpRequest, type ProcessIdentity, type RestoreRequest, type CriuRestoreResult } from './types';
 
 export interface DriverOptions {
   /** CRIU binary name or path (default: FERRY_CRIU, else `criu` on PATH). */
@@ -175,6 +175,30 @@ function readLogStart(file: string, maxBytes = 1 << 20): string {
   }
 }
 
+/** The options that are on, in a fixed order (what the layer record keeps). */
+function enabledOptions(o: CriuOptions | undefined): CriuOptions {
+  const on: CriuOptions = {};
+  for (const name of CRIU_OPTION_NAMES) if (o?.[name] === true) on[name] = true;
+  return on;
+}
+
+/** CriuOptions as CRIU's RPC fields. */
+function criuOptsOf(o: CriuOptions): Partial<CriuOpts> {
+  return {
+    ...(o.fileLocks ? { file_locks: true } : {}),
+    ...(o.tcpEstablished ? { tcp_established: true } : {}),
+    ...(o.extUnixSk ? { ext_unix_sk: true } : {}),
+    ...(o.linkRemap ? { link_remap: true } : {}),
+  };
+}
+
+/** What a restore of the chain ending at `dir` needs: the options its final dump recorded, plus any asked for. */
+function optionsForRestore(dir: string, asked: CriuOptions | undefined): CriuOptions {
+  const read = readLayerRecord(dir);
+  const recorded = read && 'record' in read ? (read.record.criuOptions ?? {}) : {};
+  return enabledOptions({ ...recorded, ...enabledOptions(asked) });
+}
+
 function safeIdentity(pid: number): ProcessIdentity | null {
   try {
     return readIdentitySync(pid);
@@ -248,6 +272,7 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
         ...(prev ? { parent_img: prev.parentImg } : {}),
         ...(kind === 'dump' && req.leaveRunning ? { leave_running: true } : {}),
         ...(req.shellJob ? { shell_job: true } : {}),
+        ...criuOptsOf(enabledOptions(req.criuOptions)),
         // CRIU reads only the port of a lazy dump's ps (cr-service.c): it serves on every IPv4 address.
         ...(lazy ? { lazy_pages: true, ps: { port: req.lazyPagesPort ?? 0 } } : req.pageServer ? { ps: { address: req.pageServer.address, port: req.pageServer.port } } : {}),
       };
@@ -271,7 +296,7 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
       await client.close();
     }
     const warnings: string[] = [];
-    const recordProblem = recordLayer(prepared.dir, kind, req.expectedIdentity ?? identity, parentFingerprint);
+    const recordProblem = recordLayer(prepared.dir, kind, req.expectedIdentity ?? identity, parentFingerprint, enabledOptions(req.criuOptions));
     if (recordProblem) warnings.push(recordProblem);
     tightenImagesDir(prepared.dir);
     const stats = readDumpStats(prepared.dir);
@@ -307,9 +332,10 @@ async function runDumpStep(kind: DumpKind, req: DumpRequest, opts: DriverOptions
  * succeeded (a final dump has stopped the process), so a failure here is a warning, not an error:
  * the layer is still good, its parent link just cannot be verified later.
  */
-function recordLayer(dir: string, kind: DumpKind, target: ProcessIdentity, parent: LayerFingerprint | null): string | null {
+function recordLayer(dir: string, kind: DumpKind, target: ProcessIdentity, parent: LayerFingerprint | null, options: CriuOptions): string | null {
   try {
-    writeLayerRecord(dir, { format: LAYER_RECORD_FORMAT, kind, process: target, dumpUptimeUs: readInventory(dir).dumpUptimeUs, parent });
+    const criuOptions = Object.keys(options).length > 0 ? { criuOptions: options } : {};
+    writeLayerRecord(dir, { format: LAYER_RECORD_FORMAT, kind, process: target, dumpUptimeUs: readInventory(dir).dumpUptimeUs, parent, ...criuOptions });
     return null;
   } catch (err) {
     return `ferry could not write its layer record into ${dir} (${(err as Error).message}); the layer is usable, but its parent link cannot be verified later`;
@@ -358,6 +384,7 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
   const binary = binaryName(opts);
   const { client } = await startClient(binary);
   const logFile = path.join(dir, 'restore.log');
+  const restoreOptions = optionsForRestore(dir, req.criuOptions);
   let response;
   let daemon: LazyPagesDaemon | null = null;
   try {
@@ -374,6 +401,7 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
           log_file: 'restore.log',
           log_level: opts.logLevel ?? 2,
           ...(req.shellJob ? { shell_job: true } : {}),
+          ...criuOptsOf(restoreOptions),
           ...(req.lazyPages ? { lazy_pages: true } : {}),
         },
         { hooks: opts.hooks, signal: opts.signal },

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readImageFile } from './image-file';
 import type { LayerInfo } from './images';
-import type { DumpKind, ProcessIdentity } from './types';
+import { CRIU_OPTION_NAMES, type CriuOptions, type DumpKind, type ProcessIdentity } from './types';
 
 export const LAYER_RECORD_FILE = 'ferry-layer.json';
 /** Bumped when the record's meaning changes; readers refuse formats they do not know. */
@@ -44,6 +44,8 @@ export interface FerryLayerRecord {
   dumpUptimeUs: number | null;
   /** The parent it was dumped against, or null for the first layer of a chain. */
   parent: LayerFingerprint | null;
+  /** CRIU options the dump needed; a restore applies them too (absent: none). */
+  criuOptions?: CriuOptions;
 }
 
 /** How one layer's parent link was checked against its record. */
@@ -153,7 +155,13 @@ export function readLayerRecord(dir: string): { record: FerryLayerRecord } | { p
     return { problem: `${file} lacks kind, process or dumpUptimeUs, or has them in the wrong type` };
   }
   if (r.parent !== null && !validFingerprint(r.parent)) return { problem: `${file} has a malformed parent fingerprint` };
+  if (r.criuOptions !== undefined && !validCriuOptions(r.criuOptions)) return { problem: `${file} has malformed CRIU options` };
   return { record: value as FerryLayerRecord };
+}
+
+function validCriuOptions(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  return Object.entries(v).every(([k, b]) => (CRIU_OPTION_NAMES as readonly string[]).includes(k) && typeof b === 'boolean');
 }
 
 /**

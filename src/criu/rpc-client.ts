@@ -76,6 +76,10 @@ export interface CriuOpts {
   pid?: number;
   leave_running?: boolean;
   shell_job?: boolean;
+  file_locks?: boolean;
+  tcp_established?: boolean;
+  ext_unix_sk?: boolean;
+  link_remap?: boolean;
   log_level?: number;
   log_file?: string;
   notify_scripts?: boolean;

@@ -3,9 +3,11 @@
  * Plain JSON-serialisable data, so activities can return them into workflow history as they are.
  * The process identity and dump statistics belong to the layer type chain in src/core/layer.ts.
  */
+import type { CriuOptions } from '../core/criu-options';
 import type { DumpKind, DumpStats, ProcessIdentity } from '../core/layer';
 
 export type { DumpKind, DumpStats, ProcessIdentity } from '../core/layer';
+export { CRIU_OPTION_NAMES, type CriuOptions } from '../core/criu-options';
 
 /** The outcome of one pre-dump or dump: a new layer of images on local disk. */
 export interface DumpResult {
@@ -33,6 +35,7 @@ export interface PageServerAddress {
   port: number;
 }
 
+
 export interface PreDumpRequest {
   pid: number;
   imagesDir: string;
@@ -51,6 +54,8 @@ export interface PreDumpRequest {
    * shellJob too. Default false (CRIU refuses such a process).
    */
   shellJob?: boolean;
+  /** Resources CRIU must be told to dump (see CriuOptions). */
+  criuOptions?: CriuOptions;
 }
 
 export interface DumpRequest extends PreDumpRequest {
@@ -68,6 +73,8 @@ export interface RestoreRequest {
   imagesDir: string;
   /** The dump was taken with shellJob: the restored process joins the restoring process's session. */
   shellJob?: boolean;
+  /** Added to the options the dump recorded in its layer (those are applied anyway). */
+  criuOptions?: CriuOptions;
   /**
    * Restore the memory on demand (userfaultfd): the process runs as soon as its other state is
    * back, and a `criu lazy-pages` daemon fills its pages in as it touches them, then in the background.

@@ -22,7 +22,7 @@ import { normalizePolicy } from './convergence-policy';
 import { ConvergenceTracker } from './convergence-tracker';
 import { invalidInput } from './failures';
 import { hostActivities, probeHost, type HostActivities } from './host-activities';
-import { newCheckpointId, validateCheckpointId, validateHost, validatePid, validatePrefetchWait, validatePrefix } from './input-validation';
+import { newCheckpointId, validateCheckpointId, validateCriuOptions, validateHost, validatePid, validatePrefetchWait, validatePrefix } from './input-validation';
 import { LayerChain } from './layer-chain';
 import { summarize } from './layers';
 import { preDumpUntilConverged, requirePreDumpsPossible } from './pre-dump-loop';
@@ -33,7 +33,7 @@ import type { CheckpointInput, CheckpointProgress, CheckpointResult, FinalLayers
 import { Uploads } from './uploads';
 
 export async function checkpoint(input: CheckpointInput): Promise<CheckpointResult> {
-  const { host, pid, prefix, policy, leaveRunning, prefetchWaitMs, announceTo, checkpointId } = checkedInput(input);
+  const { host, pid, prefix, policy, leaveRunning, prefetchWaitMs, announceTo, checkpointId, criuOptions } = checkedInput(input);
   const startedAt = Date.now();
   const acts = hostActivities(prefix, host);
   const progress = trackProgress(checkpointId, host, pid);
@@ -62,7 +62,7 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
   let runsElsewhere = false;
   try {
     const identity = await acts.identifyProcess({ pid });
-    const chain = new LayerChain(checkpointId, pid, identity);
+    const chain = new LayerChain(checkpointId, pid, identity, criuOptions);
     requirePreDumpsPossible(policy, caps, host);
     if (input.fromWarm && caps.features.memTrack) chain.buildOn((await acts.readWarmChain({ pid, identity })).chain);
 
@@ -128,7 +128,8 @@ function checkedInput(input: CheckpointInput) {
   const announceTo = input.announceStoredLayers === true ? parentWorkflow : undefined;
   if (input.handOffFinalLayers === true && !announceTo) throw invalidInput('handOffFinalLayers is for a checkpoint started by migrate with announceStoredLayers');
   const checkpointId = input.checkpointId === undefined ? newCheckpointId(host, pid) : validateCheckpointId(input.checkpointId);
-  return { host, pid, prefix, policy, leaveRunning, prefetchWaitMs, announceTo, checkpointId };
+  const criuOptions = validateCriuOptions(input.criuOptions);
+  return { host, pid, prefix, policy, leaveRunning, prefetchWaitMs, announceTo, checkpointId, criuOptions };
 }
 
 /** What migrate's direct path needs: this checkpoint's local layers and the final dump's timing. */

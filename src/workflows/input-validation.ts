@@ -4,7 +4,7 @@
  * got, so a caller starting a workflow by hand sees what to fix.
  */
 import { uuid4 } from '@temporalio/workflow';
-import { DEFAULT_PREFIX, checkCheckpointId, checkHostName, checkPid, checkTaskQueuePrefix, newCheckpointId as makeCheckpointId } from '../core';
+import { CRIU_OPTION_NAMES, DEFAULT_PREFIX, checkCheckpointId, type CriuOptions, checkHostName, checkPid, checkTaskQueuePrefix, newCheckpointId as makeCheckpointId } from '../core';
 import { invalidInput } from './failures';
 
 /** How long a checkpoint waits for its parent's prefetch by default: the transfer activities' own limit. */
@@ -43,4 +43,17 @@ export function validatePrefetchWait(ms: unknown): number {
 /** Generated ids are deterministic in workflow code (uuid4 is seeded by the run). */
 export function newCheckpointId(host: string, pid: number): string {
   return makeCheckpointId(host, pid, uuid4());
+}
+
+/** CRIU resource options from a workflow input: an object of known names with boolean values. */
+export function validateCriuOptions(value: unknown): CriuOptions | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidInput(`criuOptions must be an object like {"fileLocks": true}`);
+  const on: CriuOptions = {};
+  for (const [name, flag] of Object.entries(value as Record<string, unknown>)) {
+    if (!(CRIU_OPTION_NAMES as readonly string[]).includes(name)) throw invalidInput(`criuOptions.${name} is not an option ferry passes to CRIU (known: ${CRIU_OPTION_NAMES.join(', ')})`);
+    if (typeof flag !== 'boolean') throw invalidInput(`criuOptions.${name} must be true or false`);
+    if (flag) on[name as keyof CriuOptions] = true;
+  }
+  return Object.keys(on).length > 0 ? on : undefined;
 }

@@ -4,7 +4,7 @@
  * layers starts at N.
  */
 import type { LayerDump, LayerRef, LayerStepInput, WarmChain } from '../activities/types';
-import type { ProcessIdentity } from '../criu/types';
+import type { CriuOptions, ProcessIdentity } from '../criu/types';
 import { parentRef } from './layers';
 
 export class LayerChain {
@@ -20,6 +20,8 @@ export class LayerChain {
     private readonly checkpointId: string,
     private readonly pid: number,
     private readonly identity: ProcessIdentity,
+    /** CRIU resource options every dump of the chain needs (recorded in each layer for the restore). */
+    private readonly criuOptions?: CriuOptions,
   ) {}
 
   buildOn(warm: WarmChain | null): void {
@@ -43,6 +45,7 @@ export class LayerChain {
       pid: this.pid,
       expectedIdentity: this.identity,
       parent: this.parent,
+      ...(this.criuOptions ? { criuOptions: this.criuOptions } : {}),
     };
   }
 

@@ -24,7 +24,7 @@ import { CheckpointInProgress, MigratedNotStored, innermostMessage } from '../co
 import { handOff, listenForFinalLayers, openDirectLink, type DirectLink, type HandOffOutcome } from './direct-handoff';
 import { invalidInput, toFailure } from './failures';
 import { hostActivities, probeHost, type HostActivities } from './host-activities';
-import { newCheckpointId, validateCheckpointId, validateHost, validatePid, validatePrefix } from './input-validation';
+import { newCheckpointId, validateCheckpointId, validateCriuOptions, validateHost, validatePid, validatePrefix } from './input-validation';
 import { DUMP_NOW_SIGNAL, PATCHES, PROGRESS_QUERY, processWorkflowId, workflowTaskQueue } from '../core';
 import { NO_PREFETCH, listenForStoredLayers, prefetchStoredLayers, type Prefetch } from './prefetch-handshake';
 import { restoreResult } from './restore';
@@ -255,6 +255,7 @@ function checkedInput(input: MigrateInput) {
   const prefix = validatePrefix(input.taskQueuePrefix);
   if (input.checkpointId !== undefined) validateCheckpointId(input.checkpointId);
   if (input.direct !== undefined && typeof input.direct !== 'boolean') throw invalidInput('direct must be true or false');
+  validateCriuOptions(input.criuOptions);
   if (from === to) throw invalidInput(`from and to are both ${JSON.stringify(from)}; a migration needs two different hosts`);
   return { from, to, pid, prefix };
 }
@@ -275,6 +276,7 @@ function checkpointInput(
     taskQueuePrefix: c.prefix,
     ...(c.prefetchEnabled ? { announceStoredLayers: true } : {}),
     ...(c.handOff ? { handOffFinalLayers: true } : {}),
+    ...(input.criuOptions !== undefined ? { criuOptions: input.criuOptions } : {}),
   };
 }
 

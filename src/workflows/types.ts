@@ -4,7 +4,7 @@
  * Nothing here is ever a credential.
  */
 import type { LayerSummary, ProcessIdentity } from '../core/layer';
-import type { CriuFeatures } from '../criu/types';
+import type { CriuFeatures, CriuOptions } from '../criu/types';
 
 export type { LayerSummary } from '../core/layer';
 import type { ConvergencePolicy, DecisionRecord, StopReason } from './convergence-policy';
@@ -43,6 +43,8 @@ export interface CheckpointInput {
   handOffFinalLayers?: boolean;
   /** Task-queue prefix of the ferry deployment (default "ferry"). */
   taskQueuePrefix?: string;
+  /** CRIU resource options every dump needs, e.g. {"fileLocks": true}; a restore applies them by itself. */
+  criuOptions?: CriuOptions;
 }
 
 /** What a checkpoint tells its parent with `layersStored`. */
@@ -161,6 +163,8 @@ export interface MigrateInput {
   fromWarm?: boolean;
   checkpointId?: string;
   taskQueuePrefix?: string;
+  /** CRIU resource options the dumps need (the restore on the target applies them by itself). */
+  criuOptions?: CriuOptions;
   /**
    * Send the final layers straight from the source worker to the target worker (TLS, a key made
    * for this migration), restore, then store the checkpoint (default true). false: through the

@@ -33,6 +33,8 @@ export class FakeCriu implements CriuPort {
   failRestore: Error | null = null;
   /** Runs as each restore starts (e.g. to look at the store at that moment). */
   onRestore: (imagesDir: string) => void = () => {};
+  /** The CRIU resource options each dump and pre-dump was asked for, in order. */
+  optionsSeen: Array<Record<string, boolean>> = [];
   /** An extra file the final dump writes (e.g. a name a direct receiver must refuse). */
   finalDumpExtraFile: string | null = null;
   /** What dumpableBytes() reports (null: unknown, as from a host that cannot read it). */
@@ -56,6 +58,7 @@ export class FakeCriu implements CriuPort {
   }
   async preDump(req: PreDumpRequest): Promise<DumpResult> {
     const n = this.preDumps++;
+    this.optionsSeen.push({ ...(req.criuOptions ?? {}) });
     this.calls.push(`pre-dump:${path.basename(req.imagesDir)}:parent=${req.prevImagesDir ? path.basename(req.prevImagesDir) : '-'}`);
     await this.onPreDump(n);
     const pages = this.preDumpPages[n] ?? this.preDumpPages[this.preDumpPages.length - 1] ?? 100;
@@ -64,6 +67,7 @@ export class FakeCriu implements CriuPort {
   }
   async dump(req: DumpRequest): Promise<DumpResult> {
     this.calls.push(`dump:${path.basename(req.imagesDir)}:parent=${req.prevImagesDir ? path.basename(req.prevImagesDir) : '-'}`);
+    this.optionsSeen.push({ ...(req.criuOptions ?? {}) });
     this.write(req.imagesDir, this.finalDumpPages);
     if (this.finalDumpExtraFile) fs.writeFileSync(path.join(req.imagesDir, this.finalDumpExtraFile), 'extra');
     if (!req.leaveRunning) this.alive.delete(req.pid);

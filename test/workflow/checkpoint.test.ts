@@ -161,6 +161,19 @@ describe('checkpoint workflow', () => {
     expect(host.criu.calls.filter((c) => c.startsWith('dump:'))).toHaveLength(1);
   });
 
+  test('CRIU resource options reach every dump of the chain; an unknown one is refused before anything runs', async () => {
+    const { host, prefix } = setup('opts');
+    host.criu.preDumpPages = [50000, 20000];
+    await withWorkers(shared.env, prefix, [host], (ferry) => checkpoint(ferry, { policy: { maxPreDumps: 2, minPagesWritten: 10 }, criuOptions: { fileLocks: true, tcpEstablished: false }, leaveRunning: true }));
+    expect(host.criu.optionsSeen).toEqual([{ fileLocks: true }, { fileLocks: true }, { fileLocks: true }]);
+    const err = await withWorkers(shared.env, prefix, [host], (ferry) =>
+      ferry.checkpoint({ host: 'hosta', pid: PID, criuOptions: { fileLock: true } as never }).catch((e: unknown) => e),
+    );
+    expect((err as { failureType: string }).failureType).toBe('InvalidInput');
+    expect((err as Error).message).toMatch(/criuOptions\.fileLock is not an option ferry passes to CRIU \(known: fileLocks, tcpEstablished, extUnixSk, linkRemap\)/);
+    expect(host.criu.optionsSeen).toHaveLength(3);
+  });
+
   test('pages-under-threshold stops after the pre-dump that wrote too little', async () => {
     const { host, prefix } = setup('thr');
     host.criu.preDumpPages = [50000, 500, 400];
