@@ -16,11 +16,22 @@ export function buildProgram(): Command {
         'S3-compatible storage, and orchestrate checkpoint, restore and migration as durable ' +
         'Temporal workflows.',
     )
+    .version(`ferry ${packageVersion()}`, '-V, --version', "print ferry's version")
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (text, write) => write(text) })
     .exitOverride();
   registerCommands(program);
   return program;
+}
+
+/** The version in ferry's package.json (read at run time: src/ and dist/ both sit one level below it). */
+function packageVersion(): string {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('../../package.json') as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Known failures print their message; anything else is a bug and prints its stack. */
