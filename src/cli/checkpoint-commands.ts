@@ -11,6 +11,7 @@ import { parseCheckpointId, parseHost } from './id-args';
 import { emit, note, parsePositiveInt, quoted, type OutputOptions } from './output';
 import { addCommands, jsonOption, type CommandDef, type OptionDef } from './command-table';
 import { UsageError } from './usage-error';
+import { failureKind } from '../core/ferry-error';
 import { CRIU_RESOURCE_OPTIONS, criuOptionsFrom, type CriuOptionFlags } from './criu-option-flags';
 import { formatCheckpoint, formatMigrate, formatRestore } from './workflow-output';
 
@@ -202,13 +203,40 @@ function statusText(v: WorkflowStatus): string {
   return lines.join('\n');
 }
 
-async function runStatus(id: string, opts: OutputOptions): Promise<void> {
+function checkedWorkflowRef(id: string): string {
   if (id.trim() === '') throw new UsageError('the workflow or checkpoint id must not be empty (give the id printed by the command that started it)');
   // Workflow ids are at most 1000 bytes by Temporal's default limit; a longer one cannot exist.
   if (id.length > 1000) throw new UsageError(`the workflow or checkpoint id ${quoted(id)} is too long to be one (at most 1000 characters)`);
+  return id;
+}
+
+async function runStatus(id: string, opts: OutputOptions): Promise<void> {
+  checkedWorkflowRef(id);
   await withClient(async (ferry) => {
     emit(opts, await ferry.statusOf(id), statusText);
   });
+}
+
+/** A ferry workflow that is not running any more cannot be cancelled or hurried. */
+class WorkflowNotRunning extends failureKind('workflow-not-running', { retryable: false }) {
+  constructor(workflowId: string, status: string) {
+    super(`workflow ${workflowId} is not running (${status}); nothing was sent. \`ferry status ${workflowId}\` shows how it ended`);
+  }
+}
+
+/** `ferry cancel` and `ferry dump-now`: find the running workflow (by its id or its checkpoint id) and tell it. */
+function signalCommand(what: 'cancel' | 'dump-now') {
+  return async (id: string, opts: OutputOptions): Promise<void> => {
+    checkedWorkflowRef(id);
+    await withClient(async (ferry) => {
+      const wf = await ferry.statusOf(id);
+      if (wf.status !== 'RUNNING') throw new WorkflowNotRunning(wf.workflowId, wf.status);
+      if (what === 'cancel') await ferry.cancel(wf.workflowId);
+      else await ferry.dumpNow(wf.workflowId);
+      const said = what === 'cancel' ? 'cancel requested' : 'dump-now sent';
+      emit(opts, { workflowId: wf.workflowId, type: wf.type, sent: what }, (v) => `${said} to ${v.type} workflow ${v.workflowId}; follow it with \`ferry status ${v.workflowId}\``);
+    });
+  };
 }
 
 /** How checkpoint and migrate pre-dump: the convergence policy's flags (see policyFrom). */
@@ -297,6 +325,30 @@ why. If the restore on the target fails, the process is restored on the source h
     args: [{ name: '<id>', help: 'workflow id (printed when the workflow was started) or checkpoint id' }],
     options: [jsonOption()],
     action: runStatus,
+  },
+  {
+    name: 'cancel',
+    description: 'Cancel a running checkpoint, migration or restore: before the final dump the process keeps running and nothing is kept; after it, the step finishes and its rollback rules hold',
+    args: [{ name: '<id>', help: 'workflow id (printed when the workflow was started) or checkpoint id' }],
+    options: [jsonOption()],
+    helpAfter: `
+Examples:
+  $ ferry cancel ferry-process-web-1-4242
+  $ ferry cancel web-1-4242-1a2b3c4d --json      # by checkpoint id`,
+    action: signalCommand('cancel'),
+  },
+  {
+    name: 'dump-now',
+    description: 'Tell a running checkpoint or migration to stop pre-dumping and take the final dump now (the signal dumpNow)',
+    args: [{ name: '<id>', help: 'workflow id (printed when the workflow was started) or checkpoint id' }],
+    options: [jsonOption()],
+    helpAfter: `
+Examples:
+  $ ferry dump-now ferry-migrate-web-1-4242
+  $ ferry dump-now web-1-4242-1a2b3c4d
+
+The pre-dump under way finishes first; then the final dump follows at once.`,
+    action: signalCommand('dump-now'),
   },
 ];
 

@@ -19,7 +19,7 @@ export class AlreadyRunningError extends failureKind('already-running', { retrya
   constructor(readonly workflowId: string, readonly what: string, options?: FerryErrorOptions) {
     super(
       `${what} is already running as workflow ${workflowId}; wait for it (\`ferry status ${workflowId}\`) ` +
-        `or cancel it (\`temporal workflow cancel --workflow-id ${workflowId}\`), then retry`,
+        `or cancel it (\`ferry cancel ${workflowId}\`), then retry`,
       options,
     );
   }

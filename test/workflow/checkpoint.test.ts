@@ -8,6 +8,7 @@ import { type FerryClient } from '../../src/client';
 import { PolicyRefused } from '../../src/policy';
 import type { CheckpointProgress, CheckpointResult } from '../../src/workflows/types';
 import { FakeStore, fakeHost, halvingDumpClock } from '../helpers/fake-host';
+import { ferryInProcess } from '../helpers/ferry-cli';
 import { captureHistory } from '../helpers/temporal';
 import { tempRoot } from '../helpers/temp-dirs';
 import { until } from '../helpers/until';
@@ -221,6 +222,59 @@ describe('checkpoint workflow', () => {
       return res;
     });
     expect(r.preDumps).toMatchObject({ count: 2, stopReason: 'dump-now-requested' });
+  });
+
+  test('ferry dump-now and ferry cancel, by workflow id or checkpoint id; a finished workflow gets nothing', async () => {
+    const { store, host, prefix } = setup('cli-signals');
+    host.criu.preDumpPages = [50000, 20000, 8000, 4000];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let releaseSecond!: () => void;
+    const secondGate = new Promise<void>((r) => (releaseSecond = r));
+    host.criu.onPreDump = async (n) => {
+      if (n === 1) await gate;
+      if (n === 3) await secondGate;
+    };
+    // The CLI reads its settings from the environment: this test's Temporal and task queues.
+    const saved = { address: process.env.FERRY_TEMPORAL_ADDRESS, prefix: process.env.FERRY_TASK_QUEUE_PREFIX };
+    process.env.FERRY_TEMPORAL_ADDRESS = shared.env.address;
+    process.env.FERRY_TASK_QUEUE_PREFIX = prefix;
+    try {
+      await withWorkers(shared.env, prefix, [host], async (ferry) => {
+        const first = await ferry.startCheckpoint({ host: 'hosta', pid: PID, policy: { maxPreDumps: 10, minPagesWritten: 10 }, checkpointId: 'cli-now' });
+        await until('pre-dump 1 to start', () => host.criu.calls.length === 2, 20000, 50);
+        const now = await ferryInProcess('dump-now', first.workflowId, '--json');
+        expect(now).toMatchObject({ code: 0, stderr: '' });
+        expect(JSON.parse(now.stdout)).toEqual({ workflowId: first.workflowId, type: 'checkpoint', sent: 'dump-now' });
+        release();
+        const done = await ferry.result<CheckpointResult>(first.workflowId);
+        expect(done.preDumps.stopReason).toBe('dump-now-requested');
+        const late = await ferryInProcess('cancel', first.workflowId);
+        expect(late.code).toBe(1);
+        expect(late.stderr).toMatch(new RegExp(`workflow ${first.workflowId} is not running \\(COMPLETED\\); nothing was sent`));
+
+        // By checkpoint id: the workflow that uses it, found through its memo.
+        host.criu.alive.add(PID);
+        const second = await ferry.startCheckpoint({ host: 'hosta', pid: PID, policy: { maxPreDumps: 10, minPagesWritten: 10 }, checkpointId: 'cli-cancel' });
+        await until('its second pre-dump to start', () => host.criu.calls.filter((c) => c.startsWith('pre-dump')).length === 4, 20000, 50);
+        const cancel = await until('the checkpoint id to be listed', async () => {
+          const r = await ferryInProcess('cancel', 'cli-cancel');
+          return r.code === 0 ? r : null;
+        }, 20000, 200);
+        expect(cancel.stdout).toMatch(new RegExp(`cancel requested to checkpoint workflow ${second.workflowId}`));
+        releaseSecond();
+        const err = await ferry.result(second.workflowId).catch((e: unknown) => e);
+        expect(String((err as Error).message)).toMatch(/cancel/i);
+        expect(store.manifests.has('cli-cancel')).toBe(false);
+      });
+    } finally {
+      release();
+      releaseSecond();
+      process.env.FERRY_TEMPORAL_ADDRESS = saved.address;
+      process.env.FERRY_TASK_QUEUE_PREFIX = saved.prefix;
+      if (saved.address === undefined) delete process.env.FERRY_TEMPORAL_ADDRESS;
+      if (saved.prefix === undefined) delete process.env.FERRY_TASK_QUEUE_PREFIX;
+    }
   });
 
   test('no soft-dirty: skips pre-dumps, takes one full dump, and says why', async () => {
