@@ -169,7 +169,10 @@ export interface FakeHost {
  * steps take milliseconds, which this clock dwarfs.
  */
 export function halvingDumpClock(host: FakeHost, firstMs: number, lagMs = 100_000): void {
-  host.deps.now = () => Date.now() - lagMs + 2 * firstMs * (1 - 0.5 ** host.criu.calls.length);
+  // Each reading also moves on 1 ms: a step between two readings (an upload of a few KiB on a fast
+  // machine) never measures 0 ms, which the rates would rightly ignore as no sample.
+  let readings = 0;
+  host.deps.now = () => Date.now() - lagMs + 2 * firstMs * (1 - 0.5 ** host.criu.calls.length) + readings++;
 }
 
 /** A host of fake CRIU and store; `direct` gives its worker a direct receiver on loopback (real TLS). */
