@@ -47,6 +47,9 @@ function networkCode(err: unknown): string | null {
     if (typeof message === 'string') {
       const m = /\b(E[A-Z]{3,}|UND_ERR_SOCKET)\b/.exec(message);
       if (m && NETWORK_CODES.has(m[1])) return m[1];
+      // Node's own words for a connection the server dropped, re-wrapped the same way.
+      if (/socket hang up/.test(message)) return 'ECONNRESET';
+      if (/\bTimeoutError\b/.test(message)) return 'timeout';
     }
     current = e.cause;
   }

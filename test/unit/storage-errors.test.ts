@@ -42,6 +42,10 @@ describe('storage errors', () => {
 
     const nested = Object.assign(new Error('socket'), { name: 'Error', cause: refused });
     expect(isError(translateS3Error(nested, ctx), StorageUnreachable)).toBe(true);
+    // The SDK's retry layer re-wraps a dropped connection into a bare message (seen when MinIO was killed mid-upload).
+    for (const text of ['AWS SDK error wrapper for TimeoutError: socket hang up', 'AWS SDK error wrapper for TimeoutError: read timed out']) {
+      expect([text, isError(translateS3Error(new Error(text), ctx), StorageUnreachable)]).toEqual([text, true]);
+    }
 
     const bucket = translateS3Error(s3Error('NoSuchBucket', 404), ctx);
     expect(isError(bucket, BucketMissing)).toBe(true);
