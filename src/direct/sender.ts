@@ -6,7 +6,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { once } from 'node:events';
 import tls from 'node:tls';
 import { clientTls, encodeFrame, SocketReader, type Frame } from './wire';
 
@@ -89,11 +88,34 @@ async function sendFile(socket: tls.TLSSocket, file: string, size: number, signa
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
       if (bytesRead === 0) throw new Error(`${file} ended at byte ${pos} of ${size}: it changed while being sent`);
       pos += bytesRead;
-      if (!socket.write(buf.subarray(0, bytesRead))) await once(socket, 'drain');
+      if (!socket.write(buf.subarray(0, bytesRead))) await drained(socket);
     }
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Until the socket can take more. A receiver that dies (its host killed, its worker stopped)
+ * closes the connection without any 'error' here: waiting for 'drain' alone would never end.
+ */
+function drained(socket: tls.TLSSocket): Promise<void> {
+  if (socket.destroyed) return Promise.reject(new Error('the receiver closed the connection'));
+  return new Promise((resolve, reject) => {
+    const settle = (err: Error | null) => {
+      socket.off('drain', onDrain);
+      socket.off('close', onClose);
+      socket.off('error', onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => settle(null);
+    const onClose = () => settle(new Error('the receiver closed the connection'));
+    const onError = (err: Error) => settle(err);
+    socket.on('drain', onDrain);
+    socket.on('close', onClose);
+    socket.on('error', onError);
+  });
 }
 
 function connect(input: SendLayersInput, where: string): Promise<tls.TLSSocket> {

@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { DirectReceiver } from '../../src/direct/receiver';
 import { DirectLinkError, sendLayers } from '../../src/direct/sender';
 import { newSessionKeyPair, parsePublicKey, sessionPsk } from '../../src/direct/session-keys';
-import { clientTls, encodeFrame, SocketReader } from '../../src/direct/wire';
+import { clientTls, encodeFrame, serverTls, SocketReader } from '../../src/direct/wire';
 import { removeTempRoots, tempRoot } from '../helpers/temp-dirs';
 
 afterAll(removeTempRoots);
@@ -113,6 +113,27 @@ describe('direct layer transfer over TLS-PSK', () => {
     await expect(reader.frame()).resolves.toMatchObject({ type: 'error', message: expect.stringMatching(/is not an image file name/) });
     socket.destroy();
     expect(fs.readdirSync(dst)).toEqual([]);
+  });
+
+  test('a receiver that dies mid-transfer ends the send with an error, not a wait without end', async () => {
+    const src = tempRoot('direct-src');
+    const l0 = writeLayer(path.join(src, 'layer-0'), { 'pages-1.img': crypto.randomBytes(64 * 1024 * 1024) });
+    const k = keysFor('dies');
+    // A receiver that says hello, takes a little, then vanishes (its socket destroyed, no reply).
+    const server = tls.createServer(serverTls('dies', k.receiverPsk), (socket) => {
+      socket.write(encodeFrame({ type: 'hello', present: [] }));
+      socket.pause();
+      setTimeout(() => socket.destroy(), 200);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      await expect(sendLayers({ address: '127.0.0.1', port, sessionId: 'dies', psk: k.senderPsk, layers: [{ index: 0, dir: l0 }], connectTimeoutMs: 5000 })).rejects.toThrow(
+        /the direct transfer to 127\.0\.0\.1:\d+ broke off/,
+      );
+    } finally {
+      server.close();
+    }
   });
 
   test('nobody listening: the error says the connection was refused', async () => {
