@@ -7,7 +7,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { main } from '../../src/cli/main';
+import { ferryInProcess } from '../helpers/ferry-cli';
 import { checkCriu } from '../../src/criu';
 import { startShellJob } from '../fixtures/shell-job';
 import { Workload } from '../fixtures/workload/workload';
@@ -17,25 +17,7 @@ let tmp: string;
 let memTrack: boolean;
 const workloads: Workload[] = [];
 
-async function ferry(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += chunk.toString();
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
-  try {
-    const code = await main(['node', 'ferry', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const ferry = ferryInProcess;
 
 async function startWorkload(): Promise<Workload> {
   const w = await Workload.start({ mib: 16, dirtyPermille: 10, intervalMs: 50, dir: fs.mkdtempSync(path.join(tmp, 'wl-')) });

@@ -4,7 +4,7 @@
  * visible and its outcome right for this kernel; `ferry checkpoint --wait --json` and
  * `ferry status` by checkpoint id.
  */
-import { main } from '../../src/cli/main';
+import { ferryInProcess } from '../helpers/ferry-cli';
 import type { CheckpointResult, WarmPreDumpResult } from '../../src/workflows/types';
 import { Workload } from '../fixtures/workload/workload';
 import { connectStack, hostDeps, startWorkers, type RunningWorkers, type Stack } from '../helpers/pipeline-harness';
@@ -36,25 +36,7 @@ afterAll(async () => {
 });
 
 /** Runs `ferry ...args` in-process; returns exit code and what it printed. */
-async function ferry(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'ferry', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const ferry = (args: string[]) => ferryInProcess(...args);
 
 describe('ferry CLI on the real stack', () => {
   test('schedule create -> trigger -> run visible; on this kernel the run ends cleanly saying why', async () => {
