@@ -42,7 +42,7 @@ mkdir -p bench/results
   require("node:fs").writeFileSync("bench/results/run-info.json", JSON.stringify(m, null, 2) + "\n");'
 
 if want growth || want memory || want pipeline || want migrate; then
-  node bin/ferry.js dev status >/dev/null 2>&1 || node bin/ferry.js dev up
+  node bin/ferry.js dev up  # idempotent; it also writes the dev host policy that root workers need
 fi
 
 if want growth; then

@@ -6,10 +6,9 @@ cd "$(dirname "$0")/.."
 
 ferry() { node bin/ferry.js "$@"; }
 started_stack=0
-if ! ferry dev status >/dev/null 2>&1; then
-  ferry dev up
-  started_stack=1
-fi
+if ! ferry dev status >/dev/null 2>&1; then started_stack=1; fi
+# Always: `up` is idempotent, and it (re)writes the dev stack's host policy that root workers need.
+ferry dev up
 cleanup() { if [ "$started_stack" = 1 ]; then ferry dev down || true; fi; }
 trap cleanup EXIT
 

@@ -54,6 +54,7 @@ Stops cleanly on SIGINT / SIGTERM (running activities are given time to finish).
             ...(info.workflowQueue ? [`workflows on ${info.workflowQueue}`] : []),
             ...(info.hostQueue ? [`activities on ${info.hostQueue}, staging in ${info.stagingDir}`] : []),
             ...(info.directAddress ? [`migrations' final layers received on ${info.directAddress}`] : []),
+            ...(info.hostPolicy ? [`host policy ${info.hostPolicy}`] : []),
           ];
           const who = opts.activities ? `for host ${host}` : '(workflow code only)';
           process.stderr.write(`ferry worker ${who} ready: ${parts.join(', ')}, Temporal at ${config.temporal.address}\n`);

@@ -8,6 +8,7 @@
  */
 import { failureKind, isError } from '../core/ferry-error';
 import { DEFAULT_PREFIX, checkTaskQueuePrefix } from '../core/ids';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { encryptionKeyRef, type EncryptionKeyRef, EncryptionKeyInvalid } from './encryption-key';
@@ -58,6 +59,11 @@ export interface DevStackSettings {
   /** AWS shared-credentials file written by `ferry dev up`, profile `ferry-dev`. */
   credentialsFile: string;
   credentialsProfile: string;
+  /**
+   * The host policy `ferry dev up` writes for the dev stack's own workers (any process, images
+   * under the staging dir); used when FERRY_HOST_POLICY is unset and ferry points at the dev stack.
+   */
+  hostPolicyFile: string;
 }
 
 export interface FerryConfig {
@@ -306,6 +312,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     minioConsolePort: readPort(env, 'FERRY_DEV_MINIO_CONSOLE_PORT', DEV_MINIO_CONSOLE_PORT),
     credentialsFile: path.join(devDir, 'aws-credentials'),
     credentialsProfile: 'ferry-dev',
+    hostPolicyFile: path.join(devDir, 'host-policy.json'),
   };
 
   const temporal: TemporalSettings = {
@@ -348,8 +355,15 @@ export function loadConfig(env: Env = process.env): FerryConfig {
   const directAddress = direct === undefined || direct === '' ? undefined : parseDirectAddress('FERRY_DIRECT_ADDRESS', direct);
 
   const hostPolicy = env.FERRY_HOST_POLICY;
+  // The dev stack's own policy applies only to a ferry that uses the dev stack for everything: a
+  // worker pointed at a real cluster or store never inherits it.
+  const usesDevStack = pointsAtDevStack && temporal.address === `127.0.0.1:${dev.temporalPort}`;
   const hostPolicyFile =
-    hostPolicy === undefined ? undefined : validatePolicyFile('FERRY_HOST_POLICY', readString(env, 'FERRY_HOST_POLICY', ''));
+    hostPolicy !== undefined
+      ? validatePolicyFile('FERRY_HOST_POLICY', readString(env, 'FERRY_HOST_POLICY', ''))
+      : usesDevStack && fs.existsSync(dev.hostPolicyFile)
+        ? dev.hostPolicyFile
+        : undefined;
 
   return {
     temporal,
@@ -389,6 +403,6 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_STATE_DIR', 'ferry state: dev stack data, logs (default $XDG_STATE_HOME/ferry or ~/.local/state/ferry)'],
   ['FERRY_STAGING_DIR', 'where images are staged before upload / after download (default <state>/staging)'],
   ['FERRY_DIRECT_ADDRESS', 'address[:port] where this host\'s worker receives a migration\'s final layers straight from the source worker (TLS, one key per migration; default: first non-loopback IPv4, any free port)'],
-  ['FERRY_HOST_POLICY', 'absolute path of the host policy (JSON): which processes may be dumped, where images may go (default: own uid, root any; images in staging for the worker)'],
+  ['FERRY_HOST_POLICY', 'absolute path of the host policy (JSON): which processes may be dumped or restored, where images may go (required for a worker running as root, except on the dev stack, whose policy `ferry dev up` writes; otherwise default: own uid, images in staging for the worker)'],
   ['AWS_ACCESS_KEY_ID, AWS_PROFILE, ...', 'S3 credentials, through the AWS SDK provider chain only'],
 ];

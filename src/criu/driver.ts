@@ -25,6 +25,7 @@ import { describeExit, LAZY_PAGES_SOCKET, LAZY_PIPE_BYTES, lazyPipeProblem, star
 import { checkIdentity, checkTarget, readIdentitySync, readProcStat, waitForPidFree } from './process';
 import { CriuRequestFailed, CriuRpcClient, type CriuHooks, type CriuOpts, type CriuVersionInfo } from './rpc-client';
 import type { TargetGuard } from './target-guard';
+import { readImagedProcesses } from './imaged-processes';
 import { CRIU_OPTION_NAMES, type CriuCapabilities, type CriuOptions, type DumpKind, type DumpRequest, type DumpResult, type PageServerAddress, type PreDumpRequest, type ProcessIdentity, type RestoreRequest, type CriuRestoreResult } from './types';
 
 export interface DriverOptions {
@@ -374,6 +375,8 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
   // CRIU reads every layer of the chain; parent links must not lead out of the allowed roots.
   if (opts.policy) for (const layer of chain.layers.slice(0, -1)) opts.policy.checkImagesDir('restore', layer.dir, 'parent layer');
   const dir = chain.layers.at(-1)!.dir;
+  // CRIU gives the restored tree the credentials the images record: the host decides first.
+  opts.policy?.checkRestoredProcesses(readImagedProcesses(dir));
   const rootPid = readRootPid(dir);
   const waitMs = opts.pidWaitMs ?? 5000;
   // Root pid 1: the dump's root is the init of its own pid namespace, which CRIU restores into a

@@ -7,6 +7,7 @@ export { startPageServer, type RunningPageServer } from './page-server';
 export { lazyPipeProblem, LAZY_PIPE_BYTES } from './lazy-pages';
 export type { CriuHooks, NotificationInfo, CriuNotification } from './rpc-client';
 export type { GuardedStep, TargetGuard } from './target-guard';
+export { readImagedProcesses, type ImagedProcess } from './imaged-processes';
 export { readLayer, readDumpStats, readRestoreStats, readInventory, readRootPid, PAGE_SIZE } from './images';
 export type { LayerInfo, PagemapInfo, PagemapEntryInfo, InventoryInfo, DumpStatsInfo, RestoreStatsInfo, PstreeEntryInfo } from './images';
 export { readChain, checkLink, findNewerLayers, type ChainInfo } from './chain';

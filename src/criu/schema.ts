@@ -1,7 +1,8 @@
 /**
  * The protobuf schema ferry uses to talk to CRIU and read its images: only the messages and fields
  * ferry needs, with CRIU's own names and field numbers (criu/images/rpc.proto, inventory.proto,
- * pagemap.proto, stats.proto, pstree.proto of CRIU 4.1.x). All proto2, as in CRIU.
+ * pagemap.proto, stats.proto, pstree.proto, core.proto, creds.proto, mm.proto, fdinfo.proto,
+ * regfile.proto of CRIU 4.1.x). All proto2, as in CRIU.
  *
  * Written as data in the shape of a protobufjs JSON descriptor rather than as .proto text: codec.ts
  * walks it with protobufjs/minimal's Reader and Writer, so no .proto parser, reflection or code
@@ -150,6 +151,18 @@ const imageMessages: Record<string, { fields: Fields }> = {
     },
   },
   stats_entry: { fields: { dump: opt('dump_stats_entry', 1), restore: opt('restore_stats_entry', 2) } },
+  // What a restore would make each process: who it runs as and which executable it runs. Read
+  // before CRIU restores (criu/imaged-processes.ts) so the host policy can refuse first. CRIU
+  // declares most of these fields required; they are optional here and checked where read.
+  core_entry: { fields: { tc: opt('task_core_entry', 3), thread_core: opt('thread_core_entry', 5) } },
+  task_core_entry: { fields: { task_state: opt('uint32', 1), comm: opt('string', 6) } },
+  thread_core_entry: { fields: { creds: opt('creds_entry', 10) } },
+  creds_entry: {
+    fields: { uid: opt('uint32', 1), gid: opt('uint32', 2), euid: opt('uint32', 3), egid: opt('uint32', 4), suid: opt('uint32', 5), sgid: opt('uint32', 6), fsuid: opt('uint32', 7), fsgid: opt('uint32', 8) },
+  },
+  mm_entry: { fields: { exe_file_id: opt('uint32', 12) } },
+  file_entry: { fields: { type: opt('uint32', 1), id: opt('uint32', 2), reg: opt('reg_file_entry', 3) } },
+  reg_file_entry: { fields: { id: opt('uint32', 1), name: opt('string', 6) } },
 };
 
 /** Every message ferry encodes or decodes, by CRIU's message name. */
@@ -183,3 +196,6 @@ export const INVENTORY_MAGIC = 0x58313116;
 export const PAGEMAP_MAGIC = 0x56084025;
 export const PSTREE_MAGIC = 0x50273030;
 export const STATS_MAGIC = 0x57093306;
+export const CORE_MAGIC = 0x55053847;
+export const MM_MAGIC = 0x57492820;
+export const FILES_MAGIC = 0x56303138;

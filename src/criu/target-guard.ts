@@ -4,6 +4,7 @@
  * decision, not CRIU's: the host policy (src/policy) implements this, and the worker and the CLI
  * hand it to the driver (DriverOptions.policy). criu/ never imports its implementations.
  */
+import type { ImagedProcess } from './imaged-processes';
 import type { DumpKind, ProcessIdentity } from './types';
 
 /** The steps a guard is asked about. */
@@ -21,4 +22,9 @@ export interface TargetGuard {
    * (default 'images dir'). Returns when allowed; throws the refusal otherwise.
    */
   checkImagesDir(step: GuardedStep, dir: string, role?: string): void;
+  /**
+   * May a restore bring back these processes (read from the final dump's images: who each would
+   * run as, which executable)? Asked before CRIU runs. Returns when allowed; throws otherwise.
+   */
+  checkRestoredProcesses(processes: readonly ImagedProcess[]): void;
 }

@@ -11,7 +11,7 @@ import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import type { FerryConfig } from '../config/config';
 import { createS3Client } from '../storage/s3-client';
 import { COMPONENTS, componentSpecs, devPaths, minioEndpoint, type ComponentSpec } from './components';
-import { loadOrCreateCredentials, redactSecrets, writeSharedCredentialsFile, type DevCredentials } from './credentials';
+import { loadOrCreateCredentials, redactSecrets, writePrivateFile, writeSharedCredentialsFile, type DevCredentials } from './credentials';
 import {
   DevStackBinaryMissingError,
   DevStackPortInUseError,
@@ -193,6 +193,20 @@ async function ensureBucket(config: FerryConfig, deadline: number, credentials: 
 }
 
 /**
+ * The dev stack's host policy: a root worker refuses to run without an explicit one, and the dev
+ * stack is a developer's own machine, so its workers may checkpoint any process (images still
+ * only under each worker's staging dir). Rewritten on every `up`, so it always matches this ferry.
+ */
+async function writeDevHostPolicy(file: string): Promise<void> {
+  const policy = {
+    version: 1,
+    comment: 'Written by `ferry dev up` for the dev stack only: any process of this machine, images under the worker staging dirs. Real hosts need their own (docs/reliability.md).',
+    processes: { uids: 'any' },
+  };
+  await writePrivateFile(file, JSON.stringify(policy, null, 2) + '\n');
+}
+
+/**
  * Starts whatever is not running yet and waits until everything answers. Idempotent: running
  * components are left alone. If anything fails, the components this call started are stopped
  * again and their records removed, so a failed `up` leaves nothing behind.
@@ -210,6 +224,7 @@ export async function devUp(config: FerryConfig, options: UpOptions = {}): Promi
 
   const { credentials } = await loadOrCreateCredentials(paths.rootCredentialsFile);
   await writeSharedCredentialsFile(dev.credentialsFile, dev.credentialsProfile, credentials);
+  await writeDevHostPolicy(dev.hostPolicyFile);
   const specs = componentSpecs(config, credentials);
   const state = await readState(dev.dir);
 
@@ -398,6 +413,8 @@ export function devEnv(config: FerryConfig): EnvVar[] {
     { name: 'FERRY_S3_REGION', value: config.s3.region },
     { name: 'FERRY_S3_BUCKET', value: config.s3.bucket },
     { name: 'FERRY_S3_PATH_STYLE', value: 'true' },
+    // The dev stack's permissive policy (written by `ferry dev up`) for workers started from this shell.
+    { name: 'FERRY_HOST_POLICY', value: config.dev.hostPolicyFile },
     { name: 'AWS_SHARED_CREDENTIALS_FILE', value: config.dev.credentialsFile },
     { name: 'AWS_PROFILE', value: config.dev.credentialsProfile },
     { name: 'AWS_REGION', value: config.s3.region },

@@ -10,6 +10,10 @@
  * prefixes, executable paths. pid 1, kernel threads and ferry's own process tree are refused by
  * criu/process.ts before the policy is even asked.
  *
+ * Restores: every process the images would bring back must pass the uid and executable rules,
+ * judged by what the images record (criu/imaged-processes.ts), since CRIU restores credentials
+ * as recorded. Cgroup rules apply to dumps only: the images do not say the cgroup as a path.
+ *
  * Images: an images dir must lie at or below one of the allowed roots once every symlink is
  * resolved. The path is normalised (`..` removed) exactly as the driver will use it, then the
  * deepest existing ancestor is resolved with realpath and the rest appended, so a symlink
@@ -22,6 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../config/config';
 import { checkTarget, descendantsOf, readProcStat } from '../criu/process';
+import type { ImagedProcess } from '../criu/imaged-processes';
 import type { GuardedStep, TargetGuard } from '../criu/target-guard';
 import type { DumpKind, ProcessIdentity } from '../criu/types';
 import { PolicyRefused, type PolicyRule, type PolicyStep } from '../core';
@@ -67,6 +72,10 @@ export class HostPolicy implements HostPolicyRules, TargetGuard {
   checkImagesDir(step: GuardedStep, dir: string, role?: string): void {
     checkImagesDirAllowed(this, step, dir, role);
   }
+
+  checkRestoredProcesses(processes: readonly ImagedProcess[]): void {
+    checkRestoredProcessesAllowed(this, processes);
+  }
 }
 
 export interface PolicyDefaults {
@@ -94,6 +103,24 @@ function defaultRules(defaults: PolicyDefaults): HostPolicyRules {
     executables: null,
     imageRoots: defaults.imageRoots === null ? null : defaults.imageRoots.map(resolveReal),
   };
+}
+
+/**
+ * Why a worker may not start without a policy file (a problem with FERRY_HOST_POLICY, worded to
+ * follow the setting's name), or null when it may. A root worker runs CRIU
+ * for whoever can start a workflow: without a policy that would be any process of the host (sshd,
+ * another user's), dumped, stopped or moved, and any checkpoint restored as root. So root must say
+ * what it allows; a worker of another uid can only touch that uid's processes anyway.
+ */
+export function rootWorkerPolicyProblem(policyFile: string | undefined, uid: number = ownUid({ imageRoots: null })): string | null {
+  if (policyFile !== undefined || uid !== 0) return null;
+  return (
+    `is not set, and this worker runs as root: without a host policy anyone who can start a workflow could dump, stop or move any process of this host and restore any checkpoint as root. ` +
+    `Set it to a policy file that names what the worker may touch, for example ` +
+    `{"version": 1, "processes": {"uids": [1000], "executables": ["/srv/app/"]}} ` +
+    `(docs/reliability.md, "Host policy"); {"version": 1, "processes": {"uids": "any"}} allows every process. ` +
+    'The dev stack writes its own (`ferry dev up`)'
+  );
 }
 
 /** Long or multi-line values (paths come from requests) shown in messages and the log without harm. */
@@ -312,6 +339,30 @@ export function processViolation(policy: HostPolicyRules, facts: ProcessFacts): 
     if (!ok) return { rule: 'executable', reason: `its executable ${shown(exe)} is not an allowed executable (${policy.executables.map((e) => shown(e)).join(', ')})` };
   }
   return null;
+}
+
+/**
+ * Checks that a restore may bring back `processes` (what the final dump's images record): the
+ * uid and executable rules, for each process (the images do not record the cgroup as a path). A
+ * zombie (no executable) runs nothing and passes.
+ */
+export function checkRestoredProcessesAllowed(policy: HostPolicyRules, processes: readonly ImagedProcess[]): void {
+  const root = processes[0];
+  if (!root) return;
+  const subject = `the checkpointed tree of pid ${root.pid} (${shown(root.comm)})`;
+  for (const p of processes) {
+    if (p.exe === null) continue;
+    const who = p.pid === root.pid ? 'it' : `its pid ${p.pid} (${shown(p.comm)})`;
+    if (policy.uids !== 'any') {
+      const allowed = policy.uids;
+      const bad = p.uids.filter((u) => !allowed.includes(u));
+      if (bad.length > 0) refuse(policy, 'restore', subject, 'uid', `${who} would run as uid ${bad.join(', ')}, not one of the allowed uids ${allowed.join(', ')}`);
+    }
+    const exe = p.exe;
+    if (policy.executables !== null && !policy.executables.some((e) => (e.endsWith('/') ? exe.startsWith(e) : exe === e))) {
+      refuse(policy, 'restore', subject, 'executable', `${who} would run ${shown(exe)}, not an allowed executable (${policy.executables.map((e) => shown(e)).join(', ')})`);
+    }
+  }
 }
 
 /**

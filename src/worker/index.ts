@@ -9,9 +9,10 @@ import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worke
 import { createActivities, type FerryActivities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
 import { STAGING_DIR_MODE } from '../activities/staging';
-import { unencryptedStoreCheck, type FerryConfig } from '../config/config';
+import { ConfigError, unencryptedStoreCheck, type FerryConfig } from '../config/config';
 import { hostTaskQueue, isValidHostName, workflowTaskQueue } from '../core';
 import { createHostDependencies } from './dependencies';
+import { POLICY_SETTING, rootWorkerPolicyProblem } from '../policy';
 
 export { createHostDependencies, hostStagingDir } from './dependencies';
 
@@ -91,7 +92,7 @@ export interface RunFerryWorkerOptions {
   /** Replace the real dependencies (tests). */
   deps?: ActivityDeps;
   /** Called once the workers exist; a queue is absent when that half does not run here. */
-  onReady?: (info: { workflowQueue?: string; hostQueue?: string; stagingDir?: string; directAddress?: string }) => void;
+  onReady?: (info: { workflowQueue?: string; hostQueue?: string; stagingDir?: string; directAddress?: string; hostPolicy?: string }) => void;
   /** Told at once about a setting that works but is risky (an unencrypted remote store). */
   onWarning?: (message: string) => void;
 }
@@ -102,6 +103,8 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
   const runWorkflows = opts.workflows !== false;
   const runActivities = opts.activities !== false;
   if (!runWorkflows && !runActivities) throw new WorkerSetupError('a worker must run workflow code, activities, or both');
+  const policyProblem = runActivities && !opts.deps ? rootWorkerPolicyProblem(config.hostPolicyFile) : null;
+  if (policyProblem) throw new ConfigError(POLICY_SETTING, policyProblem);
   const unencrypted = runActivities ? unencryptedStoreCheck(config) : null;
   if (unencrypted && 'refuse' in unencrypted) throw new WorkerSetupError(unencrypted.refuse);
   if (unencrypted) opts.onWarning?.(unencrypted.warn);
@@ -132,6 +135,7 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
       ...(runWorkflows ? { workflowQueue: workflowTaskQueue(config.temporal.taskQueuePrefix) } : {}),
       ...(deps ? { hostQueue: hostTaskQueue(config.temporal.taskQueuePrefix, host), stagingDir: deps.stagingDir } : {}),
       ...(deps?.direct ? { directAddress: `${deps.direct.host}:${deps.direct.port || 'any free port'}` } : {}),
+      ...(deps ? { hostPolicy: config.hostPolicyFile ?? 'the default (processes of its own uid only)' } : {}),
     });
     await runWorkers(workers);
   } finally {

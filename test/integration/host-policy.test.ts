@@ -12,6 +12,7 @@ import { dump, restore, type DriverOptions } from '../../src/criu';
 import { isError, PolicyRefused, NoSuchProcessError } from '../../src/core';
 import { parseHostPolicy, type HostPolicy } from '../../src/policy/host-policy';
 import { Workload, buildWorkload } from '../fixtures/workload/workload';
+import { until } from '../helpers/until';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MIB = 4;
@@ -149,6 +150,33 @@ describe('images dirs outside the allowed roots', () => {
     expect((await refused(dump({ pid: w.pid, imagesDir: path.join(staging, 'next'), prevImagesDir: path.join(staging, 'escape', 'pre') }, opts))).subject).toMatch(/^parent images dir /);
     expect((await refused(restore({ imagesDir: path.join(staging, 'escape', 'final') }, opts))).message).toMatch(/host policy refused restore of images dir/);
     await expectUntouched(w, before, maps);
+  });
+});
+
+describe('restores judged by what the images record', () => {
+  it('refuses to restore a process whose recorded uid or executable the policy does not allow, before CRIU runs; allows it once listed', async () => {
+    const w = await startWorkload();
+    const dir = path.join(staging, `restore-${w.pid}`);
+    await dump({ pid: w.pid, imagesDir: dir }, { policy: policy({}) });
+    // The dumped process is a child of this test: gone once Node has reaped it.
+    await until(`pid ${w.pid} reaped after the dump`, () => w.state() === null);
+    const before = snapshot(tmp);
+
+    const byUid = await refused(restore({ imagesDir: dir }, { policy: policy({ processes: { uids: [4242] } }) }));
+    expect(byUid.step).toBe('restore');
+    expect(byUid.rule).toBe('uid');
+    expect(byUid.message).toMatch(new RegExp(`checkpointed tree of pid ${w.pid} \\(workload\\).*would run as uid 0, not one of the allowed uids 4242`));
+    const byExe = await refused(restore({ imagesDir: dir }, { policy: policy({ processes: { executables: ['/usr/bin/'] } }) }));
+    expect(byExe.rule).toBe('executable');
+    expect(byExe.message).toContain(`would run ${fs.realpathSync(buildWorkload())}`);
+    expect(logged()).toHaveLength(2);
+    // Nothing ran: no process under the pid, and no file (not even CRIU's restore.log) appeared.
+    expect(w.state()).toBeNull();
+    expect(snapshot(tmp)).toEqual(before);
+
+    await restore({ imagesDir: dir }, { policy: policy({ processes: { uids: [0], executables: [fs.realpathSync(buildWorkload())] } }) });
+    expect(['R', 'S']).toContain(w.state());
+    expect(await w.verify()).toMatchObject({ ok: true, bad: 0, pages: PAGES });
   });
 });
 

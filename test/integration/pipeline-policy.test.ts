@@ -75,3 +75,26 @@ test('an invalid FERRY_HOST_POLICY stops the worker at start with a configuratio
   expect(r.status).toBe(78);
   expect(r.stderr).toMatch(/invalid configuration: FERRY_HOST_POLICY names .*bad-policy\.json, which has an unknown key/);
 });
+
+test('a root worker refuses to start without a host policy; on the dev stack it runs under the policy `ferry dev up` wrote, and says so', async () => {
+  // A state dir without the dev stack's policy file: as on a host nobody has set up.
+  const bareState = fs.mkdtempSync(path.join(stack.stagingRoot, 'no-policy-state-'));
+  const r = spawnSync(process.execPath, [FERRY_BIN, 'worker', '--host', `it-polnone-${process.pid}`], {
+    env: stackEnv(stack, { FERRY_STATE_DIR: bareState }),
+    encoding: 'utf8',
+    timeout: 60000,
+  });
+  expect(r.status).toBe(78);
+  expect(r.stderr).toMatch(/invalid configuration: FERRY_HOST_POLICY is not set, and this worker runs as root/);
+  expect(r.stderr).not.toMatch(/ready:/);
+
+  const devPolicy = stack.config.dev.hostPolicyFile;
+  expect(JSON.parse(fs.readFileSync(devPolicy, 'utf8'))).toMatchObject({ version: 1, processes: { uids: 'any' } });
+  expect(fs.statSync(devPolicy).mode & 0o777).toBe(0o600);
+  const devWorker = await spawnWorker(stack, `it-poldev-${process.pid}`);
+  try {
+    expect(devWorker.stderr()).toContain(`host policy ${devPolicy}`);
+  } finally {
+    await devWorker.stop();
+  }
+});

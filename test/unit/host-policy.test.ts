@@ -16,6 +16,7 @@ import {
   parseHostPolicy,
   processViolation,
   resolveReal,
+  rootWorkerPolicyProblem,
   type HostPolicy,
   type ProcessFacts,
 } from '../../src/policy/host-policy';
@@ -124,6 +125,37 @@ describe('FERRY_HOST_POLICY in the configuration', () => {
       expect(err.setting).toBe('FERRY_HOST_POLICY');
     }
     expect(SETTINGS_HELP.map(([name]) => name)).toContain('FERRY_HOST_POLICY');
+  });
+
+  it("falls back to the dev stack's policy only when ferry uses the dev stack for everything and `ferry dev up` wrote it", () => {
+    const state = path.join(tmp, 'state');
+    const devPolicy = path.join(state, 'dev', 'host-policy.json');
+    const env = { HOME: '/h', FERRY_STATE_DIR: state };
+    expect(loadConfig(env).hostPolicyFile).toBeUndefined(); // not written yet
+    fs.mkdirSync(path.dirname(devPolicy), { recursive: true });
+    fs.writeFileSync(devPolicy, '{"version": 1}');
+    expect(loadConfig(env).hostPolicyFile).toBe(devPolicy);
+    expect(loadConfig({ ...env, FERRY_TEMPORAL_ADDRESS: '127.0.0.1:7233' }).hostPolicyFile).toBe(devPolicy);
+    // A real cluster or store never inherits the dev stack's permissive policy.
+    expect(loadConfig({ ...env, FERRY_TEMPORAL_ADDRESS: 'temporal.example:7233' }).hostPolicyFile).toBeUndefined();
+    expect(loadConfig({ ...env, FERRY_S3_ENDPOINT: 'https://s3.example' }).hostPolicyFile).toBeUndefined();
+    expect(loadConfig({ ...env, FERRY_HOST_POLICY: '/etc/ferry/policy.json' }).hostPolicyFile).toBe('/etc/ferry/policy.json');
+  });
+});
+
+describe('a root worker needs an explicit policy', () => {
+  it('refuses root without a policy file, says why and how to write one', () => {
+    const problem = rootWorkerPolicyProblem(undefined, 0);
+    expect(problem).toMatch(/^is not set, and this worker runs as root: without a host policy anyone who can start a workflow/);
+    // The example in the message is a policy this ferry accepts.
+    const example = /for example (\{.*?\}\}) /.exec(problem ?? '')?.[1];
+    expect(example).toBeDefined();
+    expect(parseHostPolicy(example!, '/example.json', { imageRoots: null }).uids).toEqual([1000]);
+  });
+
+  it('lets root run with a policy file, and any other uid without one (it can only touch its own processes)', () => {
+    expect(rootWorkerPolicyProblem('/etc/ferry/policy.json', 0)).toBeNull();
+    expect(rootWorkerPolicyProblem(undefined, 1000)).toBeNull();
   });
 });
 

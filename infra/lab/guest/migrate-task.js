@@ -68,7 +68,7 @@ const path = require('node:path');
 
 /** @param {MigrateTask} task @param {Helpers} h */
 function migrateTask(task, h) {
-  const env = { ...process.env, ...task.env, FERRY_STAGING_DIR: '/tmp/ferry-staging' };
+  const env = { ...process.env, ...task.env, FERRY_STAGING_DIR: '/tmp/ferry-staging', FERRY_HOST_POLICY: writeLabPolicy(h) };
   const workers = task.hosts.map((host) => startWorker(host, env, h));
   let pid = null;
   try {
@@ -140,6 +140,17 @@ function runOne(task, run, pid, checkpointId, env, h) {
   const checked = h.verify(after);
   if (!checked.ok) throw new h.TaskError(`pid ${after} failed its page check after ${run.name}`, checked);
   return { name: run.name, command: run.command, pid: after, wallMs: step.wallMs, result: res, verify: checked };
+}
+
+/**
+ * The guest's host policy: its workers run as root, and a root worker needs one. The guest is a
+ * throwaway lab machine running only the workload, so any process may be checkpointed.
+ * @param {Helpers} h @returns {string}
+ */
+function writeLabPolicy(h) {
+  const file = path.join(h.outDir, 'lab-host-policy.json');
+  fs.writeFileSync(file, JSON.stringify({ version: 1, comment: 'soft-dirty lab guest', processes: { uids: 'any' } }), { mode: 0o600 });
+  return file;
 }
 
 /** @param {string} host @param {NodeJS.ProcessEnv} env @param {Helpers} h @returns {Worker} */
