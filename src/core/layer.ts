@@ -83,6 +83,13 @@ export interface LayerFile {
    * the key, see blob-cipher.ts), so that readers without the key (gc, ls) still know the object.
    */
   blob?: string;
+  /**
+   * The stored object's ETag as the store reported it after ferry's own checksum-verified write, or
+   * after ferry read the object back and found the right bytes. Computed by the server, never by
+   * the writer: a "complete" manifest requires every object to still carry it (absent in layers
+   * stored before this was recorded).
+   */
+  etag?: string;
 }
 
 /** How a layer's files are encrypted at rest (absent: stored as plaintext). */

@@ -145,7 +145,7 @@ export class LayerStore {
     return this.manifests.write(manifest);
   }
 
-  /** Checks every object of a chain is stored with its recorded size and SHA-256 (metadata only, no download). */
+  /** Checks every object of a chain is still the one ferry stored (its recorded ETag; HEAD only, no download). */
   verifyChainObjects(chain: ChainEntry[]): Promise<void> {
     return this.manifests.verifyChainObjects(chain);
   }

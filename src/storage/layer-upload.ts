@@ -5,10 +5,10 @@
  */
 import { CHECKPOINT_ID_RULE, isValidCheckpointId } from './keys';
 import { LocalLayerInvalid, ManifestInvalid } from '../core';
-import { ENCRYPTION_SCHEME, type BlobCipher } from './blob-cipher';
+import { DecryptStream, ENCRYPTION_SCHEME, type BlobCipher } from './blob-cipher';
 import { BufferPool } from './buffer-pool';
 import { listLayerFiles, mapLimit, type LocalFile } from './local-files';
-import type { BlobState, StoreBucket } from './store-bucket';
+import type { StoreBucket } from './store-bucket';
 import { addSent, linkedController, progressReporter, stopOthersOnFailure } from './transfers';
 import { KEY_ID_METADATA, SHA256_METADATA, uploadBlob } from './upload';
 import { hashForUpload, partSizeFor, type UploadHashes } from './upload-hashes';
@@ -30,12 +30,6 @@ interface PreparedFile extends LayerFile {
   upload: Omit<BlobUpload, 'path'>;
 }
 
-/** A stored object stands for the blob we would upload (same size, same hash or same key). */
-function sameBlob(state: BlobState, upload: Omit<BlobUpload, 'path'>): boolean {
-  if (state.size !== upload.size) return false;
-  // An encrypted blob's name is a keyed hash of the plaintext, so name + size + key id suffice.
-  return upload.encrypted ? state.keyId === upload.metadata[KEY_ID_METADATA] : state.sha256 === upload.sha256;
-}
 
 export class LayerUploader {
   constructor(
@@ -55,7 +49,11 @@ export class LayerUploader {
     const bytes = files.reduce((a, f) => a + f.size, 0);
     const report: TransferReport = { bytesTotal: bytes, bytesSent: 0, filesSkipped: 0, partsSent: 0, partsReused: 0 };
     const onBytes = progressReporter(bytes, opts);
-    await this.uploadFiles(prepared, controller, onBytes, report);
+    const etags = await this.uploadFiles(prepared, controller, onBytes, report);
+    for (const f of files) {
+      const etag = etags.get(f.sha256);
+      if (etag !== undefined) f.etag = etag;
+    }
     return { record: this.record(layer, files, bytes), report };
   }
 
@@ -129,7 +127,8 @@ export class LayerUploader {
     };
   }
 
-  private async uploadFiles(files: PreparedFile[], controller: AbortController, onBytes: (n: number) => void, report: TransferReport): Promise<void> {
+  /** Uploads every distinct file; returns the stored object's ETag by plaintext SHA-256, where the store gave one. */
+  private async uploadFiles(files: PreparedFile[], controller: AbortController, onBytes: (n: number) => void, report: TransferReport): Promise<Map<string, string>> {
     const { concurrency, partSize, sse } = this.settings;
     // Two files with the same bytes are one blob: send it once, count it for both.
     const unique = new Map<string, PreparedFile>();
@@ -148,24 +147,46 @@ export class LayerUploader {
       onBytes,
       ...(sse ? { sse } : {}),
     };
+    const etags = new Map<string, string>();
     try {
-      await mapLimit([...unique.values()], concurrency, stopOthersOnFailure(controller, (f: PreparedFile) => this.uploadFile(ctx, f, report)));
+      await mapLimit(
+        [...unique.values()],
+        concurrency,
+        stopOthersOnFailure(controller, async (f: PreparedFile) => {
+          const etag = await this.uploadFile(ctx, f, report);
+          if (etag !== undefined) etags.set(f.sha256, etag);
+        }),
+      );
     } catch (err) {
       controller.abort(err);
       throw err;
     }
+    return etags;
   }
 
-  private async uploadFile(ctx: UploadContext, f: PreparedFile, report: TransferReport): Promise<void> {
+  /**
+   * Stores one file unless the very bytes are already there. An object found under the blob's
+   * name counts only once read back (and decrypted, for an encrypted blob) and found to hold this
+   * file: its metadata proves nothing, any bucket writer can set it. Reading costs about what
+   * sending would, but leaves a verified object as it is. Returns the object's ETag.
+   */
+  private async uploadFile(ctx: UploadContext, f: PreparedFile, report: TransferReport): Promise<string | undefined> {
     const state = await this.bucket.head(f.upload.key, ctx.signal);
-    if (state && sameBlob(state, f.upload)) {
-      report.filesSkipped++;
-      ctx.onBytes(f.size);
-      return;
+    if (state && state.size === f.upload.size) {
+      const cipher = this.settings.cipher;
+      const decrypt = f.upload.encrypted && cipher ? new DecryptStream(cipher, f.sha256, f.upload.key) : undefined;
+      const etag = await this.bucket.readsAs(f.upload.key, { sha256: f.sha256, size: f.size, storedSize: f.upload.size }, ctx.signal, decrypt);
+      if (etag !== null) {
+        report.filesSkipped++;
+        ctx.onBytes(f.size);
+        return etag;
+      }
     }
     // Progress counts plaintext bytes; an encrypted object is a little larger, so scale it.
     const scale = f.size / f.upload.size;
     const onBytes = f.upload.encrypted ? (n: number): void => ctx.onBytes(Math.round(n * scale)) : ctx.onBytes;
-    addSent(report, await uploadBlob({ ...ctx, onBytes }, { ...f.upload, path: f.path }));
+    const sent = await uploadBlob({ ...ctx, onBytes }, { ...f.upload, path: f.path });
+    addSent(report, sent);
+    return sent.etag;
   }
 }

@@ -2,8 +2,10 @@
  * Manifests in the bucket, and the chains they describe.
  *
  * Trust rules:
- * - A manifest says `complete: true` only after every object it needs was checked present with
- *   the right size and SHA-256 (write refuses otherwise).
+ * - A manifest says `complete: true` only after every object it needs was checked present as
+ *   ferry stored it: the ETag the store computed after ferry's own checksum-verified write (or
+ *   after ferry read it back), never metadata a writer chose (write refuses otherwise). Layers
+ *   recorded before ETags fall back to size and metadata.
  * - A manifest read from the bucket is validated (manifest.ts) before anyone relies on it.
  */
 import { createHash } from 'node:crypto';
@@ -32,6 +34,21 @@ function manifestKeyFor(keys: KeyLayout, checkpointId: string): string {
 /** Throws unless the stored object `state` is file `f` of `layer` as the manifest records it. */
 function checkStoredObject(key: string, state: BlobState, f: LayerFile, layer: LayerRecord): void {
   const enc = layer.encryption;
+  if (f.etag !== undefined) {
+    // The ETag the store computed after ferry's own verified write (or read-back): any other
+    // object under this key, planted or swapped since, has another one.
+    const size = enc ? ciphertextSize(f.size, enc.segmentSize) : f.size;
+    if (state.etag !== f.etag || state.size !== size) {
+      throw new ChecksumMismatch(
+        key,
+        `the object ferry stored (ETag ${f.etag}, ${size} bytes)`,
+        `ETag ${state.etag ?? 'none'} (${state.size} bytes)`,
+        'the object was replaced after it was stored; push the layer again',
+      );
+    }
+    return;
+  }
+  // Layers stored before ETags were recorded: only the size and the writer's metadata to go by.
   if (enc) {
     const size = ciphertextSize(f.size, enc.segmentSize);
     if (state.size !== size || (state.keyId !== undefined && state.keyId !== enc.keyId)) {
@@ -94,7 +111,7 @@ export class ManifestStore {
 
   /**
    * Stores a manifest. A manifest marked complete is written only after every object of its
-   * chain (base layers included) was found with the recorded size and SHA-256.
+   * chain (base layers included) was found as ferry stored it (checkStoredObject).
    */
   async write(manifest: CheckpointManifest): Promise<void> {
     const key = manifestKeyFor(this.bucket.keys, manifest.checkpointId);
@@ -139,7 +156,7 @@ export class ManifestStore {
     return state?.Metadata?.[CLAIM_OWNER_META] === owner;
   }
 
-  /** Checks every object of a chain is stored with its recorded size and SHA-256 (metadata only, no download). */
+  /** Checks every object of a chain is still the one ferry stored (HEAD only, no download). */
   async verifyChainObjects(chain: ChainEntry[]): Promise<void> {
     const wanted = new Map<string, { file: LayerFile; layer: LayerRecord }>();
     for (const entry of chain) for (const f of entry.layer.files) wanted.set(this.bucket.keys.blobOf(f), { file: f, layer: entry.layer });

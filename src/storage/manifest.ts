@@ -49,6 +49,10 @@ function checkFile(key: string, where: string, f: unknown): LayerFile {
   if (f.blob !== undefined && (typeof f.blob !== 'string' || !SHA256_HEX.test(f.blob))) {
     throw new ManifestInvalid(key, `${where}.blob is not a 64-hex object name`);
   }
+  // Printable ASCII only: S3 ETags are quoted hex (plus "-N" for multipart uploads).
+  if (f.etag !== undefined && (typeof f.etag !== 'string' || !/^[\x20-\x7e]{1,256}$/.test(f.etag))) {
+    throw new ManifestInvalid(key, `${where}.etag is not an ETag`);
+  }
   return f as unknown as LayerFile;
 }
 

@@ -206,9 +206,9 @@ async function abortIfUseless(ctx: UploadContext, blob: BlobUpload, uploadId: st
   }
 }
 
-async function completeUpload(ctx: UploadContext, s3: S3Context, blob: BlobUpload, run: PartsRun): Promise<void> {
+async function completeUpload(ctx: UploadContext, s3: S3Context, blob: BlobUpload, run: PartsRun): Promise<string | undefined> {
   try {
-    await ctx.client.send(
+    const out = await ctx.client.send(
       new CompleteMultipartUploadCommand({
         Bucket: ctx.bucket,
         Key: blob.key,
@@ -217,6 +217,7 @@ async function completeUpload(ctx: UploadContext, s3: S3Context, blob: BlobUploa
       }),
       { abortSignal: ctx.signal },
     );
+    return out.ETag;
   } catch (err) {
     if (errorCode(err) === 'NoSuchUpload') {
       // Someone (gc, another push of the same bytes) finished or aborted it; the caller re-checks the blob.
@@ -239,6 +240,6 @@ export async function putMultipart(ctx: UploadContext, s3: S3Context, fh: FileHa
     await abortIfUseless(ctx, blob, run.uploadId, run.failure);
     throw run.failure;
   }
-  await completeUpload(ctx, s3, blob, run);
-  return run.outcome;
+  const etag = await completeUpload(ctx, s3, blob, run);
+  return { ...run.outcome, ...(etag ? { etag } : {}) };
 }

@@ -57,6 +57,8 @@ export interface UploadOutcome {
   partsSent: number;
   partsReused: number;
   bytesSent: number;
+  /** The ETag the store gave the object this upload created (after checking every checksum sent). */
+  etag?: string;
 }
 
 /** Fills buf[0..length) with the stored object's bytes at `offset` (plaintext or sealed). */

@@ -84,8 +84,9 @@ async function putSingle(ctx: UploadContext, s3: S3Context, fh: FileHandle, blob
     const body = buf.subarray(0, blob.size);
     const bodySha = blob.encrypted ? createHash('sha256').update(body).digest('hex') : blob.sha256;
     const digest = hexToBase64(bodySha);
+    let etag: string | undefined;
     try {
-      await ctx.client.send(
+      const out = await ctx.client.send(
         payloadHash(
           new PutObjectCommand({
             Bucket: ctx.bucket,
@@ -100,12 +101,13 @@ async function putSingle(ctx: UploadContext, s3: S3Context, fh: FileHandle, blob
         ),
         { abortSignal: ctx.signal },
       );
+      etag = out.ETag;
     } catch (err) {
       if (isServerChecksumRefusal(err)) throw checksumRefusal(blob, body, digest, err, 'sha256');
       throw err;
     }
     ctx.onBytes(blob.size);
-    return { partsSent: 1, partsReused: 0, bytesSent: blob.size };
+    return { partsSent: 1, partsReused: 0, bytesSent: blob.size, ...(etag ? { etag } : {}) };
   } finally {
     ctx.pool.release(buf);
   }

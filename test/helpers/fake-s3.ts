@@ -12,6 +12,7 @@ interface StoredObject {
   body: Buffer;
   metadata: Record<string, string>;
   lastModified: Date;
+  etag?: string;
 }
 
 interface Upload {
@@ -80,13 +81,14 @@ export class FakeS3 {
       case 'PutObject': {
         const body = toBuffer(input.Body);
         if (input.ChecksumSHA256 && input.ChecksumSHA256 !== sha64(body)) throw s3Error('BadDigest', 400);
-        this.objects.set(key, { body, metadata: (input.Metadata as Record<string, string>) ?? {}, lastModified: new Date() });
-        return { ETag: '"x"' };
+        const etag = `"${createHash('md5').update(body).digest('hex')}"`;
+        this.objects.set(key, { body, metadata: (input.Metadata as Record<string, string>) ?? {}, lastModified: new Date(), etag });
+        return { ETag: etag };
       }
       case 'HeadObject': {
         const o = this.objects.get(key);
         if (!o) throw s3Error('NotFound', 404);
-        return { ContentLength: o.body.length, Metadata: o.metadata, LastModified: o.lastModified };
+        return { ContentLength: o.body.length, Metadata: o.metadata, LastModified: o.lastModified, ETag: o.etag };
       }
       case 'GetObject': {
         const o = this.objects.get(key);
@@ -95,7 +97,7 @@ export class FakeS3 {
         const body = range ? o.body.subarray(Number(range[1]), Number(range[2]) + 1) : o.body;
         const stream = Readable.from([body]) as Readable & { transformToString?: () => Promise<string> };
         stream.transformToString = async () => o.body.toString('utf8');
-        return { Body: stream, ContentLength: body.length };
+        return { Body: stream, ContentLength: body.length, ETag: o.etag };
       }
       case 'DeleteObject':
         this.objects.delete(key);
@@ -154,9 +156,12 @@ export class FakeS3 {
           if (!stored || stored.etag !== p.ETag) throw s3Error('InvalidPart', 400);
           return stored.body;
         });
-        this.objects.set(u.key, { body: Buffer.concat(bodies), metadata: u.metadata, lastModified: new Date() });
+        // As S3 does: MD5 of the parts' binary MD5s, then the part count.
+        const md5s = Buffer.concat(parts.map((p) => Buffer.from(u.parts.get(p.PartNumber)!.etag.replace(/"/g, ''), 'hex')));
+        const etag = `"${createHash('md5').update(md5s).digest('hex')}-${parts.length}"`;
+        this.objects.set(u.key, { body: Buffer.concat(bodies), metadata: u.metadata, lastModified: new Date(), etag });
         this.uploads.delete(input.UploadId as string);
-        return {};
+        return { ETag: etag };
       }
       case 'AbortMultipartUpload':
         this.uploads.delete(input.UploadId as string);
