@@ -274,9 +274,9 @@ export function readLayer(dirArg: string): LayerInfo {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const problem = code === 'ENOENT' ? 'no such directory' : code === 'ENOTDIR' ? 'it is a file, not a directory' : (err as Error).message;
-    throw new ImagesInvalidError(dir, problem, { cause: err });
+    throw new ImagesInvalidError(dir, problem, { cause: err, isDir: true });
   }
-  if (!names.includes('inventory.img')) throw new ImagesInvalidError(dir, 'no inventory.img: this is not a CRIU images dir');
+  if (!names.includes('inventory.img')) throw new ImagesInvalidError(dir, 'no inventory.img: this is not a CRIU images dir', { isDir: true });
   const inventory = readInventory(dir);
   const problems: string[] = [];
   let files = 0;

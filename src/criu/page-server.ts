@@ -111,7 +111,7 @@ export async function startPageServer(req: PageServerRequest, opts: DriverOption
 
 function summarize(dir: string): PageServerResult {
   const files = fs.readdirSync(dir).filter((n) => /^(pagemap|pages)-\d+\.img$/.test(n)).sort();
-  if (files.length === 0) throw new ImagesInvalidError(dir, 'the page server exited without receiving any pages (did a dump connect to it?)');
+  if (files.length === 0) throw new ImagesInvalidError(dir, 'the page server exited without receiving any pages (did a dump connect to it?)', { isDir: true });
   const pagesBytes = files.filter((n) => n.startsWith('pages-')).reduce((sum, n) => sum + fs.statSync(path.join(dir, n)).size, 0);
   return { imagesDir: dir, pagesBytes, files };
 }

@@ -55,7 +55,10 @@ const POSITIVE = /must be a positive integer/;
 const CASES: Case[] = [
   usage('unknown command', () => ['nosuchcmd'], /unknown command 'nosuchcmd'/),
   usage('unknown option', (c) => ['dump', '--pid', c.pid, '--images-dir', c.fresh, '--bogus'], /unknown option '--bogus'/),
-  usage('check: extra argument', () => ['check', 'extra'], /too many arguments for 'check'/),
+  usage('check: extra argument', () => ['check', 'extra'], /`ferry check` takes no arguments, got "extra"/),
+  // Misspellings are named as such, not reported as a missing required option.
+  usage('dump: a short option ferry does not have', () => ['dump', '-p', '1234'], /unknown option '-p'/),
+  usage('checkpoint ls: the plural command meant', () => ['checkpoint', 'ls'], /takes no arguments, got "ls"; did you mean `ferry checkpoints ls`\?/),
 
   usage('dump: missing --pid', (c) => ['dump', '--images-dir', c.fresh], /required option '--pid <pid>' not specified/),
   usage('dump: garbage pid', (c) => ['dump', '--pid', '12abc', '--images-dir', c.fresh], POSITIVE),
@@ -85,7 +88,7 @@ const CASES: Case[] = [
     stderr: /invalid configuration: FERRY_HOST_POLICY must be the absolute path of a JSON policy file/,
   },
 
-  refusal('restore: missing images dir', (c) => ['restore', '--images-dir', path.join(c.tmp, 'absent')], /absent cannot be read: no such directory/),
+  refusal('restore: missing images dir', (c) => ['restore', '--images-dir', path.join(c.tmp, 'absent')], /CRIU images dir .*absent cannot be read: no such directory/),
   refusal('restore: images dir is a file', (c) => ['restore', '--images-dir', c.file], /is a file, not a directory/),
   refusal('restore: not an images dir', (c) => ['restore', '--images-dir', c.empty], /not a CRIU images dir/),
   usage('restore: negative --pid-wait', (c) => ['restore', '--images-dir', c.full, '--pid-wait', '-2'], POSITIVE),

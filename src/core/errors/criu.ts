@@ -80,10 +80,10 @@ export class ImagesDirNotEmptyError extends failureKind('images-dir-not-empty', 
   }
 }
 
-/** An image file is missing, truncated or not what its name says. */
+/** An image file (or a whole images dir) is missing, truncated or not what its name says. */
 export class ImagesInvalidError extends failureKind('images-invalid', { retryable: false }) {
-  constructor(readonly file: string, readonly problem: string, options?: FerryErrorOptions) {
-    super(`CRIU image ${file} cannot be read: ${problem}`, options);
+  constructor(readonly file: string, readonly problem: string, options?: FerryErrorOptions & { isDir?: boolean }) {
+    super(`CRIU ${options?.isDir ? 'images dir' : 'image'} ${file} cannot be read: ${problem}`, options);
   }
 }
 
