@@ -76,6 +76,9 @@ function checkCronField(field: CronField, text: string, whole: string): void {
  */
 export function validateCron(cron: string): string {
   const text = cron.trim();
+  // Some cron dialects put the zone inside the expression; ferry has a flag for it.
+  const zone = /^(CRON_TZ|TZ)=(\S+)\s/.exec(text);
+  if (zone) throw new UsageError(`--cron ${quoted(text)}: give the time zone with --time-zone ${zone[2]!.slice(0, 64)} instead of ${zone[1]}= in the expression`);
   if (text.startsWith('@')) {
     if (CRON_MACROS.includes(text.toLowerCase()) || /^@every\s+(\d+(ns|us|ms|s|m|h))+$/.test(text)) return text;
     throw new UsageError(`--cron ${quoted(cron)} is not a known macro; use ${CRON_HELP}, or @every <duration> such as @every 12h`);

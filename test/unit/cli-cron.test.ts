@@ -21,6 +21,8 @@ describe('validateCron', () => {
     ['every night', /--cron must be a cron expression/],
     ['', /--cron must be a cron expression/],
     ['1 2 3 4', /--cron must be a cron expression/],
+    ['CRON_TZ=Europe/Paris 0 2 * * *', /give the time zone with --time-zone Europe\/Paris instead of CRON_TZ= in the expression/],
+    ['TZ=UTC 0 2 * * *', /--time-zone UTC instead of TZ=/],
   ])('refuses %j', (cron, message) => {
     expect(() => validateCron(cron)).toThrow(message);
   });
