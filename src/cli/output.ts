@@ -34,6 +34,20 @@ export function formatBytes(bytes: number): string {
 }
 
 /**
+ * A duration for people: milliseconds below a second (one decimal below 10 ms), seconds with one
+ * decimal below a minute, then minutes and seconds. Exact numbers stay in --json.
+ */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return '-';
+  if (ms < 10) return `${ms.toFixed(1)} ms`;
+  if (ms < 999.5) return `${Math.round(ms)} ms`;
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)} s`;
+  const totalSeconds = Math.round(ms / 1000);
+  if (totalSeconds < 3600) return `${Math.floor(totalSeconds / 60)} min ${totalSeconds % 60} s`;
+  return `${Math.floor(totalSeconds / 3600)} h ${Math.floor((totalSeconds % 3600) / 60)} min`;
+}
+
+/**
  * A user-given value quoted in an error message: whole when short, else its first 40 characters
  * and its length (a 120 KiB argument echoed back is no longer a clear error).
  */

@@ -3,9 +3,9 @@
  */
 import type { DecisionRecord } from '../workflows/convergence-policy';
 import type { CheckpointResult, LayerSummary, MigrateResult, PreDumpOutcome, RestoreResult } from '../workflows/types';
-import { formatBytes } from './output';
+import { formatBytes, formatDuration } from './output';
 
-const ms = (n: number | null | undefined): string => (n === null || n === undefined ? '-' : `${n < 10 ? n.toFixed(1) : Math.round(n)} ms`);
+const ms = (n: number | null | undefined): string => (n === null || n === undefined ? '-' : formatDuration(n));
 
 function layerLine(l: LayerSummary): string {
   return (
