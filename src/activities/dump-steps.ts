@@ -6,6 +6,7 @@ import { CancelledFailure, cancellationSignal, log } from '@temporalio/activity'
 import { pageWriteMs, RATE_SAMPLE_PAGES } from '../core/layer';
 import { mapped, type ActivityContext } from './context';
 import { dirBytes, makeStagingDir, readJson, writeJsonAtomic } from './staging';
+import { ensureRoomForDump } from './staging-space';
 import type { FinalDumpInput, LayerDump, LayerStepInput } from './types';
 
 export function dumpSteps(ctx: ActivityContext) {
@@ -22,8 +23,12 @@ export function dumpSteps(ctx: ActivityContext) {
     }
     // A previous attempt that failed part-way left images CRIU would refuse to write over.
     await staging.remove(dir);
-    await makeStagingDir(dir);
     const parentDir = input.parent ? staging.inside(input.parent.imagesDir) : undefined;
+    await ensureRoomForDump(staging.root, `${kind} of layer ${input.index} (pid ${input.pid})`, {
+      dumpableBytes: deps.criu.dumpableBytes ? await deps.criu.dumpableBytes(input.pid) : null,
+      parentBytes: parentDir ? await dirBytes(parentDir) : null,
+    });
+    await makeStagingDir(dir);
     const startedAtMs = now();
     const request = {
       pid: input.pid,

@@ -18,4 +18,8 @@ export class OutsideStaging extends failureKind('outside-staging', { retryable: 
 export class DirectTransferFailed extends failureKind('direct-transfer-failed', { retryable: false }) {
 }
 
-export const HOST_ERRORS = [PidFileUnreadable, OutsideStaging, DirectTransferFailed] as const;
+/** The staging disk cannot hold the dump about to be taken: refused before CRIU runs (activities/staging-space.ts). */
+export class StagingSpaceLow extends failureKind('staging-space-low', { retryable: false }) {
+}
+
+export const HOST_ERRORS = [PidFileUnreadable, OutsideStaging, DirectTransferFailed, StagingSpaceLow] as const;
