@@ -79,3 +79,5 @@ node -e 'const v=JSON.parse(process.argv[1]); if(!v.ok||v.bad!==0){console.error
 workload_pid="$new_pid"
 
 printf '\nDone. Workers and workload are stopped now; the dev stack keeps running.\n'
+printf 'The checkpoint it made stays in the dev bucket: `ferry checkpoints ls` shows it, `ferry dev reset`\n'
+printf "removes the dev stack's checkpoints and schedules (and \`ferry dev down\` stops the stack).\n"

@@ -4,7 +4,7 @@
  * here, not the concrete modules, is what lets activities be tested without CRIU or S3.
  */
 import type { CriuCapabilities, DumpRequest, DumpResult, PreDumpRequest, ProcessIdentity, RestoreRequest, CriuRestoreResult } from '../criu/types';
-import type { LayerInput, LayerRecord, PullOptions, TransferOptions } from '../storage/types';
+import type { LayerInput, LayerRecord, PullOptions, TransferOptions, WarmChainRecord } from '../storage/types';
 
 export interface CriuPort {
   check(): Promise<CriuCapabilities>;
@@ -36,6 +36,7 @@ export interface StorePort {
     checkpointId: string,
     layers: LayerRecord[],
     baseLayers: Array<{ checkpointId: string; index: number }>,
+    warm?: WarmChainRecord,
   ): Promise<{ layers: number; complete: boolean }>;
   /**
    * Downloads and verifies a whole chain (base layers included) into `intoDir`; layers already

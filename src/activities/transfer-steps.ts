@@ -61,7 +61,7 @@ export function transferSteps({ deps, staging, now, rates }: ActivityContext) {
     async commitCheckpoint(input: CommitInput): Promise<CommitResult> {
       return mapped(async () => {
         const startedAtMs = now();
-        const r = await deps.store.commit(input.checkpointId, input.layers, input.baseLayers);
+        const r = await deps.store.commit(input.checkpointId, input.layers, input.baseLayers, input.warm);
         return { checkpointId: input.checkpointId, layers: r.layers, complete: r.complete, startedAtMs, durationMs: now() - startedAtMs };
       });
     },

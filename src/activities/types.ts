@@ -5,6 +5,7 @@
  */
 import type { LayerDump, LayerRecord, LayerRef, ProcessIdentity } from '../core/layer';
 import type { CriuFeatures, CriuOptions } from '../criu/types';
+import type { WarmChainRecord } from '../storage/types';
 
 export type { LayerDump, LayerRef } from '../core/layer';
 
@@ -70,6 +71,8 @@ export interface CommitInput {
   layers: LayerRecord[];
   /** Warm-chain layers this checkpoint builds on (checkpoint id + index), outermost first. */
   baseLayers: Array<{ checkpointId: string; index: number }>;
+  /** Set when the checkpoint is a warm chain: recorded in its manifest for gc. */
+  warm?: WarmChainRecord;
 }
 
 export interface CommitResult {
@@ -148,6 +151,8 @@ export interface WarmChain {
   layers: LayerDump[];
   /** Stored records of the same layers (the chain's manifest is rewritten from them). */
   records: LayerRecord[];
+  /** Schedules whose runs added layers (absent in records written before ferry kept them). */
+  scheduleIds?: string[];
 }
 
 export interface WarmLookupInput {

@@ -1,5 +1,5 @@
 /**
- * `ferry dev up | down | status | env`: the local dev stack (Temporal dev server and MinIO on
+ * `ferry dev up | down | status | reset | env`: the local dev stack (Temporal dev server and MinIO on
  * loopback) that every setting defaults to.
  */
 import type { Command } from 'commander';
@@ -81,6 +81,26 @@ export function registerDevCommands(program: Command): void {
       const status = await devStatus(loadConfig());
       emit(opts, status, formatStatus);
       if (!status.up) await exitWith(EXIT_STACK_DOWN);
+    });
+
+  dev
+    .command('reset')
+    .description("Remove the dev stack's checkpoints (every object in its bucket) and its Temporal schedules; the stack keeps running")
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', `
+It asks nothing, so it refuses unless FERRY_S3_ENDPOINT and FERRY_TEMPORAL_ADDRESS are the dev
+stack's own (their defaults). Workflow histories stay in Temporal; \`ferry dev down\` and removing
+the state dir is the way to a completely fresh stack.`)
+    .action(async (opts: OutputOptions) => {
+      const { devReset } = await import('../devstack/reset');
+      const result = await devReset(loadConfig());
+      emit(opts, result, (r) =>
+        [
+          `bucket   ${r.bucket}: deleted ${r.objectsDeleted} object(s), aborted ${r.uploadsAborted} unfinished upload(s)`,
+          `temporal namespace ${r.namespace}: deleted ${r.schedulesDeleted.length} schedule(s)${r.schedulesDeleted.length ? `: ${r.schedulesDeleted.join(', ')}` : ''}`,
+          'the dev stack is still running',
+        ].join('\n'),
+      );
     });
 
   dev

@@ -55,6 +55,23 @@ export function quoted(raw: string, max = 40): string {
   return raw.length <= max ? JSON.stringify(raw) : `${JSON.stringify(raw.slice(0, max))}... (${raw.length} characters)`;
 }
 
+/** Parses a flag that counts something and may be 0, e.g. --keep-last. */
+export function parseCount(flag: string, raw: string): number {
+  const value = Number(raw.trim());
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value)) throw new UsageError(`${flag} must be a whole number (0 or more), got ${quoted(raw)}`);
+  return value;
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses a duration flag such as 7d, 36h, 90m or 0 into milliseconds. */
+export function parseDuration(flag: string, raw: string): number {
+  const m = /^(\d+)([smhd])?$/.exec(raw.trim());
+  const ms = m ? Number(m[1]) * (m[2] ? DURATION_UNITS[m[2]]! : m[1] === '0' ? 0 : NaN) : NaN;
+  if (!Number.isSafeInteger(ms)) throw new UsageError(`${flag} must be a duration such as 7d, 36h, 90m or 0, got ${quoted(raw)}`);
+  return ms;
+}
+
 /** Parses a flag that must be a positive integer, e.g. --pid. */
 export function parsePositiveInt(flag: string, raw: string): number {
   if (!/^\d+$/.test(raw.trim())) {

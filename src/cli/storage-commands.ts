@@ -12,7 +12,7 @@ import type {
   GcResult,
   TransferProgress,
 } from '../storage';
-import { emit, formatBytes, parsePositiveInt, type OutputOptions } from './output';
+import { emit, formatBytes, note, parseCount, parseDuration, type OutputOptions } from './output';
 import { UsageError } from './usage-error';
 
 // The AWS SDK takes about a second to load: only the storage commands pay for it.
@@ -112,7 +112,10 @@ function describeText(d: CheckpointDescription): string {
 
 function gcText(r: GcResult): string {
   const verb = r.dryRun ? 'would delete' : 'deleted';
+  const width = Math.max(0, ...r.decisions.map((d) => d.checkpointId.length));
   return [
+    ...r.decisions.map((d) => `${(d.action === 'keep' ? 'keep' : r.dryRun ? 'would delete' : 'delete').padEnd(12)} ${d.checkpointId.padEnd(width)}  ${d.reason}`),
+    ...(r.schedules.state === 'unavailable' ? [`warm chains all kept: ${r.schedules.reason}`] : []),
     `kept ${r.kept.length} checkpoint(s)${r.keptAsBase.length ? ` + ${r.keptAsBase.length} as base (${r.keptAsBase.join(', ')})` : ''}`,
     `${verb} ${r.deleted.length} checkpoint(s)${r.deleted.length ? `: ${r.deleted.join(', ')}` : ''}`,
     `${verb} ${r.blobsDeleted} unreferenced object(s), ${formatBytes(r.bytesFreed)}; ${r.dryRun ? 'would abort' : 'aborted'} ${r.uploadsAborted} abandoned upload(s)`,
@@ -189,15 +192,30 @@ export function registerStorageCommands(program: Command): void {
   program
     .command('gc')
     .description('delete all but the most recent complete checkpoints, never a layer a kept one needs')
-    .requiredOption('--keep-last <n>', 'number of most recent complete checkpoints to keep')
+    .requiredOption('--keep-last <n>', 'number of most recent complete checkpoints to keep (0 keeps none on that account)')
     .option('--grace-hours <h>', 'leave incomplete checkpoints, unreferenced objects and uploads younger than this', '24')
+    .option('--keep-released-chains <duration>', "keep a warm chain this long after its last pre-dump once its schedule is deleted (e.g. 7d, 36h, 0)", '7d')
     .option('--dry-run', 'report what would be deleted, delete nothing')
     .option('--json', 'print one JSON document')
-    .action(async (options: { keepLast: string; graceHours: string; dryRun?: boolean; json?: boolean }) => {
-      const keepLast = options.keepLast.trim() === '0' ? 0 : parsePositiveInt('--keep-last', options.keepLast);
+    .addHelpText('after', `
+Every checkpoint is listed with what gc does to it and why. A schedule's warm chain (its nightly
+pre-dumps) is kept while the schedule exists: gc asks Temporal about the schedules the chains
+record, and only when warm chains are stored. When Temporal cannot be reached, every warm chain is
+kept and gc says so.`)
+    .action(async (options: { keepLast: string; graceHours: string; keepReleasedChains: string; dryRun?: boolean; json?: boolean }) => {
+      const keepLast = parseCount('--keep-last', options.keepLast);
       const grace = Number(options.graceHours);
       if (!Number.isFinite(grace) || grace < 0) throw new UsageError(`--grace-hours must be a number >= 0, got ${JSON.stringify(options.graceHours)}`);
-      const r = await (await openStore()).gc({ keepLast, dryRun: Boolean(options.dryRun), graceMs: grace * 3600 * 1000 });
+      const keepReleasedMs = parseDuration('--keep-released-chains', options.keepReleasedChains);
+      const { temporalScheduleLookup } = await import('./schedule-lookup');
+      const r = await (await openStore()).gc({
+        keepLast,
+        dryRun: Boolean(options.dryRun),
+        graceMs: grace * 3600 * 1000,
+        keepReleasedMs,
+        schedules: temporalScheduleLookup(loadConfig()),
+      });
+      if (r.schedules.state === 'unavailable') note(options, `ferry: warning: kept every warm chain, since gc could not tell which schedules exist: ${r.schedules.reason}`);
       emit(options, r, gcText);
     });
 }

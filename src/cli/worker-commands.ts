@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { parseHost } from './id-args';
+import { parseDuration } from './output';
 import { UsageError } from './usage-error';
 
 interface WorkerFlags {
@@ -12,6 +13,28 @@ interface WorkerFlags {
   workflows: boolean;
   activities: boolean;
   directAddress?: string;
+  connectTimeout?: string;
+}
+
+/**
+ * SIGINT / SIGTERM while the worker still waits for Temporal: stop waiting and exit cleanly. Once
+ * connected, the Temporal runtime's own handlers take over (they let running activities finish).
+ */
+function abortOnSignals(): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const onSignal = (name: string): void => {
+    process.stderr.write(`ferry worker: ${name} while waiting for Temporal; exiting\n`);
+    controller.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    release: () => {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    },
+  };
 }
 
 export function registerWorkerCommands(program: Command): void {
@@ -22,6 +45,7 @@ export function registerWorkerCommands(program: Command): void {
     .option('--no-workflows', "run only this host's activities; the workflow code runs in another `ferry worker` (e.g. on a small or slow host)")
     .option('--no-activities', 'run only the workflow code (shared queue); no CRIU or storage work on this machine')
     .option('--direct-address <addr[:port]>', "where other hosts' workers send a migration's final layers straight to this one, over TLS with a key made for each migration (default: $FERRY_DIRECT_ADDRESS, else this machine's first non-loopback IPv4, any free port)")
+    .option('--connect-timeout <duration>', 'give up when Temporal has not answered for this long, e.g. 2m (default: wait for it, retrying every 1 s doubling to 30 s)')
     .addHelpText('after', `
 Examples:
   $ ferry worker                      # this machine, under its hostname
@@ -31,6 +55,7 @@ Examples:
   $ ferry worker --host vm-1 --no-workflows
   $ ferry worker --direct-address 10.0.0.5:7300   # migrations to this host send their final layers here
 
+Until Temporal answers, the worker waits for it and says so on stderr at each attempt.
 Stops cleanly on SIGINT / SIGTERM (running activities are given time to finish).`)
     .action(async (opts: WorkerFlags) => {
       if (!opts.workflows && !opts.activities) {
@@ -43,22 +68,32 @@ Stops cleanly on SIGINT / SIGTERM (running activities are given time to finish).
       /* eslint-enable @typescript-eslint/no-require-imports */
       const config = loadConfig();
       if (opts.directAddress !== undefined) config.directAddress = parseDirectAddress('--direct-address', opts.directAddress);
-      await runFerryWorker({
-        config,
-        host,
-        workflows: opts.workflows,
-        activities: opts.activities,
-        onWarning: (message) => process.stderr.write(`ferry: warning: ${message}\n`),
-        onReady: (info) => {
-          const parts = [
-            ...(info.workflowQueue ? [`workflows on ${info.workflowQueue}`] : []),
-            ...(info.hostQueue ? [`activities on ${info.hostQueue}, staging in ${info.stagingDir}`] : []),
-            ...(info.directAddress ? [`migrations' final layers received on ${info.directAddress}`] : []),
-            ...(info.hostPolicy ? [`host policy ${info.hostPolicy}`] : []),
-          ];
-          const who = opts.activities ? `for host ${host}` : '(workflow code only)';
-          process.stderr.write(`ferry worker ${who} ready: ${parts.join(', ')}, Temporal at ${config.temporal.address}\n`);
-        },
-      });
+      const connectTimeoutMs = opts.connectTimeout === undefined ? undefined : parseDuration('--connect-timeout', opts.connectTimeout);
+      const waiting = abortOnSignals();
+      try {
+        await runFerryWorker({
+          config,
+          host,
+          workflows: opts.workflows,
+          activities: opts.activities,
+          ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+          signal: waiting.signal,
+          onWaiting: (message) => process.stderr.write(`ferry worker: ${message}\n`),
+          onWarning: (message) => process.stderr.write(`ferry: warning: ${message}\n`),
+          onReady: (info) => {
+            waiting.release();
+            const parts = [
+              ...(info.workflowQueue ? [`workflows on ${info.workflowQueue}`] : []),
+              ...(info.hostQueue ? [`activities on ${info.hostQueue}, staging in ${info.stagingDir}`] : []),
+              ...(info.directAddress ? [`migrations' final layers received on ${info.directAddress}`] : []),
+              ...(info.hostPolicy ? [`host policy ${info.hostPolicy}`] : []),
+            ];
+            const who = opts.activities ? `for host ${host}` : '(workflow code only)';
+            process.stderr.write(`ferry worker ${who} ready: ${parts.join(', ')}, Temporal at ${config.temporal.address}\n`);
+          },
+        });
+      } finally {
+        waiting.release();
+      }
     });
 }

@@ -329,7 +329,8 @@ export class FerryClient {
   // ---- nightly pre-dump schedules ----
 
   async createWarmSchedule(options: WarmScheduleOptions): Promise<void> {
-    const input = this.withPrefix(options.input);
+    // The run records its schedule in the warm chain's manifest: gc keeps the chain while it exists.
+    const input = { ...this.withPrefix(options.input), scheduleId: options.scheduleId };
     await this.client.schedule.create({
       scheduleId: options.scheduleId,
       spec: { cronExpressions: [options.cron], ...(options.timeZone ? { timezone: options.timeZone } : {}) },

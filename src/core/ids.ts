@@ -74,3 +74,10 @@ export function hostSlug(host: string): string {
 export function newCheckpointId(host: string, pid: number, uuid: string): string {
   return `${hostSlug(host)}-${pid}-${uuid.replace(/-/g, '').slice(0, 8)}`;
 }
+
+/**
+ * Warm chains (a schedule's nightly pre-dumps) are stored under `warm-<checkpoint id>`. Manifests
+ * written since issue 18 also say so in their `warm` field; the prefix is how gc recognises the
+ * chains written before that.
+ */
+export const WARM_CHAIN_PREFIX = 'warm-';

@@ -68,3 +68,13 @@ export class DevStackStateError extends failureKind('dev-state-invalid', { retry
   }
 }
 
+
+/** `ferry dev reset` was pointed at something other than the dev stack: it clears only that. */
+export class DevResetRefusedError extends failureKind('dev-reset-refused', { retryable: false }) {
+  constructor(readonly setting: string, readonly configured: string, readonly devOwn: string) {
+    super(
+      `refusing to reset: ${setting} points at ${configured}, not the dev stack's own ${devOwn}. ` +
+        '`ferry dev reset` only clears the local dev stack; unset the setting, or use `ferry gc` and `ferry schedule delete` on other deployments',
+    );
+  }
+}

@@ -140,6 +140,13 @@ export function validateManifest(key: string, value: unknown, expectedId?: strin
   if (value.formatVersion === 1 && layers.some((l) => l.encryption !== undefined)) {
     throw new ManifestInvalid(key, 'it has encrypted layers but says formatVersion 1 (needs 2)');
   }
+  if (value.warm !== undefined) {
+    const w = value.warm;
+    if (!isObject(w) || !Array.isArray(w.scheduleIds) || !w.scheduleIds.every((id) => typeof id === 'string' && id.length > 0)) {
+      throw new ManifestInvalid(key, 'warm must be { scheduleIds: [schedule ids] }');
+    }
+    if (value.complete) throw new ManifestInvalid(key, 'a warm chain (pre-dumps only) cannot be complete');
+  }
   if (value.auth !== undefined && !isManifestAuthRecord(value.auth)) throw new ManifestInvalid(key, 'auth is not an authentication record ferry writes');
   if (value.complete) {
     if (layers.length === 0) throw new ManifestInvalid(key, 'it is marked complete but has no layers');

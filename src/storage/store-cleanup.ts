@@ -6,7 +6,7 @@
 import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { CheckpointInUse } from '../core';
 import { checkpointsBuildingOn, type Catalogue } from './catalogue';
-import { blobsToSweep, planRetention, referencedBlobs } from './gc-plan';
+import { blobsToSweep, planRetention, referencedBlobs, warmScheduleIds, isWarmChain, type ListedCheckpoint } from './gc-plan';
 import { mapLimit } from './local-files';
 import type { ManifestStore } from './manifest-store';
 import { listMultipartUploads } from './multipart-upload';
@@ -14,6 +14,8 @@ import { META_CONCURRENCY, type StoreBucket } from './store-bucket';
 import type { DeleteResult, GcOptions, GcResult } from './types';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** A deleted schedule's chain still serves a migrate for about a week of nights. */
+export const DEFAULT_KEEP_RELEASED_MS = 7 * DAY_MS;
 
 export class StoreCleanup {
   constructor(
@@ -48,7 +50,9 @@ export class StoreCleanup {
 
   /**
    * Keeps the `keepLast` most recent complete checkpoints plus every checkpoint they build on,
-   * removes the rest (incomplete ones only once older than the grace period), then sweeps blobs
+   * keeps warm chains whose schedule exists (or was released lately; all of them when the
+   * schedules cannot be checked), removes the rest (incomplete ones only once older than the grace
+   * period), then sweeps blobs
    * no kept manifest references and multipart uploads abandoned for longer than the grace period.
    * Unreadable manifests are never deleted, and while one exists no blob is swept.
    */
@@ -56,10 +60,18 @@ export class StoreCleanup {
     if (!Number.isSafeInteger(opts.keepLast) || opts.keepLast < 0) throw new RangeError(`keepLast must be a whole number >= 0, got ${opts.keepLast}`);
     const keys = this.bucket.keys;
     const graceMs = opts.graceMs ?? DAY_MS;
-    const now = Date.now();
+    const now = opts.now ?? Date.now();
     const dryRun = Boolean(opts.dryRun);
     const all = await this.catalogue.all();
-    const { kept, keptAsBase, deleted } = planRetention(all, opts.keepLast, now, graceMs);
+    const schedules = await this.liveSchedules(all, opts);
+    const { kept, keptAsBase, deleted, reasons } = planRetention(all, {
+      keepLast: opts.keepLast,
+      now,
+      graceMs,
+      keepReleasedMs: opts.keepReleasedMs ?? DEFAULT_KEEP_RELEASED_MS,
+      liveSchedules: schedules.live,
+      ...(schedules.status.state === 'unavailable' ? { schedulesUnknownBecause: schedules.status.reason } : {}),
+    });
     const referenced = referencedBlobs(all, deleted, (f) => keys.blobOf(f));
     // While a manifest is unreadable, nobody can tell which blobs it needs: sweep none.
     const canSweep = all.every((m) => m.manifest);
@@ -80,11 +92,29 @@ export class StoreCleanup {
       kept: [...kept].sort(),
       keptAsBase: [...keptAsBase].sort(),
       deleted: deleted.sort(),
+      decisions: all
+        .map((c) => ({ checkpointId: c.id, action: deleted.includes(c.id) ? ('delete' as const) : ('keep' as const), reason: reasons.get(c.id) ?? '' }))
+        .sort((a, b) => a.checkpointId.localeCompare(b.checkpointId)),
+      schedules: schedules.status,
       blobsDeleted: sweep.length,
       bytesFreed: sweep.reduce((a, b) => a + b.size, 0),
       uploadsAborted: stale.length,
       dryRun,
     };
+  }
+
+  /**
+   * Which schedules exist, asked only when a warm chain is stored (so gc stays a storage-only
+   * recovery tool otherwise). A failed lookup is not an error: it means every warm chain stays.
+   */
+  private async liveSchedules(all: ListedCheckpoint[], opts: GcOptions): Promise<{ live: Set<string> | null; status: GcResult['schedules'] }> {
+    if (!all.some(isWarmChain)) return { live: new Set(), status: { state: 'not-needed' } };
+    if (!opts.schedules) return { live: null, status: { state: 'unavailable', reason: 'no schedule lookup was given' } };
+    try {
+      return { live: await opts.schedules.existing(warmScheduleIds(all)), status: { state: 'checked' } };
+    } catch (err) {
+      return { live: null, status: { state: 'unavailable', reason: `${opts.schedules.source} did not answer: ${(err as Error).message}` } };
+    }
   }
 
   /** Multipart uploads of blobs started at least `graceMs` ago. */

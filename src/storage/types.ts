@@ -24,8 +24,18 @@ export interface CheckpointManifest {
    * checkpoint id + layer index, outermost first. Empty when the chain is self-contained.
    */
   baseLayers: Array<{ checkpointId: string; index: number }>;
+  /**
+   * Set on a warm chain (nightly pre-dumps, never complete on its own): the schedules whose runs
+   * added its layers. gc keeps the chain while one of them exists (gc-plan.ts).
+   */
+  warm?: WarmChainRecord;
   /** HMAC over the rest, when written with an encryption key (manifest-auth.ts). */
   auth?: ManifestAuthRecord;
+}
+
+export interface WarmChainRecord {
+  /** Ids of the schedules that added layers, oldest first; empty when runs were not scheduled. */
+  scheduleIds: string[];
 }
 
 export interface ManifestAuthRecord {
@@ -118,6 +128,33 @@ export interface GcOptions {
    * are left alone, because a push may still be writing them (default 24 h).
    */
   graceMs?: number;
+  /**
+   * How long a warm chain is kept after its last pre-dump once no schedule that added to it
+   * exists (default 7 days): a deleted schedule's chain can still serve a migrate for a while.
+   */
+  keepReleasedMs?: number;
+  /** Tells which schedules exist; without it (or when it fails) every warm chain is kept. */
+  schedules?: ScheduleLookup;
+  /** The clock gc judges ages by (ms since the epoch; default Date.now()). */
+  now?: number;
+}
+
+/**
+ * Answers which schedules exist, for gc's warm-chain rule. The storage layer knows no Temporal:
+ * the CLI implements this with its Temporal client.
+ */
+export interface ScheduleLookup {
+  /** What is asked, for messages (e.g. "Temporal at 127.0.0.1:7233, namespace default"). */
+  readonly source: string;
+  /** The ids among `scheduleIds` that exist now; throws when that cannot be known. */
+  existing(scheduleIds: string[]): Promise<Set<string>>;
+}
+
+/** One checkpoint's fate in a gc run, and why. */
+export interface GcDecision {
+  checkpointId: string;
+  action: 'keep' | 'delete';
+  reason: string;
 }
 
 export interface GcResult {
@@ -125,6 +162,13 @@ export interface GcResult {
   /** Kept only because a kept checkpoint builds on their layers. */
   keptAsBase: string[];
   deleted: string[];
+  /** Every checkpoint with what gc did (or, with dryRun, would do) and why, sorted by id. */
+  decisions: GcDecision[];
+  /**
+   * Whether gc knew which warm chains' schedules exist: 'checked', 'not-needed' (no warm chain
+   * stored), or why it could not (then every warm chain was kept).
+   */
+  schedules: { state: 'checked' | 'not-needed' } | { state: 'unavailable'; reason: string };
   blobsDeleted: number;
   bytesFreed: number;
   uploadsAborted: number;

@@ -63,9 +63,10 @@ export function storePort(store: LayerStore): StorePort {
       const { record, report } = await store.putLayerReport(checkpointId, layer, dir, opts);
       return { record, bytesSent: report.bytesSent };
     },
-    async commit(checkpointId, layers, baseLayers) {
+    async commit(checkpointId, layers, baseLayers, warm) {
       const manifest = newManifest(checkpointId, baseLayers);
       manifest.layers = layers;
+      if (warm) manifest.warm = warm;
       const last = layers[layers.length - 1];
       manifest.complete = last !== undefined && last.kind === 'dump';
       manifest.completedAt = manifest.complete ? new Date().toISOString() : null;

@@ -3,7 +3,6 @@
  * `<prefix>-workflows`, and this host's activity worker on `<prefix>-host-<host>`.
  * Activities come from a factory with injected dependencies, so tests run the same wiring with fakes.
  */
-import { failureKind } from '../core/ferry-error';
 import { chmod, mkdir } from 'node:fs/promises';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type FerryActivities } from '../activities';
@@ -13,6 +12,8 @@ import { ConfigError, unencryptedStoreCheck, type FerryConfig } from '../config/
 import { hostTaskQueue, isValidHostName, workflowTaskQueue } from '../core';
 import { createHostDependencies } from './dependencies';
 import { POLICY_SETTING, rootWorkerPolicyProblem } from '../policy';
+import { connectWithRetry } from './connect';
+import { WorkerSetupError } from './errors';
 
 export { createHostDependencies, hostStagingDir } from './dependencies';
 
@@ -30,8 +31,8 @@ export interface FerryWorkerOptions {
   workflowBundle?: WorkflowBundle;
 }
 
-export class WorkerSetupError extends failureKind('worker-setup-failed', { retryable: false }) {
-}
+export { WorkerSetupError } from './errors';
+export { connectWithRetry, type ConnectWaitOptions } from './connect';
 
 
 export function workflowSource(bundle?: WorkflowBundle): { workflowBundle: WorkflowBundle } | { workflowsPath: string } {
@@ -95,6 +96,14 @@ export interface RunFerryWorkerOptions {
   onReady?: (info: { workflowQueue?: string; hostQueue?: string; stagingDir?: string; directAddress?: string; hostPolicy?: string }) => void;
   /** Told at once about a setting that works but is risky (an unencrypted remote store). */
   onWarning?: (message: string) => void;
+  /** Give up connecting to Temporal after this long (ms); default: wait until it answers. */
+  connectTimeoutMs?: number;
+  /** Told each time Temporal did not answer, before the worker waits to try again. */
+  onWaiting?: (message: string) => void;
+  /** Aborting it while Temporal is awaited ends runFerryWorker cleanly, without running. */
+  signal?: AbortSignal;
+  /** First wait between connection attempts (ms, default 1000; tests shorten it). */
+  retryDelayMs?: number;
 }
 
 /** `ferry worker`: connects, wires the real dependencies, and runs until SIGINT/SIGTERM. */
@@ -114,15 +123,17 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
     await mkdir(deps.stagingDir, { recursive: true, mode: STAGING_DIR_MODE });
     await chmod(deps.stagingDir, STAGING_DIR_MODE);
   }
-  let connection: NativeConnection;
-  try {
-    connection = await NativeConnection.connect({ address: config.temporal.address, ...(config.temporal.tls ? { tls: {} } : {}) });
-  } catch (err) {
-    throw new WorkerSetupError(
-      `cannot reach Temporal at ${config.temporal.address}; start the dev stack with \`ferry dev up\` or set FERRY_TEMPORAL_ADDRESS`,
-      { cause: err },
-    );
-  }
+  const address = config.temporal.address;
+  const connection: NativeConnection | null = await connectWithRetry({
+    address,
+    tls: config.temporal.tls,
+    ...(opts.connectTimeoutMs !== undefined ? { timeoutMs: opts.connectTimeoutMs } : {}),
+    ...(opts.retryDelayMs !== undefined ? { initialDelayMs: opts.retryDelayMs } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    onWait: ({ attempt, delayMs, error }) =>
+      opts.onWaiting?.(`waiting for Temporal at ${address}: attempt ${attempt} failed (${error}); trying again in ${(delayMs / 1000).toFixed(1)} s`),
+  });
+  if (connection === null) return;
   try {
     const workers = await createFerryWorkers({
       connection,

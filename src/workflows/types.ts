@@ -257,6 +257,12 @@ export interface WarmPreDumpInput {
   /** Start a new chain once this many layers exist (default 7). */
   maxChainLength?: number;
   taskQueuePrefix?: string;
+  /**
+   * The schedule that starts these runs, recorded in the chain's manifest so that gc keeps the
+   * chain while the schedule exists. Schedules created before it was passed are recognised by
+   * Temporal's TemporalScheduledById search attribute instead.
+   */
+  scheduleId?: string;
 }
 
 export interface WarmPreDumpResult {
@@ -277,4 +283,6 @@ export interface AddWarmLayerInput {
   pid: number;
   maxChainLength: number;
   taskQueuePrefix: string;
+  /** The schedule this run belongs to (absent for an unscheduled run). */
+  scheduleId?: string;
 }

@@ -7,16 +7,29 @@
  * never overlap a checkpoint, a migration or another warm run of the same process.
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { executeChild } from '@temporalio/workflow';
+import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { executeChild, workflowInfo } from '@temporalio/workflow';
 import type { WarmChain } from '../activities/types';
 import { invalidInput } from './failures';
 import { hostActivities, probeHost } from './host-activities';
 import { newCheckpointId, validateHost, validatePid, validatePrefix } from './input-validation';
 import { parentRef, summarize } from './layers';
-import { processWorkflowId, workflowTaskQueue } from '../core';
+import { WARM_CHAIN_PREFIX, isValidScheduleId, processWorkflowId, workflowTaskQueue } from '../core';
 import type { AddWarmLayerInput, WarmPreDumpInput, WarmPreDumpResult } from './types';
 
 export const DEFAULT_MAX_CHAIN_LENGTH = 7;
+
+/** Set by Temporal on every run a schedule starts. */
+const SCHEDULED_BY = defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD);
+
+/** The schedule a run belongs to: given in the input, else the one Temporal says started it. */
+function scheduleOf(input: WarmPreDumpInput): string | undefined {
+  if (input.scheduleId !== undefined) {
+    if (!isValidScheduleId(input.scheduleId)) throw invalidInput(`scheduleId ${JSON.stringify(input.scheduleId)} is not a schedule id`);
+    return input.scheduleId;
+  }
+  return workflowInfo().typedSearchAttributes.get(SCHEDULED_BY);
+}
 
 export async function warmPreDump(input: WarmPreDumpInput): Promise<WarmPreDumpResult> {
   if (typeof input !== 'object' || input === null) throw invalidInput('warmPreDump input must be a JSON object');
@@ -33,6 +46,7 @@ export async function warmPreDump(input: WarmPreDumpInput): Promise<WarmPreDumpR
   if (!Number.isInteger(maxChainLength) || maxChainLength < 1 || maxChainLength > 100) {
     throw invalidInput(`maxChainLength must be an integer from 1 to 100, got ${JSON.stringify(maxChainLength)}`);
   }
+  const scheduleId = scheduleOf(input);
   const acts = hostActivities(prefix, host);
   const caps = await probeHost(acts, prefix, host);
   const pid = input.pid ?? (await acts.resolvePid({ pidFile: input.pidFile }));
@@ -56,7 +70,7 @@ export async function warmPreDump(input: WarmPreDumpInput): Promise<WarmPreDumpR
     return await executeChild(addWarmLayer, {
       workflowId: processWorkflowId(host, pid),
       taskQueue: workflowTaskQueue(prefix),
-      args: [{ host, pid, maxChainLength, taskQueuePrefix: prefix }],
+      args: [{ host, pid, maxChainLength, taskQueuePrefix: prefix, ...(scheduleId !== undefined ? { scheduleId } : {}) }],
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -89,11 +103,13 @@ export async function addWarmLayer(input: AddWarmLayerInput): Promise<WarmPreDum
   }
   const newChain = chain === null;
   const current: WarmChain = chain ?? {
-    checkpointId: `warm-${newCheckpointId(host, pid)}`,
+    checkpointId: `${WARM_CHAIN_PREFIX}${newCheckpointId(host, pid)}`,
     process: identity,
     layers: [],
     records: [],
   };
+  const scheduleIds = [...(current.scheduleIds ?? [])];
+  if (input.scheduleId !== undefined && !scheduleIds.includes(input.scheduleId)) scheduleIds.push(input.scheduleId);
   const last = current.layers[current.layers.length - 1];
   const dump = await acts.preDumpLayer({
     checkpointId: current.checkpointId,
@@ -103,9 +119,10 @@ export async function addWarmLayer(input: AddWarmLayerInput): Promise<WarmPreDum
     parent: last ? parentRef(last) : null,
   });
   const up = await acts.uploadLayer({ checkpointId: current.checkpointId, layer: dump });
-  const updated: WarmChain = { ...current, layers: [...current.layers, dump], records: [...current.records, up.record] };
+  const updated: WarmChain = { ...current, layers: [...current.layers, dump], records: [...current.records, up.record], scheduleIds };
   // A chain of pre-dumps only: its manifest stays incomplete (nothing to restore from it alone).
-  await acts.commitCheckpoint({ checkpointId: current.checkpointId, layers: updated.records, baseLayers: [] });
+  // It names its schedules, so that gc keeps it while one of them exists.
+  await acts.commitCheckpoint({ checkpointId: current.checkpointId, layers: updated.records, baseLayers: [], warm: { scheduleIds } });
   await acts.recordWarmChain({ chain: updated });
   if (newChain && lookup.chain) {
     // The old chain's local images are no longer a parent of anything new; stored layers stay

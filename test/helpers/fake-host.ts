@@ -89,7 +89,7 @@ export class FakeCriu implements CriuPort {
 /** An in-memory layer store shared by every fake host (like one bucket). */
 export class FakeStore implements StorePort {
   layers = new Map<string, Map<number, LayerRecord>>();
-  manifests = new Map<string, { complete: boolean; layers: LayerRecord[]; baseLayers: Array<{ checkpointId: string; index: number }> }>();
+  manifests = new Map<string, { complete: boolean; layers: LayerRecord[]; baseLayers: Array<{ checkpointId: string; index: number }>; warm?: { scheduleIds: string[] } }>();
   puts: string[] = [];
   failPut: ((checkpointId: string, index: number) => Error | null) | null = null;
   putGate: Promise<void> | null = null;
@@ -107,9 +107,9 @@ export class FakeStore implements StorePort {
     this.layers.set(checkpointId, m);
     return { record, bytesSent: already ? 0 : record.bytes };
   }
-  async commit(checkpointId: string, layers: LayerRecord[], baseLayers: Array<{ checkpointId: string; index: number }>) {
+  async commit(checkpointId: string, layers: LayerRecord[], baseLayers: Array<{ checkpointId: string; index: number }>, warm?: { scheduleIds: string[] }) {
     const complete = layers.length > 0 && layers[layers.length - 1].kind === 'dump';
-    this.manifests.set(checkpointId, { complete, layers, baseLayers });
+    this.manifests.set(checkpointId, { complete, layers, baseLayers, ...(warm ? { warm } : {}) });
     return { layers: layers.length, complete };
   }
   /** One entry per finished pull: which layer indexes it downloaded, and whether the manifest was complete. */

@@ -31,13 +31,13 @@ test('ferry push refuses the same way, and a workflow-only worker does not care'
   const push = spawnSync(process.execPath, [FERRY_BIN, 'push', dir, '--checkpoint', 'unenc-push'], { env: env({}), encoding: 'utf8', timeout: 60_000 });
   expect(push.status).toBe(78);
   expect(push.stderr).toMatch(/no encryption key is configured/);
-  // Workflow code holds no images: it goes on to connect (and fails there, no Temporal at this address).
-  const wf = spawnSync(process.execPath, [FERRY_BIN, 'worker', '--no-activities'], { env: env({ FERRY_TEMPORAL_ADDRESS: '127.0.0.1:1' }), encoding: 'utf8', timeout: 60_000 });
+  // Workflow code holds no images: it goes on to connect (and gives up there, no Temporal at this address).
+  const wf = spawnSync(process.execPath, [FERRY_BIN, 'worker', '--no-activities', '--connect-timeout', '1s'], { env: env({ FERRY_TEMPORAL_ADDRESS: '127.0.0.1:1' }), encoding: 'utf8', timeout: 60_000 });
   expect(wf.stderr).toMatch(/cannot reach Temporal/);
 });
 
 test('allowed explicitly, the worker warns at once and goes on', async () => {
-  const child = spawn(process.execPath, [FERRY_BIN, 'worker', '--host', 'unenc-2', '--no-workflows'], { env: env({ FERRY_S3_ALLOW_UNENCRYPTED: 'true', FERRY_TEMPORAL_ADDRESS: '127.0.0.1:1' }), stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [FERRY_BIN, 'worker', '--host', 'unenc-2', '--no-workflows', '--connect-timeout', '1s'], { env: env({ FERRY_S3_ALLOW_UNENCRYPTED: 'true', FERRY_TEMPORAL_ADDRESS: '127.0.0.1:1' }), stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise((resolve) => child.on('exit', resolve));

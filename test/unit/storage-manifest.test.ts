@@ -48,6 +48,14 @@ describe('manifest validation', () => {
     expect(() => validateManifest('k', { ...m, layers: [layer(0, 'dump')] })).toThrow(/index/);
   });
 
+  it('accepts a warm chain naming its schedules, and refuses a malformed or complete one', () => {
+    const warm = manifest({ complete: false, completedAt: null, layers: [layer(0)], warm: { scheduleIds: ['nightly-db'] } });
+    expect(validateManifest('k', warm).warm).toEqual({ scheduleIds: ['nightly-db'] });
+    expect(() => validateManifest('k', { ...warm, warm: { scheduleIds: 'nightly-db' } })).toThrow(/warm must be/);
+    expect(() => validateManifest('k', { ...warm, warm: { scheduleIds: [''] } })).toThrow(/warm must be/);
+    expect(() => validateManifest('k', { ...warm, complete: true })).toThrow(/cannot be complete/);
+  });
+
   it('refuses a manifest stored under another id', () => {
     expect(() => validateManifest('k', manifest(), 'other')).toThrow(/names checkpoint/);
   });

@@ -6,6 +6,7 @@ import type { WarmPreDumpResult } from '../../src/workflows/types';
 import { FakeStore, fakeHost } from '../helpers/fake-host';
 import { captureHistory } from '../helpers/temporal';
 import { tempRoot } from '../helpers/temp-dirs';
+import { until } from '../helpers/until';
 import { uniquePrefix, useWorkflowEnv, withWorkers } from '../helpers/workflow-env';
 
 const shared = useWorkflowEnv();
@@ -73,5 +74,30 @@ describe('warm pre-dumps', () => {
     fs.writeFileSync(pidFile, `${PID}\n`);
     const r = await withWorkers(shared.env, prefix, [host], (ferry) => warmRun(ferry, prefix, { pidFile }));
     expect(r).toMatchObject({ outcome: 'added', pid: PID });
+  });
+
+  test('scheduled runs name their schedules in the chain manifest (gc keeps it while one exists), also a schedule made without the id in its input', async () => {
+    const { host, prefix, store } = setup('sched');
+    const ids = await withWorkers(shared.env, prefix, [host], async (ferry) => {
+      const [first, second] = [`first-${prefix}`, `second-${prefix}`];
+      const chainSchedules = (): string[] | undefined => [...store.manifests.entries()].find(([id]) => id.startsWith('warm-'))?.[1].warm?.scheduleIds;
+      await ferry.createWarmSchedule({ scheduleId: first, cron: '0 2 1 1 *', input: { host: 'warmhost', pid: PID } });
+      // As schedules were created before ferry passed its id: Temporal's TemporalScheduledById tells the run.
+      await ferry.client.schedule.create({
+        scheduleId: second,
+        spec: { cronExpressions: ['0 2 1 1 *'] },
+        action: { type: 'startWorkflow', workflowType: 'warmPreDump', taskQueue: `${prefix}-workflows`, workflowId: `ferry-warm-${second}`, args: [{ host: 'warmhost', pid: PID, taskQueuePrefix: prefix }] },
+      });
+      try {
+        await ferry.triggerSchedule(first);
+        await until('the first schedule\'s run to commit the chain', () => chainSchedules()?.length === 1, 60_000);
+        await ferry.triggerSchedule(second);
+        return await until('the second schedule\'s run to add its layer', () => (chainSchedules()?.length === 2 ? chainSchedules() : undefined), 60_000);
+      } finally {
+        await ferry.deleteSchedule(first);
+        await ferry.deleteSchedule(second);
+      }
+    });
+    expect(ids).toEqual([`first-${prefix}`, `second-${prefix}`]);
   });
 });
