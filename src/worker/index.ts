@@ -12,6 +12,7 @@ import { STAGING_DIR_MODE } from '../activities/staging';
 import { unencryptedStoreCheck, type FerryConfig } from '../config/config';
 import { hostTaskQueue, isValidHostName, workflowTaskQueue } from '../core';
 import { createHostDependencies } from './dependencies';
+import { connectFailureMessage, diagnoseConnection } from '../client/connect-diagnosis';
 
 export { createHostDependencies, hostStagingDir } from './dependencies';
 
@@ -113,12 +114,10 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
   }
   let connection: NativeConnection;
   try {
-    connection = await NativeConnection.connect({ address: config.temporal.address, ...(config.temporal.tls ? { tls: {} } : {}) });
+    connection = await NativeConnection.connect({ address: config.temporal.address, ...config.temporal.secrets.connectionOptions() });
   } catch (err) {
-    throw new WorkerSetupError(
-      `cannot reach Temporal at ${config.temporal.address}; start the dev stack with \`ferry dev up\` or set FERRY_TEMPORAL_ADDRESS`,
-      { cause: err },
-    );
+    const problem = await diagnoseConnection(config.temporal);
+    throw new WorkerSetupError(connectFailureMessage(config.temporal, problem, err), { cause: err });
   }
   try {
     const workers = await createFerryWorkers({
