@@ -85,7 +85,7 @@ export function registerDevCommands(program: Command): void {
 
   dev
     .command('env')
-    .description('Print the shell settings that point ferry and AWS tools at the dev stack (eval "$(ferry dev env)")')
+    .description('Print the shell settings that point ferry, the temporal CLI and AWS tools at the dev stack (eval "$(ferry dev env)")')
     .option('--json', 'print the settings as a JSON object')
     .action(async (opts: OutputOptions) => {
       const { devEnv, formatExports } = await loadStack();
