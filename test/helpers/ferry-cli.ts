@@ -38,7 +38,15 @@ export async function ferryInProcess(...args: string[]): Promise<FerryRun> {
 
 /** The real command as a child process: its output so far, and its end. */
 export function ferryProcess(...args: string[]): { child: ChildProcess; output: () => FerryRun; done: Promise<FerryRun> } {
-  const child = spawn(process.execPath, [FERRY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return ferryProcessWithEnv(undefined, ...args);
+}
+
+/**
+ * The same with an environment of the test's choosing. Under Jest a test's `process.env` is a
+ * copy that a spawned child does not inherit: a setting a test made reaches the child only here.
+ */
+export function ferryProcessWithEnv(env: NodeJS.ProcessEnv | undefined, ...args: string[]): { child: ChildProcess; output: () => FerryRun; done: Promise<FerryRun> } {
+  const child = spawn(process.execPath, [FERRY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
