@@ -105,7 +105,7 @@ the state dir is the way to a completely fresh stack.`)
 
   dev
     .command('env')
-    .description('Print the shell settings that point ferry and AWS tools at the dev stack (eval "$(ferry dev env)")')
+    .description('Print the shell settings that point ferry, the temporal CLI and AWS tools at the dev stack (eval "$(ferry dev env)")')
     .option('--json', 'print the settings as a JSON object')
     .action(async (opts: OutputOptions) => {
       const { devEnv, formatExports } = await loadStack();

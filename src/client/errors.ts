@@ -2,15 +2,15 @@
  * Failures of the typed client, each with a stable name (exit code 1 in the CLI, message printed).
  */
 
-/** The Temporal frontend could not be reached. */
 import { failureKind, type FerryErrorOptions } from '../core/ferry-error';
+
+/**
+ * The Temporal frontend could not be reached. `problem` says at which step (connect-diagnosis.ts),
+ * and the message names the settings to change; it never holds key material.
+ */
 export class TemporalUnavailableError extends failureKind('temporal-unavailable', { retryable: true }) {
-  constructor(readonly address: string, options?: FerryErrorOptions) {
-    super(
-      `cannot reach Temporal at ${address}; start the dev stack with \`ferry dev up\` or set FERRY_TEMPORAL_ADDRESS ` +
-        '(and FERRY_TEMPORAL_TLS for TLS clusters)',
-      options,
-    );
+  constructor(readonly address: string, readonly problem: string, message: string, options?: FerryErrorOptions) {
+    super(message, options);
   }
 }
 

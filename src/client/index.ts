@@ -51,6 +51,7 @@ import type {
   WarmPreDumpInput,
 } from '../workflows/types';
 import { AlreadyRunningError, HostNotServedError, NoSuchScheduleError, NotFoundError, TemporalUnavailableError, WorkflowRunFailedError } from './errors';
+import { connectFailureMessage, diagnoseConnection } from './connect-diagnosis';
 
 export * from './errors';
 
@@ -126,15 +127,13 @@ export class FerryClient {
 
   /** Connects with ferry's configuration; close() releases the connection. */
   static async connect(config: FerryConfig): Promise<FerryClient> {
+    const temporal = config.temporal;
     let connection: Connection;
     try {
-      connection = await Connection.connect({
-        address: config.temporal.address,
-        ...(config.temporal.tls ? { tls: {} } : {}),
-        connectTimeout: '5s',
-      });
+      connection = await Connection.connect({ address: temporal.address, ...temporal.secrets.connectionOptions(), connectTimeout: '5s' });
     } catch (err) {
-      throw new TemporalUnavailableError(config.temporal.address, { cause: err });
+      const problem = await diagnoseConnection(temporal);
+      throw new TemporalUnavailableError(temporal.address, problem.kind, connectFailureMessage(temporal, problem, err), { cause: err });
     }
     const client = new Client({ connection, namespace: config.temporal.namespace });
     return new FerryClient({ client, taskQueuePrefix: config.temporal.taskQueuePrefix, webUrl: config.temporal.webUrl }, connection);

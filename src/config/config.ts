@@ -12,18 +12,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { encryptionKeyRef, type EncryptionKeyRef, EncryptionKeyInvalid } from './encryption-key';
+import { resolveTemporalSettings, TemporalSettingError, type TemporalSettings } from './temporal-settings';
 
-export interface TemporalSettings {
-  /** host:port of the Temporal frontend (gRPC). */
-  address: string;
-  namespace: string;
-  /** Base URL of the Temporal web UI, used to print links to workflows. */
-  webUrl: string;
-  /** Use TLS to reach the frontend (Temporal Cloud and most production clusters). */
-  tls: boolean;
-  /** Task queue that runs workflow code; each host's activities run on `<prefix>-host-<name>`. */
-  taskQueuePrefix: string;
-}
+export type { TemporalSettings, TemporalTls } from './temporal-settings';
 
 export interface S3Settings {
   /** Endpoint URL of an S3-compatible service; undefined means AWS S3 itself. */
@@ -300,6 +291,24 @@ function validateQueuePrefix(name: string, value: string): string {
   return value;
 }
 
+/** Temporal's connection settings (temporal-settings.ts), validated and with its errors as ConfigError. */
+function readTemporal(env: Env, defaults: { address: string; webUrl: string; taskQueuePrefix: string }): TemporalSettings {
+  // ferry's own variables keep their stricter reading: set-but-empty is an error, values are trimmed.
+  const trimmed: Env = { ...env };
+  for (const name of ['FERRY_TEMPORAL_ADDRESS', 'FERRY_TEMPORAL_NAMESPACE']) {
+    if (env[name] !== undefined) trimmed[name] = readString(env, name, '');
+  }
+  try {
+    const { settings, addressSetting, namespaceSetting } = resolveTemporalSettings(trimmed, defaults);
+    validateHostPort(addressSetting, settings.address);
+    if (settings.namespace.trim() === '') throw new ConfigError(namespaceSetting, 'is set but empty');
+    return settings;
+  } catch (err) {
+    if (err instanceof TemporalSettingError) throw new ConfigError(err.setting, err.problem);
+    throw err;
+  }
+}
+
 /** Reads and validates the whole configuration. Throws ConfigError naming the first bad setting. */
 export function loadConfig(env: Env = process.env): FerryConfig {
   const stateDir = validateAbsoluteDir('FERRY_STATE_DIR', readString(env, 'FERRY_STATE_DIR', defaultStateDir(env)));
@@ -315,16 +324,11 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     hostPolicyFile: path.join(devDir, 'host-policy.json'),
   };
 
-  const temporal: TemporalSettings = {
-    address: validateHostPort(
-      'FERRY_TEMPORAL_ADDRESS',
-      readString(env, 'FERRY_TEMPORAL_ADDRESS', `127.0.0.1:${dev.temporalPort}`),
-    ),
-    namespace: readString(env, 'FERRY_TEMPORAL_NAMESPACE', 'default'),
+  const temporal = readTemporal(env, {
+    address: `127.0.0.1:${dev.temporalPort}`,
     webUrl: validateUrl('FERRY_TEMPORAL_WEB_URL', readString(env, 'FERRY_TEMPORAL_WEB_URL', `http://127.0.0.1:${dev.temporalUiPort}`)),
-    tls: readBool(env, 'FERRY_TEMPORAL_TLS', false),
     taskQueuePrefix: validateQueuePrefix('FERRY_TASK_QUEUE_PREFIX', readString(env, 'FERRY_TASK_QUEUE_PREFIX', DEFAULT_PREFIX)),
-  };
+  });
 
   const endpointSetting = env.FERRY_S3_ENDPOINT;
   const endpoint =
@@ -380,9 +384,16 @@ export function loadConfig(env: Env = process.env): FerryConfig {
 
 /** The settings `ferry dev env` and the README document, with their meaning. */
 export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
-  ['FERRY_TEMPORAL_ADDRESS', 'Temporal frontend host:port (default 127.0.0.1:7233, the dev server)'],
-  ['FERRY_TEMPORAL_NAMESPACE', 'Temporal namespace (default "default")'],
-  ['FERRY_TEMPORAL_TLS', 'true to reach the frontend over TLS (default false)'],
+  ['FERRY_TEMPORAL_ADDRESS', 'Temporal frontend host:port; wins over TEMPORAL_ADDRESS (default 127.0.0.1:7233, the dev server)'],
+  ['FERRY_TEMPORAL_NAMESPACE', 'Temporal namespace; wins over TEMPORAL_NAMESPACE (default "default")'],
+  ['FERRY_TEMPORAL_TLS', 'true/false: TLS to the frontend; wins over TEMPORAL_TLS (default false, true with a client certificate or an API key)'],
+  ['TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE', 'as Temporal\'s own tools read them, when the FERRY_ variable is unset'],
+  ['TEMPORAL_API_KEY', 'API key sent as a bearer token (Temporal Cloud); turns TLS on'],
+  ['TEMPORAL_TLS', 'true/false: TLS to the frontend (same as FERRY_TEMPORAL_TLS)'],
+  ['TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH', 'PEM client certificate and key for mutual TLS; turn TLS on (read once at start, never printed)'],
+  ['TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'PEM CA that signed the server\'s certificate (default: the system\'s CAs)'],
+  ['TEMPORAL_TLS_SERVER_NAME', 'name the server\'s certificate must carry, when not the address\'s host'],
+  ['TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE', 'Temporal config file (default ~/.config/temporalio/temporal.toml) and its profile (default "default"); the variables above win over it'],
   ['FERRY_TEMPORAL_WEB_URL', 'Temporal web UI base URL for links (default http://127.0.0.1:8233)'],
   ['FERRY_TASK_QUEUE_PREFIX', 'prefix of ferry task queues (default "ferry")'],
   ['FERRY_S3_ENDPOINT', 'S3-compatible endpoint URL; "aws" or empty for AWS S3 (default http://127.0.0.1:9000, the dev MinIO)'],

@@ -409,6 +409,9 @@ export function devEnv(config: FerryConfig): EnvVar[] {
     { name: 'FERRY_TEMPORAL_ADDRESS', value: specs.temporal.address },
     { name: 'FERRY_TEMPORAL_NAMESPACE', value: config.temporal.namespace },
     { name: 'FERRY_TEMPORAL_WEB_URL', value: specs.temporal.uiAddress },
+    // Temporal's own names, so that the `temporal` CLI (and any SDK's envconfig) reaches the same server.
+    { name: 'TEMPORAL_ADDRESS', value: specs.temporal.address },
+    { name: 'TEMPORAL_NAMESPACE', value: config.temporal.namespace },
     { name: 'FERRY_S3_ENDPOINT', value: specs.minio.address },
     { name: 'FERRY_S3_REGION', value: config.s3.region },
     { name: 'FERRY_S3_BUCKET', value: config.s3.bucket },

@@ -3,13 +3,23 @@
  * Temporal server (boot, `make demo`, a systemd unit), and exiting because the server is not up
  * yet would leave the host unserved. It retries with capped exponential backoff, says each time
  * what it waits for and why, and stops when told to (a signal) or after an optional bound.
+ *
+ * Only "not there (yet)" is waited for. A server that answers but refuses the TLS settings (no
+ * client certificate, an untrusted one, a server certificate ferry does not trust, TLS against a
+ * plain server) is a configuration to fix, not an outage: that fails at once, saying which.
  */
-import { NativeConnection } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import { WorkerSetupError } from './errors';
 
 export interface ConnectWaitOptions {
   address: string;
-  tls: boolean;
+  /** One connection attempt (the worker's NativeConnection.connect with its TLS settings). */
+  connect: () => Promise<NativeConnection>;
+  /**
+   * Why an attempt failed, found by probing the transport: `waitable` false for a refusal that
+   * waiting will not fix. `message` is the whole explanation, naming the settings to change.
+   */
+  explain: (err: unknown) => Promise<{ waitable: boolean; message: string; reason: string }>;
   /** Give up after this long (ms); default: keep waiting. */
   timeoutMs?: number;
   /** First wait between attempts (default 1 s); doubled after each failure up to maxDelayMs. */
@@ -44,21 +54,19 @@ export async function connectWithRetry(opts: ConnectWaitOptions): Promise<Native
     if (opts.signal?.aborted) return null;
     let error: unknown;
     try {
-      const connection = await NativeConnection.connect({ address: opts.address, ...(opts.tls ? { tls: {} } : {}) });
+      const connection = await opts.connect();
       if (!opts.signal?.aborted) return connection;
       await connection.close();
       return null;
     } catch (err) {
       error = err;
     }
-    const reason = (error as Error)?.message?.split('\n')[0] ?? String(error);
+    const why = await opts.explain(error);
+    if (!why.waitable) throw new WorkerSetupError(why.message, { cause: error });
+    const reason = why.reason;
     const left = opts.timeoutMs === undefined ? Infinity : opts.timeoutMs - (Date.now() - started);
     if (left <= 0) {
-      throw new WorkerSetupError(
-        `cannot reach Temporal at ${opts.address} (tried ${attempt} time(s) in ${Math.round((Date.now() - started) / 1000)} s; last: ${reason}); ` +
-          'start the dev stack with `ferry dev up` or set FERRY_TEMPORAL_ADDRESS',
-        { cause: error },
-      );
+      throw new WorkerSetupError(`${why.message} (tried ${attempt} time(s) in ${Math.round((Date.now() - started) / 1000)} s)`, { cause: error });
     }
     const wait = Math.min(delayMs, left);
     opts.onWait?.({ attempt, delayMs: wait, error: reason });

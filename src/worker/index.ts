@@ -12,6 +12,7 @@ import { ConfigError, unencryptedStoreCheck, type FerryConfig } from '../config/
 import { hostTaskQueue, isValidHostName, workflowTaskQueue } from '../core';
 import { createHostDependencies } from './dependencies';
 import { POLICY_SETTING, rootWorkerPolicyProblem } from '../policy';
+import { connectFailureMessage, diagnoseConnection } from '../client/connect-diagnosis';
 import { connectWithRetry } from './connect';
 import { WorkerSetupError } from './errors';
 
@@ -126,7 +127,15 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
   const address = config.temporal.address;
   const connection: NativeConnection | null = await connectWithRetry({
     address,
-    tls: config.temporal.tls,
+    connect: () => NativeConnection.connect({ address, ...config.temporal.secrets.connectionOptions() }),
+    explain: async (err) => {
+      const problem = await diagnoseConnection(config.temporal);
+      const message = connectFailureMessage(config.temporal, problem, err);
+      // Unreachable (or reachable and the SDK still failed): Temporal may be on its way up.
+      const waitable = problem.kind === 'unreachable' || problem.kind === 'transport-ok';
+      const reason = problem.kind === 'unreachable' ? problem.detail : ((err as Error)?.message?.split('\n')[0] ?? String(err));
+      return { waitable, message, reason };
+    },
     ...(opts.connectTimeoutMs !== undefined ? { timeoutMs: opts.connectTimeoutMs } : {}),
     ...(opts.retryDelayMs !== undefined ? { initialDelayMs: opts.retryDelayMs } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),

@@ -38,15 +38,15 @@ export async function ferryInProcess(...args: string[]): Promise<FerryRun> {
 
 /** The real command as a child process: its output so far, and its end. */
 export function ferryProcess(...args: string[]): { child: ChildProcess; output: () => FerryRun; done: Promise<FerryRun> } {
-  return ferryProcessWithEnv(process.env, ...args);
+  return ferryProcessWithEnv(undefined, ...args);
 }
 
 /**
- * The same with an environment of the test's own. Under Jest, assigning process.env in a test
- * does not reach child processes (they get the real process's environment): pass it here.
+ * The same with an environment of the test's choosing. Under Jest a test's `process.env` is a
+ * copy that a spawned child does not inherit: a setting a test made reaches the child only here.
  */
-export function ferryProcessWithEnv(env: NodeJS.ProcessEnv, ...args: string[]): { child: ChildProcess; output: () => FerryRun; done: Promise<FerryRun> } {
-  const child = spawn(process.execPath, [FERRY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+export function ferryProcessWithEnv(env: NodeJS.ProcessEnv | undefined, ...args: string[]): { child: ChildProcess; output: () => FerryRun; done: Promise<FerryRun> } {
+  const child = spawn(process.execPath, [FERRY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -13,8 +13,12 @@ import { until } from '../helpers/until';
 const state = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-unenc-'));
 afterAll(() => fs.rmSync(state, { recursive: true, force: true }));
 
+// A root worker needs a host policy before anything else is looked at.
+const policy = path.join(state, 'policy.json');
+fs.writeFileSync(policy, JSON.stringify({ version: 1, processes: { uids: 'any' } }));
+
 function env(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, FERRY_STATE_DIR: state, FERRY_S3_ENDPOINT: 'https://s3.store.invalid', ...extra };
+  const e: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, FERRY_STATE_DIR: state, FERRY_S3_ENDPOINT: 'https://s3.store.invalid', FERRY_HOST_POLICY: policy, ...extra };
   return e;
 }
 

@@ -78,7 +78,7 @@ describe('loadConfig overrides', () => {
       FERRY_CRIU: '/opt/criu/sbin/criu',
       FERRY_STATE_DIR: '/var/lib/ferry/',
     });
-    expect(c.temporal).toMatchObject({ address: 'temporal.example.com:7233', namespace: 'prod', tls: true });
+    expect(c.temporal).toMatchObject({ address: 'temporal.example.com:7233', namespace: 'prod', tls: {}, apiKey: false });
     expect(c.s3).toMatchObject({ endpoint: 'https://s3.example.com', region: 'eu-west-1', bucket: 'my.bucket-1', prefix: 'team/ferry', forcePathStyle: false });
     expect(c.s3.useDevCredentials).toBe(false);
     expect(c.criuBinary).toBe('/opt/criu/sbin/criu');

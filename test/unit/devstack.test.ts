@@ -168,6 +168,8 @@ describe('env', () => {
     const byName = Object.fromEntries(vars.map((v) => [v.name, v.value]));
     expect(byName).toMatchObject({
       FERRY_TEMPORAL_ADDRESS: '127.0.0.1:7233',
+      TEMPORAL_ADDRESS: '127.0.0.1:7233',
+      TEMPORAL_NAMESPACE: 'default',
       FERRY_S3_ENDPOINT: 'http://127.0.0.1:9000',
       AWS_SHARED_CREDENTIALS_FILE: config.dev.credentialsFile,
       AWS_PROFILE: 'ferry-dev',
@@ -183,9 +185,21 @@ describe('env', () => {
     const env = Object.fromEntries(devEnv(config).map((v) => [v.name, v.value]));
     const again = loadConfig({ HOME: tmp, ...env });
     expect(again.temporal.address).toBe(config.temporal.address);
+    expect(again.temporal.tls).toBe(false);
     expect(again.s3.endpoint).toBe('http://127.0.0.1:19000');
     expect(again.s3.bucket).toBe(config.s3.bucket);
     expect(again.stateDir).toBe(config.stateDir);
+  });
+
+  it('exports the Temporal names too, following the dev ports and namespace, so the temporal CLI finds the same server', () => {
+    const config = configIn(tmp, { FERRY_DEV_TEMPORAL_PORT: '17233', FERRY_TEMPORAL_NAMESPACE: 'ferry-dev' });
+    const byName = Object.fromEntries(devEnv(config).map((v) => [v.name, v.value]));
+    expect(byName.TEMPORAL_ADDRESS).toBe('127.0.0.1:17233');
+    expect(byName.TEMPORAL_NAMESPACE).toBe('ferry-dev');
+    expect(byName.TEMPORAL_ADDRESS).toBe(byName.FERRY_TEMPORAL_ADDRESS);
+    // Loaded back with only Temporal's names, ferry lands on the same server and namespace.
+    const again = loadConfig({ HOME: tmp, TEMPORAL_ADDRESS: byName.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: byName.TEMPORAL_NAMESPACE });
+    expect([again.temporal.address, again.temporal.namespace]).toEqual(['127.0.0.1:17233', 'ferry-dev']);
   });
 
   it('quotes values for a POSIX shell', () => {
