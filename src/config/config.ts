@@ -11,6 +11,7 @@ import { DEFAULT_PREFIX, checkTaskQueuePrefix } from '../core/ids';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseRate } from '../core/rates';
 import { encryptionKeyRef, type EncryptionKeyRef, EncryptionKeyInvalid } from './encryption-key';
 import { resolveTemporalSettings, TemporalSettingError, type TemporalSettings } from './temporal-settings';
 
@@ -57,9 +58,17 @@ export interface DevStackSettings {
   hostPolicyFile: string;
 }
 
+/** Store transfer budgets; absent fields take the store's defaults (4 parts of 16 MiB, no cap). */
+export interface TransferSettings {
+  concurrency?: number;
+  partSize?: number;
+  bytesPerSecond?: number;
+}
+
 export interface FerryConfig {
   temporal: TemporalSettings;
   s3: S3Settings;
+  transfer: TransferSettings;
   /** Path or name of the CRIU binary (>= 4.1). */
   criuBinary: string;
   /** ferry's own state: dev stack, warm-chain records. */
@@ -256,6 +265,33 @@ function readTimeoutMs(env: Env, name: string, fallback: number): number {
   return ms;
 }
 
+function readWholeNumber(env: Env, name: string, min: number, max: number, what: string): number | undefined {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(name, `must be ${what} from ${min} to ${max}, got ${JSON.stringify(value.slice(0, 40))}`);
+  return n;
+}
+
+/** How the store moves bytes: parts in flight, part size, and a cap on the rate (issue 18's budgets). */
+function readTransfer(env: Env): TransferSettings {
+  const concurrency = readWholeNumber(env, 'FERRY_TRANSFER_CONCURRENCY', 1, 64, 'a number of parts in flight');
+  // S3's smallest part is 5 MiB (except the last); 5 GiB its largest.
+  const partMiB = readWholeNumber(env, 'FERRY_TRANSFER_PART_MIB', 5, 5120, 'a part size in MiB');
+  const limitText = env.FERRY_TRANSFER_LIMIT?.trim();
+  let bytesPerSecond: number | undefined;
+  if (limitText) {
+    const rate = parseRate(limitText);
+    if (rate === null || rate < 64 * 1024) throw new ConfigError('FERRY_TRANSFER_LIMIT', `must be a rate of at least 64 KiB/s such as "50MiB/s", got ${JSON.stringify(limitText.slice(0, 40))}`);
+    bytesPerSecond = rate;
+  }
+  return {
+    ...(concurrency !== undefined ? { concurrency } : {}),
+    ...(partMiB !== undefined ? { partSize: partMiB * 1024 * 1024 } : {}),
+    ...(bytesPerSecond !== undefined ? { bytesPerSecond } : {}),
+  };
+}
+
 function readSse(env: Env): S3Settings['sse'] {
   const mode = env.FERRY_S3_SSE?.trim();
   const kmsKeyId = env.FERRY_S3_SSE_KMS_KEY_ID?.trim();
@@ -372,6 +408,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
   return {
     temporal,
     s3,
+    transfer: readTransfer(env),
     ...(hostPolicyFile !== undefined ? { hostPolicyFile } : {}),
     ...(encryption !== undefined ? { encryption } : {}),
     ...(directAddress !== undefined ? { directAddress } : {}),
@@ -414,6 +451,9 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_STATE_DIR', 'ferry state: dev stack data, logs (default $XDG_STATE_HOME/ferry or ~/.local/state/ferry)'],
   ['FERRY_STAGING_DIR', 'where images are staged before upload / after download (default <state>/staging)'],
   ['FERRY_DIRECT_ADDRESS', 'address[:port] where this host\'s worker receives a migration\'s final layers straight from the source worker (TLS, one key per migration; default: first non-loopback IPv4, any free port)'],
+  ['FERRY_TRANSFER_CONCURRENCY', 'parts each upload or download keeps in flight (1-64; default 4); memory is about this times the part size'],
+  ['FERRY_TRANSFER_PART_MIB', 'multipart part size and transfer buffer in MiB (5-5120; default 16)'],
+  ['FERRY_TRANSFER_LIMIT', 'cap on the bytes per second one worker (or command) moves to and from the store, all transfers together, e.g. "50MiB/s" (default: none)'],
   ['FERRY_HOST_POLICY', 'absolute path of the host policy (JSON): which processes may be dumped or restored, where images may go (required for a worker running as root, except on the dev stack, whose policy `ferry dev up` writes; otherwise default: own uid, images in staging for the worker)'],
   ['AWS_ACCESS_KEY_ID, AWS_PROFILE, ...', 'S3 credentials, through the AWS SDK provider chain only'],
 ];

@@ -7,3 +7,4 @@ export * from './errors';
 export * from './ids';
 export * from './names';
 export * from './criu-options';
+export * from './rates';

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { CheckpointIncomplete, EncryptionKeyMismatch, LocalLayerInvalid, UnencryptedLayerRefused } from '../core';
+import type { BandwidthLimit } from './bandwidth';
 import type { BlobCipher } from './blob-cipher';
 import { BufferPool } from './buffer-pool';
 import { downloadBlob, type DownloadContext } from './download';
@@ -24,6 +25,8 @@ export interface PullSettings {
   cipher: BlobCipher | null;
   /** Parallel ranged GETs for blobs larger than one part; undefined decides by the endpoint. */
   rangedDownloads: boolean | undefined;
+  /** The store's bandwidth cap (shared with uploads), if any. */
+  limit?: BandwidthLimit;
 }
 
 /** CRIU finds a layer's parent through a relative `parent` link to the layer dir before it. */
@@ -120,7 +123,15 @@ export class ChainPuller {
     const layerDirs = chain.map((e) => path.join(target, `layer-${e.position}`));
 
     const pool = (await this.useRangedDownloads()) ? new BufferPool(this.settings.concurrency, this.settings.partSize) : undefined;
-    const ctx: DownloadContext = { client: this.bucket.client, bucket: this.bucket.name, endpoint, signal: controller.signal, onBytes, ...(pool ? { pool } : {}) };
+    const ctx: DownloadContext = {
+      client: this.bucket.client,
+      bucket: this.bucket.name,
+      endpoint,
+      signal: controller.signal,
+      onBytes,
+      ...(pool ? { pool } : {}),
+      ...(this.settings.limit ? { limit: this.settings.limit } : {}),
+    };
     for (const entry of todo) await this.pullLayer(ctx, controller, entry, target, layerDirs[entry.position]);
     return { layerDirs, finalDir: layerDirs[layerDirs.length - 1], downloaded: todo.map((e) => e.position) };
   }

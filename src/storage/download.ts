@@ -17,6 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ChecksumMismatch, TransferAborted } from '../core';
 import { translateS3Error, type S3Context } from './s3-errors';
+import type { BandwidthLimit } from './bandwidth';
 import type { BufferPool } from './buffer-pool';
 import { DecryptStream, type BlobCipher } from './blob-cipher';
 
@@ -26,6 +27,8 @@ export interface DownloadContext {
   endpoint: string;
   signal: AbortSignal;
   onBytes: (n: number) => void;
+  /** The store's bandwidth cap, waited on as bytes arrive (reading slower slows the sender). */
+  limit?: BandwidthLimit;
   /** When set, blobs larger than one buffer are fetched as parallel ranged GETs. */
   pool?: BufferPool;
 }
@@ -58,7 +61,8 @@ export async function downloadBlob(ctx: DownloadContext, blob: BlobDownload): Pr
           hash.update(chunk);
           received += chunk.length;
           ctx.onBytes(chunk.length);
-          done(null, chunk);
+          if (!ctx.limit) return done(null, chunk);
+          ctx.limit.take(chunk.length, ctx.signal, s3.operation).then(() => done(null, chunk), done);
         },
       });
       const sink = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
@@ -119,6 +123,7 @@ async function rangedInto(ctx: DownloadContext, pool: BufferPool, blob: BlobDown
         chunk.copy(buf, filled);
         filled += chunk.length;
         ctx.onBytes(chunk.length);
+        await ctx.limit?.take(chunk.length, ctx.signal, `download of ${blob.key}`);
       }
       if (filled !== length) throw new ChecksumMismatch(blob.key, `${blob.size} bytes`, `a shorter object (part ${n + 1} had ${filled} of ${length} bytes)`);
       let written = 0;

@@ -13,6 +13,7 @@
 import os from 'node:os';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { KeyLayout } from './keys';
+import { BandwidthLimit } from './bandwidth';
 import { BlobCipher } from './blob-cipher';
 import { ALLOW_UNAUTHENTICATED_SETTING, ManifestAuth } from './manifest-auth';
 import { loadEncryptionKey, type EncryptionKey } from '../config/encryption-key';
@@ -69,6 +70,8 @@ export interface LayerStoreOptions {
   segmentSize?: number;
   /** Server-side encryption asked of the store for every object written. */
   sse?: ServerSideEncryption;
+  /** Cap on the bytes per second all of this store's uploads and downloads move together. */
+  bandwidthBytesPerSecond?: number;
 }
 
 export class LayerStore {
@@ -98,7 +101,8 @@ export class LayerStore {
 
     this.storeBucket = new StoreBucket(this.client, this.bucket, this.keys);
     this.manifests = new ManifestStore(this.storeBucket, new ManifestAuth(key, opts.allowUnauthenticated ?? process.env[ALLOW_UNAUTHENTICATED_SETTING] === 'true'));
-    const transfer = { partSize: this.partSize, concurrency: this.concurrency, cipher: this.cipher };
+    const limit = opts.bandwidthBytesPerSecond ? new BandwidthLimit(opts.bandwidthBytesPerSecond) : undefined;
+    const transfer = { partSize: this.partSize, concurrency: this.concurrency, cipher: this.cipher, ...(limit ? { limit } : {}) };
     this.uploader = new LayerUploader(this.storeBucket, { ...transfer, host: this.host, sse: opts.sse });
     this.puller = new ChainPuller(this.storeBucket, this.manifests, { ...transfer, rangedDownloads: opts.rangedDownloads });
     this.catalogue = new Catalogue(this.storeBucket, this.manifests);

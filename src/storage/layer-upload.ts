@@ -6,6 +6,7 @@
 import { CHECKPOINT_ID_RULE, isValidCheckpointId } from './keys';
 import { LocalLayerInvalid, ManifestInvalid } from '../core';
 import { DecryptStream, ENCRYPTION_SCHEME, type BlobCipher } from './blob-cipher';
+import type { BandwidthLimit } from './bandwidth';
 import { BufferPool } from './buffer-pool';
 import { listLayerFiles, mapLimit, type LocalFile } from './local-files';
 import type { StoreBucket } from './store-bucket';
@@ -22,6 +23,8 @@ export interface UploadSettings {
   concurrency: number;
   cipher: BlobCipher | null;
   sse: ServerSideEncryption | undefined;
+  /** The store's bandwidth cap (shared with downloads), if any. */
+  limit?: BandwidthLimit;
 }
 
 /** A hashed local file and how it is stored. */
@@ -146,6 +149,7 @@ export class LayerUploader {
       signal: controller.signal,
       onBytes,
       ...(sse ? { sse } : {}),
+      ...(this.settings.limit ? { limit: this.settings.limit } : {}),
     };
     const etags = new Map<string, string>();
     try {

@@ -119,6 +119,7 @@ function reusePart(ctx: UploadContext, run: PartsRun, partNumber: number, stored
 async function sendPart(ctx: UploadContext, blob: BlobUpload, run: PartsRun, partNumber: number, buf: Buffer, length: number, digest: string): Promise<void> {
   const body = buf.subarray(0, length);
   try {
+    await ctx.limit?.take(length, ctx.signal, `upload of ${blob.key}`);
     const out = await ctx.client.send(
       payloadHash(
         new UploadPartCommand({

@@ -20,7 +20,11 @@ export function openLayerStore(
     throw new ConfigError(config.encryption?.source ?? 'FERRY_ENCRYPTION_KEY_FILE', 'changed while ferry was running; run the command again');
   }
   const { clientOverrides, ...storeOpts } = opts;
+  const { concurrency, partSize, bytesPerSecond } = config.transfer;
   return new LayerStore({
+    ...(concurrency !== undefined ? { concurrency } : {}),
+    ...(partSize !== undefined ? { partSize } : {}),
+    ...(bytesPerSecond !== undefined ? { bandwidthBytesPerSecond: bytesPerSecond } : {}),
     ...storeOpts,
     client: createS3Client(config, clientOverrides),
     bucket: config.s3.bucket,

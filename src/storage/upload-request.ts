@@ -13,6 +13,7 @@ import type { BufferPool } from './buffer-pool';
 import { readAt } from './file-reads';
 import { crc32Base64 } from './upload-hashes';
 import { errorCode } from './s3-errors';
+import type { BandwidthLimit } from './bandwidth';
 
 /** Server-side encryption asked of the store on every object write (passed through as is). */
 export interface ServerSideEncryption {
@@ -34,6 +35,8 @@ export interface UploadContext {
   /** Called with each chunk of bytes that is now stored (sent or found already stored). */
   onBytes: (n: number) => void;
   sse?: ServerSideEncryption;
+  /** The store's bandwidth cap, waited on before each body is sent. */
+  limit?: BandwidthLimit;
 }
 
 export interface BlobUpload {

@@ -85,6 +85,7 @@ async function putSingle(ctx: UploadContext, s3: S3Context, fh: FileHandle, blob
     const bodySha = blob.encrypted ? createHash('sha256').update(body).digest('hex') : blob.sha256;
     const digest = hexToBase64(bodySha);
     let etag: string | undefined;
+    await ctx.limit?.take(blob.size, ctx.signal, s3.operation);
     try {
       const out = await ctx.client.send(
         payloadHash(
