@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE } from './exit-codes';
 import { registerCommands } from './commands';
 import { UsageError } from './usage-error';
-import { isError } from '../core';
+import { errorKind, FerryError, isError } from '../core';
 import { ConfigError } from '../config/config';
 
 export function buildProgram(): Command {
@@ -46,18 +46,38 @@ export function describeFailure(err: unknown): { code: number; message: string }
   return { code: err instanceof Error && err.name === 'Error' ? EXIT_FAILURE : EXIT_INTERNAL, message: `ferry: ${text}` };
 }
 
+/** Whether the command line asks for JSON (before any `--`, which ends the options). */
+function asksForJson(argv: string[]): boolean {
+  const args = argv.slice(2);
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).includes('--json');
+}
+
+/**
+ * A failure as JSON on stdout, for scripts that asked for --json: they read one document whether
+ * the command worked or not. `kind` is ferry's failure kind (e.g. "no-such-process"), "usage" for
+ * a command line commander refused, "config-invalid" for a bad setting, "internal" for a bug.
+ */
+function writeJsonError(kind: string, message: string, exitCode: number, extra: Record<string, string> = {}): void {
+  process.stdout.write(JSON.stringify({ error: { kind, message: message.replace(/^ferry: /, ''), exitCode, ...extra } }, null, 2) + '\n');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  const json = asksForJson(argv);
   try {
     await program.parseAsync(argv);
     return EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.
-      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+      if (err.exitCode === 0) return EXIT_OK;
+      if (json) writeJsonError('usage', err.message.replace(/^error: /, ''), EXIT_USAGE, { code: err.code });
+      return EXIT_USAGE;
     }
     const { code, message } = describeFailure(err);
     process.stderr.write(message + '\n');
+    if (json) writeJsonError(code === EXIT_USAGE ? 'usage' : code === EXIT_INTERNAL ? 'internal' : (errorKind(err) ?? (err instanceof FerryError ? err.kind : 'failed')), message, code);
     return code;
   }
 }

@@ -248,6 +248,32 @@ describe.each(CASES.map((c) => [c.name, c] as const))('%s', (name, c) => {
   }
 });
 
+describe('with --json, a failure is one JSON document on stdout (and the usual line on stderr)', () => {
+  const run = (args: string[], env: Record<string, string> = {}): { code: number | null; doc: { error: Record<string, unknown> }; stderr: string } => {
+    const r = spawnSync(process.execPath, [FERRY, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: CASE_TIMEOUT_MS });
+    return { code: r.status, doc: JSON.parse(r.stdout) as { error: Record<string, unknown> }, stderr: r.stderr };
+  };
+
+  it('a refused step names its kind, its message and the exit code', () => {
+    const r = run(['dump', '--pid', NO_SUCH_PID, '--images-dir', ctx.fresh, '--json']);
+    expect(r.code).toBe(1);
+    expect(r.doc.error).toEqual({ kind: 'no-such-process', message: expect.stringMatching(/^no process with pid 4194305/), exitCode: 1 });
+    expect(r.stderr).toMatch(/^ferry: no process with pid 4194305/);
+  });
+
+  it('a command line commander refuses is kind "usage" with its code', () => {
+    const r = run(['dump', '-p', '1234', '--json']);
+    expect(r.code).toBe(2);
+    expect(r.doc.error).toEqual({ kind: 'usage', message: "unknown option '-p'", exitCode: 2, code: 'commander.unknownOption' });
+  });
+
+  it('a bad setting is kind "config-invalid", exit 78', () => {
+    const r = run(['dump', '--pid', ctx.pid, '--images-dir', ctx.fresh, '--json'], { FERRY_HOST_POLICY: 'relative/policy.json' });
+    expect(r.code).toBe(78);
+    expect(r.doc.error).toMatchObject({ kind: 'config-invalid', exitCode: 78 });
+  });
+});
+
 it('lists only known gaps that are real cases', () => {
   const names = new Set(CASES.map((c) => c.name));
   expect(Object.keys(KNOWN_GAPS).filter((n) => !names.has(n))).toEqual([]);
