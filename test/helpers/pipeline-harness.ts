@@ -145,7 +145,9 @@ export function stackEnv(stack: Stack, extra: Record<string, string> = {}): Node
     ...extra,
   };
   delete env.FERRY_DEBUG;
-  if (!('FERRY_HOST_POLICY' in extra)) delete env.FERRY_HOST_POLICY;
+  // A root worker needs a host policy: the dev stack's permissive one (written by `ferry dev up`),
+  // also when the test points the worker at a store of its own.
+  if (!('FERRY_HOST_POLICY' in extra)) env.FERRY_HOST_POLICY = stack.config.dev.hostPolicyFile;
   return env;
 }
 

@@ -79,8 +79,10 @@ test('an invalid FERRY_HOST_POLICY stops the worker at start with a configuratio
 test('a root worker refuses to start without a host policy; on the dev stack it runs under the policy `ferry dev up` wrote, and says so', async () => {
   // A state dir without the dev stack's policy file: as on a host nobody has set up.
   const bareState = fs.mkdtempSync(path.join(stack.stagingRoot, 'no-policy-state-'));
+  const env = stackEnv(stack, { FERRY_STATE_DIR: bareState });
+  delete env.FERRY_HOST_POLICY;
   const r = spawnSync(process.execPath, [FERRY_BIN, 'worker', '--host', `it-polnone-${process.pid}`], {
-    env: stackEnv(stack, { FERRY_STATE_DIR: bareState }),
+    env,
     encoding: 'utf8',
     timeout: 60000,
   });
@@ -91,7 +93,10 @@ test('a root worker refuses to start without a host policy; on the dev stack it 
   const devPolicy = stack.config.dev.hostPolicyFile;
   expect(JSON.parse(fs.readFileSync(devPolicy, 'utf8'))).toMatchObject({ version: 1, processes: { uids: 'any' } });
   expect(fs.statSync(devPolicy).mode & 0o777).toBe(0o600);
-  const devWorker = await spawnWorker(stack, `it-poldev-${process.pid}`);
+  // Without the setting, a ferry that uses the dev stack for everything finds the dev stack's policy.
+  const devEnv = stackEnv(stack);
+  delete devEnv.FERRY_HOST_POLICY;
+  const devWorker = await spawnWorker(stack, `it-poldev-${process.pid}`, devEnv);
   try {
     expect(devWorker.stderr()).toContain(`host policy ${devPolicy}`);
   } finally {
