@@ -7,6 +7,7 @@ import { pageWriteMs, RATE_SAMPLE_PAGES } from '../core/layer';
 import { mapped, type ActivityContext } from './context';
 import { dirBytes, makeStagingDir, readJson, writeJsonAtomic } from './staging';
 import { ensureRoomForDump } from './staging-space';
+import { recordDump } from './metrics';
 import type { FinalDumpInput, LayerDump, LayerStepInput } from './types';
 
 export function dumpSteps(ctx: ActivityContext) {
@@ -61,6 +62,7 @@ export function dumpSteps(ctx: ActivityContext) {
       throw new CancelledFailure(`${kind} of layer ${input.index} cancelled; its images were removed, the process keeps running`);
     }
     await writeJsonAtomic(marker, dump);
+    recordDump(deps.host, kind, dump.stats.frozenTimeUs / 1000, dump.bytes);
     // Remembered for the next checkpoint's first decision; a small layer is mostly fixed cost.
     const writeMs = pageWriteMs(dump.stats, durationMs);
     if (dump.stats.pagesWritten >= RATE_SAMPLE_PAGES) ctx.rates.noteDump(dump.stats.pagesWritten * deps.pageSize, writeMs, ctx.now());

@@ -7,6 +7,7 @@ import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/ac
 import { mapped, type ActivityContext } from './context';
 import { CheckpointExists } from '../core';
 import { makeStagingDir } from './staging';
+import { recordStored } from './metrics';
 import type { CommitInput, CommitResult, DownloadInput, DownloadResult, UploadInput, UploadResult } from './types';
 
 export function transferSteps({ deps, staging, now, rates }: ActivityContext) {
@@ -39,6 +40,7 @@ export function transferSteps({ deps, staging, now, rates }: ActivityContext) {
         );
         const durationMs = now() - startedAtMs;
         rates.noteUpload(bytesSent, durationMs, now());
+        recordStored(deps.host, bytesSent);
         return { index: layer.index, record, bytes: record.bytes, alreadyStored: bytesSent === 0 && record.bytes > 0, startedAtMs, durationMs };
       });
     },

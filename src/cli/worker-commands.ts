@@ -14,6 +14,7 @@ interface WorkerFlags {
   activities: boolean;
   directAddress?: string;
   connectTimeout?: string;
+  metricsAddress?: string;
 }
 
 /**
@@ -45,6 +46,7 @@ export function registerWorkerCommands(program: Command): void {
     .option('--no-workflows', "run only this host's activities; the workflow code runs in another `ferry worker` (e.g. on a small or slow host)")
     .option('--no-activities', 'run only the workflow code (shared queue); no CRIU or storage work on this machine')
     .option('--direct-address <addr[:port]>', "where other hosts' workers send a migration's final layers straight to this one, over TLS with a key made for each migration (default: $FERRY_DIRECT_ADDRESS, else this machine's first non-loopback IPv4, any free port)")
+    .option('--metrics-address <host:port>', 'serve Prometheus metrics (Temporal SDK and ferry: ferry_workflows_total, ferry_dump_frozen_milliseconds, ferry_bytes_stored_bytes_total, ...) at http://HOST:PORT/metrics (default: $FERRY_METRICS_ADDRESS, else none)')
     .option('--connect-timeout <duration>', 'give up when Temporal has not answered for this long, e.g. 2m (default: wait for it, retrying every 1 s doubling to 30 s)')
     .addHelpText('after', `
 Examples:
@@ -68,6 +70,10 @@ Stops cleanly on SIGINT / SIGTERM (running activities are given time to finish).
       /* eslint-enable @typescript-eslint/no-require-imports */
       const config = loadConfig();
       if (opts.directAddress !== undefined) config.directAddress = parseDirectAddress('--direct-address', opts.directAddress);
+      const metricsAddress = opts.metricsAddress ?? (process.env.FERRY_METRICS_ADDRESS || undefined);
+      if (metricsAddress !== undefined && !/^[^\s:]+:\d{1,5}$/.test(metricsAddress)) {
+        throw new UsageError(`--metrics-address must be host:port, e.g. 127.0.0.1:9464, got ${JSON.stringify(metricsAddress.slice(0, 60))}`);
+      }
       const connectTimeoutMs = opts.connectTimeout === undefined ? undefined : parseDuration('--connect-timeout', opts.connectTimeout);
       const waiting = abortOnSignals();
       try {
@@ -76,6 +82,7 @@ Stops cleanly on SIGINT / SIGTERM (running activities are given time to finish).
           host,
           workflows: opts.workflows,
           activities: opts.activities,
+          ...(metricsAddress ? { metricsAddress } : {}),
           ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
           signal: waiting.signal,
           onWaiting: (message) => process.stderr.write(`ferry worker: ${message}\n`),

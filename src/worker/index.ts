@@ -4,7 +4,7 @@
  * Activities come from a factory with injected dependencies, so tests run the same wiring with fakes.
  */
 import { chmod, mkdir } from 'node:fs/promises';
-import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type FerryActivities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
 import { STAGING_DIR_MODE } from '../activities/staging';
@@ -105,6 +105,34 @@ export interface RunFerryWorkerOptions {
   signal?: AbortSignal;
   /** First wait between connection attempts (ms, default 1000; tests shorten it). */
   retryDelayMs?: number;
+  /** host:port to serve Prometheus metrics on (the SDK's and ferry's own), at /metrics; none when absent. */
+  metricsAddress?: string;
+}
+
+/**
+ * Serves the SDK's worker metrics and ferry's own (ferry_workflows, ferry_layers_dumped,
+ * ferry_dump_frozen, ferry_bytes_stored, ferry_downtime, ferry_chain_layers; see
+ * activities/metrics.ts and workflows/metrics.ts) for Prometheus at http://ADDRESS/metrics.
+ * Counters end in _total and histograms carry their unit, as Prometheus names them.
+ */
+function installMetricsRuntime(bindAddress: string): void {
+  Runtime.install({
+    telemetryOptions: {
+      metrics: {
+        prometheus: {
+          bindAddress,
+          countersTotalSuffix: true,
+          unitSuffix: true,
+          // Frozen times and downtimes span milliseconds to minutes; chains one to a few dozen layers.
+          histogramBucketOverrides: {
+            ferry_dump_frozen: [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000],
+            ferry_downtime: [50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000],
+            ferry_chain_layers: [1, 2, 4, 8, 16, 32, 64],
+          },
+        },
+      },
+    },
+  });
 }
 
 /** `ferry worker`: connects, wires the real dependencies, and runs until SIGINT/SIGTERM. */
@@ -124,6 +152,8 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
     await mkdir(deps.stagingDir, { recursive: true, mode: STAGING_DIR_MODE });
     await chmod(deps.stagingDir, STAGING_DIR_MODE);
   }
+  // The runtime is process-wide and must be set up before the first connection.
+  if (opts.metricsAddress) installMetricsRuntime(opts.metricsAddress);
   const address = config.temporal.address;
   const connection: NativeConnection | null = await connectWithRetry({
     address,

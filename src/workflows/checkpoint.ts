@@ -31,8 +31,13 @@ import { abandonCheckpoint } from './rollback';
 import { PATCHES } from '../core';
 import type { CheckpointInput, CheckpointProgress, CheckpointResult, FinalLayersReady, PreDumpOutcome } from './types';
 import { Uploads } from './uploads';
+import { recordChainLength, withOutcomeMetric } from './metrics';
 
 export async function checkpoint(input: CheckpointInput): Promise<CheckpointResult> {
+  return withOutcomeMetric('checkpoint', () => runCheckpoint(input), (r) => recordChainLength('checkpoint', r.layers.length));
+}
+
+async function runCheckpoint(input: CheckpointInput): Promise<CheckpointResult> {
   const { host, pid, prefix, policy, leaveRunning, prefetchWaitMs, announceTo, checkpointId, criuOptions } = checkedInput(input);
   const startedAt = Date.now();
   const acts = hostActivities(prefix, host);

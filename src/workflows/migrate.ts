@@ -31,6 +31,7 @@ import { restoreResult } from './restore';
 import { rollBackMigration } from './rollback';
 import type { RestoreOutcome } from '../activities/types';
 import type { CheckpointInput, CheckpointResult, DowntimeBreakdown, FinalLayersReady, MigrateInput, MigrateResult, RestoreResult } from './types';
+import { recordDowntime, withOutcomeMetric } from './metrics';
 
 export interface MigrateProgress {
   stage: 'checking-hosts' | 'checkpointing' | 'prefetching' | 'sending-direct' | 'downloading' | 'restoring' | 'rolling-back' | 'cleaning' | 'done' | 'failed';
@@ -63,6 +64,10 @@ export function downtimeOf(ck: CheckpointResult, downloadMs: number, restoreMs: 
 }
 
 export async function migrate(input: MigrateInput): Promise<MigrateResult> {
+  return withOutcomeMetric('migrate', () => runMigrate(input), (r) => recordDowntime('migrate', r.downtime.totalMs));
+}
+
+async function runMigrate(input: MigrateInput): Promise<MigrateResult> {
   const { from, to, pid, prefix } = checkedInput(input);
   const startedAt = Date.now();
   const source = hostActivities(prefix, from);

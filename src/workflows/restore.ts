@@ -9,6 +9,7 @@ import { hostActivities, probeHost } from './host-activities';
 import { validateCheckpointId, validateHost, validatePrefix } from './input-validation';
 import { PROGRESS_QUERY } from '../core';
 import type { RestoreInput, RestoreResult } from './types';
+import { recordChainLength, withOutcomeMetric } from './metrics';
 
 export interface RestoreProgress {
   stage: 'checking-host' | 'downloading' | 'restoring' | 'cleaning' | 'done' | 'failed';
@@ -36,6 +37,10 @@ export function restoreResult(checkpointId: string, host: string, dl: DownloadRe
 }
 
 export async function restore(input: RestoreInput): Promise<RestoreResult> {
+  return withOutcomeMetric('restore', () => runRestore(input), (r) => recordChainLength('restore', r.layers));
+}
+
+async function runRestore(input: RestoreInput): Promise<RestoreResult> {
   if (typeof input !== 'object' || input === null) throw invalidInput('restore input must be a JSON object');
   const host = validateHost(input.host);
   const checkpointId = validateCheckpointId(input.checkpointId);
