@@ -451,6 +451,7 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_STATE_DIR', 'ferry state: dev stack data, logs (default $XDG_STATE_HOME/ferry or ~/.local/state/ferry)'],
   ['FERRY_STAGING_DIR', 'where images are staged before upload / after download (default <state>/staging)'],
   ['FERRY_DIRECT_ADDRESS', 'address[:port] where this host\'s worker receives a migration\'s final layers straight from the source worker (TLS, one key per migration; default: first non-loopback IPv4, any free port)'],
+  ['FERRY_METRICS_ADDRESS', 'host:port where `ferry worker` serves Prometheus metrics at /metrics (default: none)'],
   ['FERRY_TRANSFER_CONCURRENCY', 'parts each upload or download keeps in flight (1-64; default 4); memory is about this times the part size'],
   ['FERRY_TRANSFER_PART_MIB', 'multipart part size and transfer buffer in MiB (5-5120; default 16)'],
   ['FERRY_TRANSFER_LIMIT', 'cap on the bytes per second one worker (or command) moves to and from the store, all transfers together, e.g. "50MiB/s" (default: none)'],
