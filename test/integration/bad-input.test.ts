@@ -109,7 +109,7 @@ const CASES: Case[] = [
   refusal('checkpoints show: unknown id', () => ['checkpoints', 'show', 'bad-input-none-2'], /checkpoint "bad-input-none-2" not found/),
   refusal('checkpoints rm: unknown id', () => ['checkpoints', 'rm', 'bad-input-none-3'], /checkpoint "bad-input-none-3" not found/),
   usage('gc: missing --keep-last', () => ['gc'], /required option '--keep-last <n>' not specified/),
-  usage('gc: negative --keep-last', () => ['gc', '--keep-last', '-1'], POSITIVE),
+  usage('gc: negative --keep-last', () => ['gc', '--keep-last', '-1'], /--keep-last must be a whole number \(0 or more\), got "-1"/),
   usage('gc: garbage --grace-hours', () => ['gc', '--keep-last', '3', '--grace-hours', 'soon'], /--grace-hours must be a number >= 0/),
   usage('gc: negative --grace-hours', () => ['gc', '--keep-last', '3', '--grace-hours', '-1'], /--grace-hours must be a number >= 0/),
 
