@@ -25,7 +25,7 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
   type WorkflowStartOptions,
 } from '@temporalio/client';
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Workflow } from '@temporalio/common';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { FerryConfig } from '../config/config';
 import type { checkpoint, migrate, restore, warmPreDump } from '../workflows';
 import {
@@ -52,6 +52,15 @@ import type {
 } from '../workflows/types';
 import { AlreadyRunningError, HostNotServedError, NoSuchScheduleError, NotFoundError, TemporalUnavailableError, WorkflowRunFailedError } from './errors';
 import { connectFailureMessage, diagnoseConnection } from './connect-diagnosis';
+
+/** ferry's workflows by the type name Temporal knows them under: what typed starts are checked against. */
+interface FerryWorkflows {
+  checkpoint: typeof checkpoint;
+  restore: typeof restore;
+  migrate: typeof migrate;
+  warmPreDump: typeof warmPreDump;
+}
+type FerryWorkflowInput<K extends keyof FerryWorkflows> = Parameters<FerryWorkflows[K]>[0];
 
 export * from './errors';
 
@@ -173,15 +182,19 @@ export class FerryClient {
     if ((res.pollers ?? []).length === 0) throw new HostNotServedError(host, taskQueue);
   }
 
-  private async start<T extends Workflow>(
-    type: string,
+  /**
+   * Starts workflow `type` with `arg`, type-checked against that workflow's own signature: the
+   * name is the key of FerryWorkflows, so a wrong input shape is a compile error, not a failed run.
+   */
+  private async start<K extends keyof FerryWorkflows>(
+    type: K,
     workflowId: string,
     what: string,
-    arg: unknown,
+    arg: FerryWorkflowInput<K>,
     memo: Record<string, unknown>,
-  ): Promise<WorkflowHandleWithFirstExecutionRunId<T>> {
+  ): Promise<WorkflowHandleWithFirstExecutionRunId<FerryWorkflows[K]>> {
     try {
-      const options = {
+      const options: WorkflowStartOptions<(input: FerryWorkflowInput<K>) => ReturnType<FerryWorkflows[K]>> = {
         taskQueue: this.workflowQueue,
         workflowId,
         args: [arg],
@@ -190,8 +203,8 @@ export class FerryClient {
         // One running workflow per id (that is the per-process lock); finished ones may be rerun.
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      } as unknown as WorkflowStartOptions<T>;
-      return await this.client.workflow.start<T>(type, options);
+      };
+      return await this.client.workflow.start(type, options);
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) throw new AlreadyRunningError(workflowId, what, { cause: err });
       throw err;
@@ -215,15 +228,15 @@ export class FerryClient {
    * Starts a workflow that dumps `pid` on `host` (checkpoint, migrate) under the input's
    * checkpoint id, or a new one: chosen here so that the memo can name it for `status`.
    */
-  private startDump<T extends Workflow, I extends { pid: number; checkpointId?: string; taskQueuePrefix?: string }>(
-    type: string,
+  private startDump<K extends 'checkpoint' | 'migrate'>(
+    type: K,
     workflowId: string,
     what: string,
-    input: I,
+    input: FerryWorkflowInput<K>,
     host: string,
-  ): Promise<WorkflowHandleWithFirstExecutionRunId<T>> {
+  ): Promise<WorkflowHandleWithFirstExecutionRunId<FerryWorkflows[K]>> {
     const checkpointId = input.checkpointId ?? newCheckpointId(host, input.pid);
-    return this.start<T>(type, workflowId, what, this.withPrefix({ ...input, checkpointId }), { checkpointId, host, pid: input.pid });
+    return this.start(type, workflowId, what, this.withPrefix({ ...input, checkpointId }), { checkpointId, host, pid: input.pid });
   }
 
   startCheckpoint(input: CheckpointInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof checkpoint>> {
@@ -335,10 +348,10 @@ export class FerryClient {
       spec: { cronExpressions: [options.cron], ...(options.timeZone ? { timezone: options.timeZone } : {}) },
       action: {
         type: 'startWorkflow',
-        workflowType: WORKFLOW_TYPES.warmPreDump as unknown as typeof warmPreDump,
+        workflowType: WORKFLOW_TYPES.warmPreDump,
         taskQueue: this.workflowQueue,
         workflowId: scheduleWorkflowId(options.scheduleId),
-        args: [input],
+        args: [input] satisfies [FerryWorkflowInput<'warmPreDump'>],
       },
       // SKIP: a run still going when the next is due is never doubled up on the same process.
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
