@@ -467,6 +467,9 @@ function main() {
   if (read('migrate-4096.md')) lines.push(...section('Migration downtime at 4 GiB', 'migrate-4096.md'));
   if (read('migrate-lab.md')) lines.push(...section('Migration with real pre-dumps (soft-dirty lab)', 'migrate-lab.md', 'Written by `bench/lab-migrate.sh`, included as it stands.'));
   lines.push(...section('Storage throughput', 'storage.md', 'Written by `bench/storage-throughput.ts`, included as it stands.'));
+  if (read('transfer-limit.md')) {
+    lines.push(...section('Transfer limit (FERRY_TRANSFER_LIMIT)', 'transfer-limit.md', 'Written by `bench/transfer-limit.ts`, included as it stands.'));
+  }
   lines.push(...section('Downtime with pre-dumps (soft-dirty lab)', 'lab.md', 'Written by `bench/lab-downtime.sh`, included as it stands.'));
   const bySize = (/** @type {string} */ a, /** @type {string} */ b) => Math.min(...labSizesMeasured([a])) - Math.min(...labSizesMeasured([b])) || (a < b ? -1 : 1);
   for (const name of labResultNames().filter((n) => n !== 'lab' && read(`${n}.md`)).sort(bySize)) {
