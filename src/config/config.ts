@@ -81,7 +81,22 @@ export interface FerryConfig {
    * "address:port"); undefined = the worker picks its first non-loopback IPv4 and any free port.
    */
   directAddress?: DirectAddress;
+  /** Event-driven checkpoints (src/triggers): the rules file and the request endpoint; undefined = none. */
+  triggers?: TriggerSettings;
   dev: DevStackSettings;
+}
+
+export interface TriggerSettings {
+  /** FERRY_TRIGGERS: absolute path of the rules file (read by src/triggers/rules.ts). */
+  rulesFile: string;
+  /** FERRY_TRIGGER_LISTEN: loopback host:port of the request endpoint, or undefined. */
+  listen?: { host: string; port: number };
+  /** FERRY_TRIGGER_SOCKET: Unix socket path of the request endpoint, or undefined. */
+  socket?: string;
+  /** FERRY_TRIGGER_TOKEN_FILE: the endpoint's bearer token (a file of mode 600); required with an endpoint. */
+  tokenFile?: string;
+  /** FERRY_TRIGGER_SHUTDOWN_GRACE_MS: how long a stopping worker gives its shutdown rules' checkpoints. */
+  shutdownGraceMs: number;
 }
 
 /** The address peers reach this worker's direct receiver on; port 0 = any free port. */
@@ -309,6 +324,42 @@ function readTemporal(env: Env, defaults: { address: string; webUrl: string; tas
   }
 }
 
+function validateLoopbackListen(name: string, value: string): { host: string; port: number } {
+  const m = /^(\[::1\]|[0-9.]+|localhost):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : -1;
+  if (!m || port < 0 || port > 65535) throw new ConfigError(name, `must be a loopback host:port such as 127.0.0.1:7310, got ${JSON.stringify(value.slice(0, 80))}`);
+  const host = m[1]!.replace(/^\[|\]$/g, '');
+  // The endpoint starts checkpoints (process memory to the store): never reachable off this machine.
+  if (!isLoopbackHost(host)) throw new ConfigError(name, `must listen on loopback (127.0.0.1, ::1 or localhost), not ${host}; put a proxy with its own authentication in front to reach it from elsewhere`);
+  return { host, port };
+}
+
+function readTriggers(env: Env): TriggerSettings | undefined {
+  const endpointVars = ['FERRY_TRIGGER_LISTEN', 'FERRY_TRIGGER_SOCKET', 'FERRY_TRIGGER_TOKEN_FILE', 'FERRY_TRIGGER_SHUTDOWN_GRACE_MS'];
+  if (env.FERRY_TRIGGERS === undefined || env.FERRY_TRIGGERS === '') {
+    const stray = endpointVars.find((v) => env[v] !== undefined && env[v] !== '');
+    if (stray) throw new ConfigError(stray, 'is set but FERRY_TRIGGERS is not: set FERRY_TRIGGERS to a rules file (docs/triggers.md)');
+    return undefined;
+  }
+  const rulesFile = validatePolicyFile('FERRY_TRIGGERS', readString(env, 'FERRY_TRIGGERS', ''));
+  const listenRaw = env.FERRY_TRIGGER_LISTEN;
+  const listen = listenRaw === undefined || listenRaw === '' ? undefined : validateLoopbackListen('FERRY_TRIGGER_LISTEN', listenRaw.trim());
+  const socketRaw = env.FERRY_TRIGGER_SOCKET;
+  const socket = socketRaw === undefined || socketRaw === '' ? undefined : validatePolicyFile('FERRY_TRIGGER_SOCKET', socketRaw.trim());
+  const tokenRaw = env.FERRY_TRIGGER_TOKEN_FILE;
+  const tokenFile = tokenRaw === undefined || tokenRaw === '' ? undefined : validatePolicyFile('FERRY_TRIGGER_TOKEN_FILE', tokenRaw.trim());
+  if ((listen || socket) && !tokenFile) {
+    throw new ConfigError('FERRY_TRIGGER_TOKEN_FILE', 'is not set, but a request endpoint is (FERRY_TRIGGER_LISTEN or FERRY_TRIGGER_SOCKET): every request must carry a token; write one to a file of mode 600 and name it here');
+  }
+  return {
+    rulesFile,
+    ...(listen ? { listen } : {}),
+    ...(socket ? { socket } : {}),
+    ...(tokenFile ? { tokenFile } : {}),
+    shutdownGraceMs: readTimeoutMs(env, 'FERRY_TRIGGER_SHUTDOWN_GRACE_MS', 90_000),
+  };
+}
+
 /** Reads and validates the whole configuration. Throws ConfigError naming the first bad setting. */
 export function loadConfig(env: Env = process.env): FerryConfig {
   const stateDir = validateAbsoluteDir('FERRY_STATE_DIR', readString(env, 'FERRY_STATE_DIR', defaultStateDir(env)));
@@ -357,6 +408,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
 
   const direct = env.FERRY_DIRECT_ADDRESS;
   const directAddress = direct === undefined || direct === '' ? undefined : parseDirectAddress('FERRY_DIRECT_ADDRESS', direct);
+  const triggers = readTriggers(env);
 
   const hostPolicy = env.FERRY_HOST_POLICY;
   // The dev stack's own policy applies only to a ferry that uses the dev stack for everything: a
@@ -375,6 +427,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     ...(hostPolicyFile !== undefined ? { hostPolicyFile } : {}),
     ...(encryption !== undefined ? { encryption } : {}),
     ...(directAddress !== undefined ? { directAddress } : {}),
+    ...(triggers !== undefined ? { triggers } : {}),
     criuBinary: readString(env, 'FERRY_CRIU', 'criu'),
     stateDir,
     stagingDir: validateAbsoluteDir('FERRY_STAGING_DIR', readString(env, 'FERRY_STAGING_DIR', path.join(stateDir, 'staging'))),
@@ -415,5 +468,10 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_STAGING_DIR', 'where images are staged before upload / after download (default <state>/staging)'],
   ['FERRY_DIRECT_ADDRESS', 'address[:port] where this host\'s worker receives a migration\'s final layers straight from the source worker (TLS, one key per migration; default: first non-loopback IPv4, any free port)'],
   ['FERRY_HOST_POLICY', 'absolute path of the host policy (JSON): which processes may be dumped or restored, where images may go (required for a worker running as root, except on the dev stack, whose policy `ferry dev up` writes; otherwise default: own uid, images in staging for the worker)'],
+  ['FERRY_TRIGGERS', 'absolute path of the trigger rules (JSON): which processes `ferry worker` checkpoints on which event (docs/triggers.md; default: none)'],
+  ['FERRY_TRIGGER_LISTEN', 'loopback host:port where `ferry worker` takes checkpoint requests (POST /v1/checkpoints), e.g. 127.0.0.1:7310 (default: none)'],
+  ['FERRY_TRIGGER_SOCKET', 'absolute path of a Unix socket for the same requests (mode 600; default: none)'],
+  ['FERRY_TRIGGER_TOKEN_FILE', 'absolute path of a file (mode 600) holding the bearer token requests must carry; required with an endpoint'],
+  ['FERRY_TRIGGER_SHUTDOWN_GRACE_MS', 'how long a worker stopping on SIGTERM gives the checkpoints of its shutdown rules (default 90000)'],
   ['AWS_ACCESS_KEY_ID, AWS_PROFILE, ...', 'S3 credentials, through the AWS SDK provider chain only'],
 ];

@@ -4,7 +4,7 @@
  * Activities come from a factory with injected dependencies, so tests run the same wiring with fakes.
  */
 import { chmod, mkdir } from 'node:fs/promises';
-import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type FerryActivities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
 import { STAGING_DIR_MODE } from '../activities/staging';
@@ -15,6 +15,8 @@ import { POLICY_SETTING, rootWorkerPolicyProblem } from '../policy';
 import { connectFailureMessage, diagnoseConnection } from '../client/connect-diagnosis';
 import { connectWithRetry } from './connect';
 import { WorkerSetupError } from './errors';
+import { FerryClient } from '../client';
+import { loadTriggerRules, TriggerService, type TriggerRules } from '../triggers';
 
 export { createHostDependencies, hostStagingDir } from './dependencies';
 
@@ -94,7 +96,9 @@ export interface RunFerryWorkerOptions {
   /** Replace the real dependencies (tests). */
   deps?: ActivityDeps;
   /** Called once the workers exist; a queue is absent when that half does not run here. */
-  onReady?: (info: { workflowQueue?: string; hostQueue?: string; stagingDir?: string; directAddress?: string; hostPolicy?: string }) => void;
+  onReady?: (info: { workflowQueue?: string; hostQueue?: string; stagingDir?: string; directAddress?: string; hostPolicy?: string; triggers?: string }) => void;
+  /** Told what the triggers do (events seen, workflows started, shutdown checkpoints stored). */
+  onTrigger?: (line: string) => void;
   /** Told at once about a setting that works but is risky (an unencrypted remote store). */
   onWarning?: (message: string) => void;
   /** Give up connecting to Temporal after this long (ms); default: wait until it answers. */
@@ -124,6 +128,10 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
     await mkdir(deps.stagingDir, { recursive: true, mode: STAGING_DIR_MODE });
     await chmod(deps.stagingDir, STAGING_DIR_MODE);
   }
+  // Rules are read before anything connects: a bad file stops the worker at once, naming it.
+  const rules = runActivities && config.triggers ? loadTriggerRules(config.triggers.rulesFile) : null;
+  const guardsShutdown = rules !== null && rules.rules.some((r) => r.events.includes('shutdown'));
+  if (guardsShutdown) takeOverShutdownSignals(opts.onWarning);
   const address = config.temporal.address;
   const connection: NativeConnection | null = await connectWithRetry({
     address,
@@ -151,14 +159,84 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
       workflows: runWorkflows,
       ...(deps ? { host, activities: createActivities(deps) } : {}),
     });
+    const triggers = rules && config.triggers ? await startTriggers(config, host, rules, opts.onTrigger ?? (() => undefined)) : null;
     opts.onReady?.({
+      ...(triggers ? { triggers: triggers.summary } : {}),
       ...(runWorkflows ? { workflowQueue: workflowTaskQueue(config.temporal.taskQueuePrefix) } : {}),
       ...(deps ? { hostQueue: hostTaskQueue(config.temporal.taskQueuePrefix, host), stagingDir: deps.stagingDir } : {}),
       ...(deps?.direct ? { directAddress: `${deps.direct.host}:${deps.direct.port || 'any free port'}` } : {}),
       ...(deps ? { hostPolicy: config.hostPolicyFile ?? 'the default (processes of its own uid only)' } : {}),
     });
-    await runWorkers(workers);
+    const release = guardsShutdown && triggers ? onStopSignals(() => stopAfterShutdownRules(triggers.service, workers, opts.onTrigger)) : () => undefined;
+    try {
+      await runWorkers(workers);
+    } finally {
+      release();
+      await triggers?.close();
+    }
   } finally {
     await connection.close();
+  }
+}
+
+/**
+ * With `shutdown` rules the worker, not the Temporal runtime, answers SIGTERM and SIGINT: the
+ * runtime would stop the activity worker at once, before the checkpoints it must take.
+ */
+function takeOverShutdownSignals(onWarning?: (message: string) => void): void {
+  try {
+    Runtime.install({ shutdownSignals: [] });
+  } catch (err) {
+    // Already installed in this process (an embedding program, a test): its signal handling stays.
+    onWarning?.(`shutdown rules: the Temporal runtime was already installed (${(err as Error).message}); SIGTERM may stop the worker before their checkpoints`);
+  }
+}
+
+function onStopSignals(stop: (signal: string) => Promise<void>): () => void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    void stop(signal);
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return () => {
+    process.removeListener('SIGTERM', handler);
+    process.removeListener('SIGINT', handler);
+  };
+}
+
+/** Checkpoints what the shutdown rules protect (within the grace period), then stops the workers. */
+async function stopAfterShutdownRules(service: TriggerService, workers: Worker[], log?: (line: string) => void): Promise<void> {
+  try {
+    const waits = await service.onShutdown();
+    const stored = waits.filter((w) => w.outcome === 'stored').length;
+    log?.(`shutdown: ${stored} of ${waits.length} checkpoint(s) stored; stopping the worker`);
+  } catch (err) {
+    log?.(`shutdown: the shutdown rules failed (${(err as Error).message}); stopping the worker`);
+  } finally {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  }
+}
+
+async function startTriggers(config: FerryConfig, host: string, rules: TriggerRules, log: (line: string) => void) {
+  const ferry = await FerryClient.connect(config);
+  const service = new TriggerService({ settings: config.triggers!, rules, ferry, host, log });
+  try {
+    const addresses = await service.start();
+    const summary = `${rules.rules.length} trigger rule(s) from ${rules.source}${addresses.length ? `, requests on ${addresses.join(' and ')}` : ''}`;
+    return {
+      service,
+      summary,
+      close: async () => {
+        await service.close();
+        await ferry.close();
+      },
+    };
+  } catch (err) {
+    await service.close();
+    await ferry.close();
+    throw err;
   }
 }

@@ -1,0 +1,139 @@
+/**
+ * The triggers as `ferry worker` runs them: the rules, a Temporal client to start workflows, the
+ * request endpoint, and what a stopping worker does for its `shutdown` rules. Each event source
+ * turns what it saw into an EventNotice and hands it to fire(); the rest is the same for all.
+ */
+import type { FerryClient } from '../client';
+import type { TriggerSettings } from '../config/config';
+import { readBootId, readProcStat } from '../criu/process';
+import type { CheckpointResult } from '../workflows/types';
+import type { EventNotice } from './event-ids';
+import { fireRule, type Fired } from './fire';
+import { resolveTarget } from './match';
+import { readTokenFile, startRequestServer, type Answer, type CheckpointRequest, type RequestServer } from './request-server';
+import { findRule, type TriggerEvent, type TriggerRule, type TriggerRules } from './rules';
+
+export interface TriggerServiceOptions {
+  settings: TriggerSettings;
+  rules: TriggerRules;
+  ferry: FerryClient;
+  host: string;
+  log: (line: string) => void;
+}
+
+/** How one workflow a stopping worker waited for ended. */
+export interface ShutdownWait {
+  workflowId: string;
+  pid: number;
+  outcome: 'stored' | 'failed' | 'timed-out';
+  detail: string;
+}
+
+export class TriggerService {
+  private server: RequestServer | null = null;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly opts: TriggerServiceOptions) {}
+
+  rulesFor(event: TriggerEvent): TriggerRule[] {
+    return this.opts.rules.rules.filter((r) => r.events.includes(event));
+  }
+
+  /** Starts the request endpoint when one is configured; returns where it listens. */
+  async start(): Promise<string[]> {
+    const s = this.opts.settings;
+    if (!s.listen && !s.socket) return [];
+    const tokenDigest = readTokenFile(s.tokenFile!);
+    this.server = await startRequestServer({
+      ...(s.listen ? { listen: s.listen } : {}),
+      ...(s.socket ? { socket: s.socket } : {}),
+      tokenDigest,
+      handle: (req) => this.onRequest(req),
+      log: (line) => this.opts.log(`request ${line}`),
+    });
+    return this.server.addresses;
+  }
+
+  /** Fires `rule` for `notice` on what its target matches now; schedules the dumpNow a joined run will need. */
+  async fire(rule: TriggerRule, notice: EventNotice): Promise<{ fired: Fired[]; problem: string | null }> {
+    const match = await resolveTarget(rule.target, this.opts.host);
+    const fired = await fireRule({ ferry: this.opts.ferry, host: this.opts.host, rule, notice, processes: match.processes });
+    for (const f of fired) {
+      this.opts.log(`${notice.event} (${notice.detail}) rule ${rule.name}: ${f.detail}`);
+      if (f.dumpNowDueMs !== null && f.workflowId !== null) this.dumpNowAt(f.workflowId, f.dumpNowDueMs);
+    }
+    if (fired.length === 0) this.opts.log(`${notice.event} (${notice.detail}) rule ${rule.name}: no process matches${match.problem ? ` (${match.problem})` : ''}`);
+    return { fired, problem: match.problem };
+  }
+
+  private dumpNowAt(workflowId: string, atMs: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.opts.ferry.dumpNow(workflowId).then(
+        () => this.opts.log(`deadline near: told ${workflowId} to dump now`),
+        (err: unknown) => this.opts.log(`deadline near: could not tell ${workflowId} to dump now: ${(err as Error).message}`),
+      );
+    }, Math.max(0, atMs - Date.now()));
+    t.unref();
+    this.timers.add(t);
+  }
+
+  async onRequest(req: CheckpointRequest): Promise<Answer> {
+    const rule = findRule(this.opts.rules, req.rule);
+    if (typeof rule === 'string') return { status: 404, body: { error: 'no-such-rule', detail: rule } };
+    if (!rule.events.includes('request')) return { status: 403, body: { error: 'rule-not-for-requests', detail: `rule ${rule.name} does not list the event "request"` } };
+    const id = req.requestId ?? `${rule.name}\n${req.deadlineMs ?? ''}`;
+    const notice: EventNotice = { event: 'request', id, deadlineMs: req.deadlineMs, detail: req.requestId ? `request ${req.requestId}` : 'request' };
+    const { fired, problem } = await this.fire(rule, notice);
+    if (fired.length === 0) return { status: 409, body: { error: 'no-process', detail: `rule ${rule.name} matches no process now${problem ? `: ${problem}` : ''}` } };
+    const first = fired.find((f) => f.workflowId !== null);
+    return { status: first ? 202 : 409, body: { ...(first ? { workflowId: first.workflowId } : { error: 'nothing-to-do', detail: fired[0]!.detail }), workflows: fired } };
+  }
+
+  /**
+   * SIGTERM: checkpoint what the `shutdown` rules protect, with the grace period as deadline, and
+   * wait (at most until then) for each checkpoint to be stored. The caller keeps the activity
+   * worker running meanwhile, then stops it.
+   */
+  async onShutdown(nowMs: number = Date.now()): Promise<ShutdownWait[]> {
+    const rules = this.rulesFor('shutdown');
+    if (rules.length === 0) return [];
+    const deadlineMs = nowMs + this.opts.settings.shutdownGraceMs;
+    const self = readProcStat(process.pid);
+    // One stop of one worker is one event: a repeated SIGTERM finds the same workflows.
+    const notice: EventNotice = { event: 'shutdown', id: `${readBootId()}:${process.pid}:${self?.startTime ?? 0}`, deadlineMs, detail: `worker stopping, grace ${this.opts.settings.shutdownGraceMs} ms` };
+    const waits: Array<Promise<ShutdownWait>> = [];
+    for (const rule of rules) {
+      const { fired } = await this.fire(rule, notice).catch((err: unknown) => {
+        this.opts.log(`shutdown rule ${rule.name}: could not start: ${(err as Error).message}`);
+        return { fired: [] as Fired[] };
+      });
+      for (const f of fired) if (f.workflowId !== null) waits.push(this.waitStored(f.workflowId, f.pid, deadlineMs));
+    }
+    return Promise.all(waits);
+  }
+
+  private async waitStored(workflowId: string, pid: number, deadlineMs: number): Promise<ShutdownWait> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<ShutdownWait>((resolve) => {
+      timer = setTimeout(() => resolve({ workflowId, pid, outcome: 'timed-out', detail: 'the grace period ended before it was stored' }), Math.max(0, deadlineMs - Date.now()));
+    });
+    const result = this.opts.ferry.result<CheckpointResult>(workflowId).then(
+      (r): ShutdownWait => ({ workflowId, pid, outcome: 'stored', detail: `stored as ${r.checkpointId}${r.deadline ? `, ${r.deadline.detail}` : ''}` }),
+      (err: unknown): ShutdownWait => ({ workflowId, pid, outcome: 'failed', detail: (err as Error).message }),
+    );
+    try {
+      const w = await Promise.race([result, timeout]);
+      this.opts.log(`shutdown: ${workflowId} ${w.outcome}: ${w.detail}`);
+      return w;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await this.server?.close();
+  }
+}
