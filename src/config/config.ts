@@ -97,6 +97,8 @@ export interface TriggerSettings {
   tokenFile?: string;
   /** FERRY_TRIGGER_SHUTDOWN_GRACE_MS: how long a stopping worker gives its shutdown rules' checkpoints. */
   shutdownGraceMs: number;
+  /** FERRY_PREEMPTION_PROVIDER (aws, gcp, azure) and its metadata service; undefined = no polling. */
+  preemption?: { provider: 'aws' | 'gcp' | 'azure'; url: string; intervalMs: number };
 }
 
 /** The address peers reach this worker's direct receiver on; port 0 = any free port. */
@@ -335,7 +337,7 @@ function validateLoopbackListen(name: string, value: string): { host: string; po
 }
 
 function readTriggers(env: Env): TriggerSettings | undefined {
-  const endpointVars = ['FERRY_TRIGGER_LISTEN', 'FERRY_TRIGGER_SOCKET', 'FERRY_TRIGGER_TOKEN_FILE', 'FERRY_TRIGGER_SHUTDOWN_GRACE_MS'];
+  const endpointVars = ['FERRY_TRIGGER_LISTEN', 'FERRY_TRIGGER_SOCKET', 'FERRY_TRIGGER_TOKEN_FILE', 'FERRY_TRIGGER_SHUTDOWN_GRACE_MS', 'FERRY_PREEMPTION_PROVIDER', 'FERRY_PREEMPTION_URL', 'FERRY_PREEMPTION_POLL_MS'];
   if (env.FERRY_TRIGGERS === undefined || env.FERRY_TRIGGERS === '') {
     const stray = endpointVars.find((v) => env[v] !== undefined && env[v] !== '');
     if (stray) throw new ConfigError(stray, 'is set but FERRY_TRIGGERS is not: set FERRY_TRIGGERS to a rules file (docs/triggers.md)');
@@ -351,8 +353,21 @@ function readTriggers(env: Env): TriggerSettings | undefined {
   if ((listen || socket) && !tokenFile) {
     throw new ConfigError('FERRY_TRIGGER_TOKEN_FILE', 'is not set, but a request endpoint is (FERRY_TRIGGER_LISTEN or FERRY_TRIGGER_SOCKET): every request must carry a token; write one to a file of mode 600 and name it here');
   }
+  const provider = env.FERRY_PREEMPTION_PROVIDER?.trim();
+  let preemption: TriggerSettings['preemption'];
+  if (provider !== undefined && provider !== '') {
+    if (provider !== 'aws' && provider !== 'gcp' && provider !== 'azure') throw new ConfigError('FERRY_PREEMPTION_PROVIDER', `must be aws, gcp or azure, got ${JSON.stringify(provider.slice(0, 40))}`);
+    preemption = {
+      provider,
+      url: validateUrl('FERRY_PREEMPTION_URL', readString(env, 'FERRY_PREEMPTION_URL', 'http://169.254.169.254')),
+      intervalMs: readTimeoutMs(env, 'FERRY_PREEMPTION_POLL_MS', 5_000),
+    };
+  } else if (env.FERRY_PREEMPTION_URL || env.FERRY_PREEMPTION_POLL_MS) {
+    throw new ConfigError(env.FERRY_PREEMPTION_URL ? 'FERRY_PREEMPTION_URL' : 'FERRY_PREEMPTION_POLL_MS', 'is set but FERRY_PREEMPTION_PROVIDER is not: set it to aws, gcp or azure');
+  }
   return {
     rulesFile,
+    ...(preemption ? { preemption } : {}),
     ...(listen ? { listen } : {}),
     ...(socket ? { socket } : {}),
     ...(tokenFile ? { tokenFile } : {}),
@@ -473,5 +488,8 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_TRIGGER_SOCKET', 'absolute path of a Unix socket for the same requests (mode 600; default: none)'],
   ['FERRY_TRIGGER_TOKEN_FILE', 'absolute path of a file (mode 600) holding the bearer token requests must carry; required with an endpoint'],
   ['FERRY_TRIGGER_SHUTDOWN_GRACE_MS', 'how long a worker stopping on SIGTERM gives the checkpoints of its shutdown rules (default 90000)'],
+  ['FERRY_PREEMPTION_PROVIDER', 'aws, gcp or azure: `ferry worker` polls that cloud\'s metadata service for a preemption notice and fires the `preemption` rules (default: none)'],
+  ['FERRY_PREEMPTION_URL', 'base URL of the metadata service (default http://169.254.169.254)'],
+  ['FERRY_PREEMPTION_POLL_MS', 'how often it is polled (default 5000)'],
   ['AWS_ACCESS_KEY_ID, AWS_PROFILE, ...', 'S3 credentials, through the AWS SDK provider chain only'],
 ];

@@ -8,4 +8,5 @@ export * from './match';
 export * from './event-ids';
 export * from './fire';
 export * from './request-server';
+export * from './preemption';
 export * from './service';

@@ -10,6 +10,7 @@ import type { CheckpointResult } from '../workflows/types';
 import type { EventNotice } from './event-ids';
 import { fireRule, type Fired } from './fire';
 import { resolveTarget } from './match';
+import { startPreemptionPoller, type PreemptionPoller } from './preemption';
 import { readTokenFile, startRequestServer, type Answer, type CheckpointRequest, type RequestServer } from './request-server';
 import { findRule, type TriggerEvent, type TriggerRule, type TriggerRules } from './rules';
 
@@ -31,6 +32,7 @@ export interface ShutdownWait {
 
 export class TriggerService {
   private server: RequestServer | null = null;
+  private poller: PreemptionPoller | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly opts: TriggerServiceOptions) {}
@@ -39,10 +41,26 @@ export class TriggerService {
     return this.opts.rules.rules.filter((r) => r.events.includes(event));
   }
 
-  /** Starts the request endpoint when one is configured; returns where it listens. */
+  /** Starts the event sources that are configured; returns what listens or polls, for the ready line. */
   async start(): Promise<string[]> {
     const s = this.opts.settings;
-    if (!s.listen && !s.socket) return [];
+    const sources: string[] = [];
+    const preemptionRules = this.rulesFor('preemption');
+    if (s.preemption && preemptionRules.length > 0) {
+      const p = s.preemption;
+      this.poller = startPreemptionPoller({
+        provider: p.provider,
+        baseUrl: p.url,
+        intervalMs: p.intervalMs,
+        bootId: readBootId(),
+        onNotice: async (notice) => {
+          for (const rule of preemptionRules) await this.fire(rule, notice);
+        },
+        onError: (message) => this.opts.log(`preemption poll failed: ${message}`),
+      });
+      sources.push(`${p.provider} preemption notices polled at ${p.url} every ${p.intervalMs} ms`);
+    }
+    if (!s.listen && !s.socket) return sources;
     const tokenDigest = readTokenFile(s.tokenFile!);
     this.server = await startRequestServer({
       ...(s.listen ? { listen: s.listen } : {}),
@@ -51,7 +69,7 @@ export class TriggerService {
       handle: (req) => this.onRequest(req),
       log: (line) => this.opts.log(`request ${line}`),
     });
-    return this.server.addresses;
+    return [...sources, `requests on ${this.server.addresses.join(' and ')}`];
   }
 
   /** Fires `rule` for `notice` on what its target matches now; schedules the dumpNow a joined run will need. */
@@ -134,6 +152,7 @@ export class TriggerService {
   async close(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    this.poller?.stop();
     await this.server?.close();
   }
 }

@@ -224,8 +224,8 @@ async function startTriggers(config: FerryConfig, host: string, rules: TriggerRu
   const ferry = await FerryClient.connect(config);
   const service = new TriggerService({ settings: config.triggers!, rules, ferry, host, log });
   try {
-    const addresses = await service.start();
-    const summary = `${rules.rules.length} trigger rule(s) from ${rules.source}${addresses.length ? `, requests on ${addresses.join(' and ')}` : ''}`;
+    const sources = await service.start();
+    const summary = `${rules.rules.length} trigger rule(s) from ${rules.source}${sources.length ? ` (${sources.join('; ')})` : ''}`;
     return {
       service,
       summary,

@@ -16,6 +16,7 @@ import { findRule, loadTriggerRules, parseTriggerRules, type TriggerRule } from 
 import { deadlineOutcome, parseDeadline, planForDeadline, policyForDeadline } from '../../src/workflows/deadline-plan';
 import { DEFAULT_POLICY } from '../../src/workflows/convergence-policy';
 import { isValidCheckpointId } from '../../src/core';
+import { GCP_NOTICE_MS, parseAwsInstanceAction, parseAzureScheduledEvents, parseGcpPreempted } from '../../src/triggers/preemption';
 
 const FILE = '/etc/ferry/triggers.json';
 const doc = (rules: unknown[]) => JSON.stringify({ version: 1, rules });
@@ -264,5 +265,31 @@ describe('request endpoint', () => {
       await server.close();
     }
     expect(fs.existsSync(socket)).toBe(false);
+  });
+});
+
+describe('preemption notices in each cloud\'s format', () => {
+  test('AWS spot instance-action: 404 is no notice; a notice carries its time as deadline', () => {
+    expect(parseAwsInstanceAction(404, '<html>Not Found</html>')).toBeNull();
+    const n = parseAwsInstanceAction(200, '{"action": "terminate", "time": "2026-11-29T14:02:00Z"}');
+    expect(n).toEqual({ event: 'preemption', id: 'aws:terminate:2026-11-29T14:02:00Z', deadlineMs: Date.parse('2026-11-29T14:02:00Z'), detail: expect.stringContaining('terminate') });
+    expect(() => parseAwsInstanceAction(200, '{"action": "terminate"}')).toThrow(/not \{"action", "time"\}/);
+    expect(() => parseAwsInstanceAction(500, '')).toThrow(/HTTP 500/);
+  });
+  test('GCP preempted: TRUE is a notice with 30 s from when it was first seen, one per boot', () => {
+    expect(parseGcpPreempted(200, 'FALSE', 1000, 'boot')).toBeNull();
+    expect(parseGcpPreempted(200, 'TRUE', 1000, 'boot')).toMatchObject({ id: 'gcp:preempted:boot', deadlineMs: 1000 + GCP_NOTICE_MS });
+  });
+  test('Azure scheduled events: Preempt and Terminate are notices with NotBefore as deadline; Freeze is not', () => {
+    const doc = (events: unknown[]) => JSON.stringify({ DocumentIncarnation: 2, Events: events });
+    expect(parseAzureScheduledEvents(200, doc([]), 0)).toBeNull();
+    expect(parseAzureScheduledEvents(200, doc([{ EventId: 'f1', EventType: 'Freeze', ResourceType: 'VirtualMachine', Resources: ['vm1'], EventStatus: 'Scheduled', NotBefore: 'Mon, 19 Sep 2016 18:29:47 GMT' }]), 0)).toBeNull();
+    const n = parseAzureScheduledEvents(
+      200,
+      doc([{ EventId: '602d9444-d2cd-49c7-8624-8643e7171297', EventType: 'Preempt', ResourceType: 'VirtualMachine', Resources: ['vm1'], EventStatus: 'Scheduled', NotBefore: 'Mon, 19 Sep 2016 18:29:47 GMT', EventSource: 'Platform', DurationInSeconds: -1 }]),
+      0,
+    );
+    expect(n).toMatchObject({ id: 'azure:602d9444-d2cd-49c7-8624-8643e7171297', deadlineMs: Date.parse('2016-09-19T18:29:47Z') });
+    expect(parseAzureScheduledEvents(200, doc([{ EventId: 't1', EventType: 'Terminate', EventStatus: 'Scheduled', NotBefore: '' }]), 5000)).toMatchObject({ deadlineMs: 5000 });
   });
 });
