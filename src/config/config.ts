@@ -97,6 +97,8 @@ export interface TriggerSettings {
   tokenFile?: string;
   /** FERRY_TRIGGER_SHUTDOWN_GRACE_MS: how long a stopping worker gives its shutdown rules' checkpoints. */
   shutdownGraceMs: number;
+  /** FERRY_MEMORY_POLL_MS: how often memory-pressure rules are checked. */
+  memoryPollMs: number;
   /** FERRY_PREEMPTION_PROVIDER (aws, gcp, azure) and its metadata service; undefined = no polling. */
   preemption?: { provider: 'aws' | 'gcp' | 'azure'; url: string; intervalMs: number };
 }
@@ -337,7 +339,7 @@ function validateLoopbackListen(name: string, value: string): { host: string; po
 }
 
 function readTriggers(env: Env): TriggerSettings | undefined {
-  const endpointVars = ['FERRY_TRIGGER_LISTEN', 'FERRY_TRIGGER_SOCKET', 'FERRY_TRIGGER_TOKEN_FILE', 'FERRY_TRIGGER_SHUTDOWN_GRACE_MS', 'FERRY_PREEMPTION_PROVIDER', 'FERRY_PREEMPTION_URL', 'FERRY_PREEMPTION_POLL_MS'];
+  const endpointVars = ['FERRY_TRIGGER_LISTEN', 'FERRY_TRIGGER_SOCKET', 'FERRY_TRIGGER_TOKEN_FILE', 'FERRY_TRIGGER_SHUTDOWN_GRACE_MS', 'FERRY_PREEMPTION_PROVIDER', 'FERRY_PREEMPTION_URL', 'FERRY_PREEMPTION_POLL_MS', 'FERRY_MEMORY_POLL_MS'];
   if (env.FERRY_TRIGGERS === undefined || env.FERRY_TRIGGERS === '') {
     const stray = endpointVars.find((v) => env[v] !== undefined && env[v] !== '');
     if (stray) throw new ConfigError(stray, 'is set but FERRY_TRIGGERS is not: set FERRY_TRIGGERS to a rules file (docs/triggers.md)');
@@ -372,6 +374,7 @@ function readTriggers(env: Env): TriggerSettings | undefined {
     ...(socket ? { socket } : {}),
     ...(tokenFile ? { tokenFile } : {}),
     shutdownGraceMs: readTimeoutMs(env, 'FERRY_TRIGGER_SHUTDOWN_GRACE_MS', 90_000),
+    memoryPollMs: readTimeoutMs(env, 'FERRY_MEMORY_POLL_MS', 2_000),
   };
 }
 
@@ -488,6 +491,7 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_TRIGGER_SOCKET', 'absolute path of a Unix socket for the same requests (mode 600; default: none)'],
   ['FERRY_TRIGGER_TOKEN_FILE', 'absolute path of a file (mode 600) holding the bearer token requests must carry; required with an endpoint'],
   ['FERRY_TRIGGER_SHUTDOWN_GRACE_MS', 'how long a worker stopping on SIGTERM gives the checkpoints of its shutdown rules (default 90000)'],
+  ['FERRY_MEMORY_POLL_MS', 'how often `ferry worker` checks the thresholds of its memory-pressure rules (default 2000)'],
   ['FERRY_PREEMPTION_PROVIDER', 'aws, gcp or azure: `ferry worker` polls that cloud\'s metadata service for a preemption notice and fires the `preemption` rules (default: none)'],
   ['FERRY_PREEMPTION_URL', 'base URL of the metadata service (default http://169.254.169.254)'],
   ['FERRY_PREEMPTION_POLL_MS', 'how often it is polled (default 5000)'],

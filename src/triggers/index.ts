@@ -9,4 +9,5 @@ export * from './event-ids';
 export * from './fire';
 export * from './request-server';
 export * from './preemption';
+export * from './memory-pressure';
 export * from './service';

@@ -41,12 +41,24 @@ export interface TriggerPolicy {
   finalReserveMs: number;
 }
 
+/** When a `memory-pressure` rule fires (memory-pressure.ts): either threshold, or both. */
+export interface MemoryThresholds {
+  /** PSI `some avg10` (percent) above which the rule fires, read from psiFile. */
+  psiAbove?: number;
+  /** Default /proc/pressure/memory; a cgroup v2 group's memory.pressure for that group. */
+  psiFile: string;
+  /** Resident memory of a matched process tree above which the rule fires for that process. */
+  rssAboveBytes?: number;
+}
+
 export interface TriggerRule {
   name: string;
   target: TriggerTarget;
   events: readonly TriggerEvent[];
   action: TriggerAction;
   policy: TriggerPolicy;
+  /** Present exactly when the rule lists memory-pressure. */
+  memory?: MemoryThresholds;
 }
 
 export interface TriggerRules {
@@ -149,10 +161,28 @@ function parsePolicy(file: string, where: string, value: unknown): TriggerPolicy
   return policy;
 }
 
+function parseMemory(file: string, where: string, value: unknown): MemoryThresholds {
+  if (!isObject(value)) throw invalid(file, `has ${where}.events with memory-pressure but no ${where}.memory such as {"rssAboveBytes": 1073741824} or {"psiAbove": 20}`);
+  checkKeys(file, `${where}.memory`, value, ['psiAbove', 'psiFile', 'rssAboveBytes']);
+  const m: MemoryThresholds = { psiFile: '/proc/pressure/memory' };
+  if (value.psiAbove !== undefined) {
+    if (typeof value.psiAbove !== 'number' || !(value.psiAbove >= 0 && value.psiAbove < 100)) throw invalid(file, `has ${where}.memory.psiAbove ${showValue(value.psiAbove)}, not a percentage from 0 to below 100`);
+    m.psiAbove = value.psiAbove;
+  }
+  if (value.psiFile !== undefined) {
+    if (typeof value.psiFile !== 'string' || !path.isAbsolute(value.psiFile)) throw invalid(file, `has ${where}.memory.psiFile ${showValue(value.psiFile)}, not an absolute path`);
+    if (m.psiAbove === undefined) throw invalid(file, `has ${where}.memory.psiFile without psiAbove`);
+    m.psiFile = path.normalize(value.psiFile);
+  }
+  if (value.rssAboveBytes !== undefined) m.rssAboveBytes = wholeNumber(file, `${where}.memory.rssAboveBytes`, value.rssAboveBytes, 4096, Number.MAX_SAFE_INTEGER);
+  if (m.psiAbove === undefined && m.rssAboveBytes === undefined) throw invalid(file, `has ${where}.memory with no threshold; give psiAbove, rssAboveBytes or both`);
+  return m;
+}
+
 function parseRule(file: string, i: number, value: unknown): TriggerRule {
   const where = `rules[${i}]`;
   if (!isObject(value)) throw invalid(file, `has ${where} that is not an object`);
-  checkKeys(file, where, value, ['name', 'target', 'events', 'action', 'policy']);
+  checkKeys(file, where, value, ['name', 'target', 'events', 'action', 'policy', 'memory']);
   if (typeof value.name !== 'string' || !RULE_NAME.test(value.name)) {
     throw invalid(file, `has ${where}.name ${showValue(value.name)}; a rule name is 1-48 chars of a-z 0-9 _ - (it becomes part of workflow ids)`);
   }
@@ -163,6 +193,8 @@ function parseRule(file: string, i: number, value: unknown): TriggerRule {
     action: parseAction(file, where, value.action),
     policy: parsePolicy(file, where, value.policy),
   };
+  if (rule.events.includes('memory-pressure')) rule.memory = parseMemory(file, where, value.memory);
+  else if (value.memory !== undefined) throw invalid(file, `has ${where}.memory but its events do not list memory-pressure`);
   if (rule.action.type === 'dump-now' && rule.policy.preDumps !== undefined) {
     throw invalid(file, `has ${where}.policy.preDumps with action dump-now, which starts nothing: the running checkpoint keeps its own policy`);
   }

@@ -9,7 +9,8 @@ import { readBootId, readProcStat } from '../criu/process';
 import type { CheckpointResult } from '../workflows/types';
 import type { EventNotice } from './event-ids';
 import { fireRule, type Fired } from './fire';
-import { resolveTarget } from './match';
+import { resolveTarget, type ProcessSnapshot } from './match';
+import { Episodes, readPsi, treeRssBytes } from './memory-pressure';
 import { startPreemptionPoller, type PreemptionPoller } from './preemption';
 import { readTokenFile, startRequestServer, type Answer, type CheckpointRequest, type RequestServer } from './request-server';
 import { findRule, type TriggerEvent, type TriggerRule, type TriggerRules } from './rules';
@@ -33,6 +34,8 @@ export interface ShutdownWait {
 export class TriggerService {
   private server: RequestServer | null = null;
   private poller: PreemptionPoller | null = null;
+  private memoryTimer: NodeJS.Timeout | null = null;
+  private readonly episodes = new Episodes();
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly opts: TriggerServiceOptions) {}
@@ -60,6 +63,11 @@ export class TriggerService {
       });
       sources.push(`${p.provider} preemption notices polled at ${p.url} every ${p.intervalMs} ms`);
     }
+    const memoryRules = this.rulesFor('memory-pressure');
+    if (memoryRules.length > 0) {
+      this.watchMemory(memoryRules, s.memoryPollMs);
+      sources.push(`memory pressure checked every ${s.memoryPollMs} ms`);
+    }
     if (!s.listen && !s.socket) return sources;
     const tokenDigest = readTokenFile(s.tokenFile!);
     this.server = await startRequestServer({
@@ -72,9 +80,12 @@ export class TriggerService {
     return [...sources, `requests on ${this.server.addresses.join(' and ')}`];
   }
 
-  /** Fires `rule` for `notice` on what its target matches now; schedules the dumpNow a joined run will need. */
-  async fire(rule: TriggerRule, notice: EventNotice): Promise<{ fired: Fired[]; problem: string | null }> {
-    const match = await resolveTarget(rule.target, this.opts.host);
+  /**
+   * Fires `rule` for `notice` on what its target matches now (or on `only`, a subset the event
+   * concerns); schedules the dumpNow a joined run will need.
+   */
+  async fire(rule: TriggerRule, notice: EventNotice, only?: readonly ProcessSnapshot[]): Promise<{ fired: Fired[]; problem: string | null }> {
+    const match = only ? { processes: [...only], problem: null } : await resolveTarget(rule.target, this.opts.host);
     const fired = await fireRule({ ferry: this.opts.ferry, host: this.opts.host, rule, notice, processes: match.processes });
     for (const f of fired) {
       this.opts.log(`${notice.event} (${notice.detail}) rule ${rule.name}: ${f.detail}`);
@@ -94,6 +105,43 @@ export class TriggerService {
     }, Math.max(0, atMs - Date.now()));
     t.unref();
     this.timers.add(t);
+  }
+
+  private watchMemory(rules: TriggerRule[], intervalMs: number): void {
+    const tick = async (): Promise<void> => {
+      for (const rule of rules) {
+        try {
+          await this.checkMemory(rule);
+        } catch (err) {
+          this.opts.log(`memory-pressure rule ${rule.name}: ${(err as Error).message}`);
+        }
+      }
+      if (this.memoryTimer !== null) {
+        this.memoryTimer = setTimeout(() => void tick(), intervalMs);
+        this.memoryTimer.unref();
+      }
+    };
+    this.memoryTimer = setTimeout(() => void tick(), 0);
+    this.memoryTimer.unref();
+  }
+
+  private async checkMemory(rule: TriggerRule): Promise<void> {
+    const m = rule.memory!;
+    const notice = (key: string, n: number, detail: string): EventNotice => ({ event: 'memory-pressure', id: `${key}:episode-${n}`, deadlineMs: null, detail });
+    if (m.psiAbove !== undefined) {
+      const psi = readPsi(m.psiFile);
+      const n = this.episodes.observe(`${rule.name}:psi`, psi.someAvg10 > m.psiAbove);
+      if (n !== null) await this.fire(rule, notice(`${rule.name}:psi`, n, `${m.psiFile} some avg10=${psi.someAvg10} above ${m.psiAbove}`));
+    }
+    if (m.rssAboveBytes !== undefined) {
+      const { processes } = await resolveTarget(rule.target, this.opts.host);
+      for (const p of processes) {
+        const rss = treeRssBytes(p.pid);
+        const key = `${rule.name}:rss:${p.pid}:${p.startTime}`;
+        const n = this.episodes.observe(key, rss !== null && rss > m.rssAboveBytes);
+        if (n !== null) await this.fire(rule, notice(key, n, `pid ${p.pid} resident ${rss} bytes above ${m.rssAboveBytes}`), [p]);
+      }
+    }
   }
 
   async onRequest(req: CheckpointRequest): Promise<Answer> {
@@ -153,6 +201,8 @@ export class TriggerService {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.poller?.stop();
+    if (this.memoryTimer !== null) clearTimeout(this.memoryTimer);
+    this.memoryTimer = null;
     await this.server?.close();
   }
 }

@@ -8,6 +8,8 @@
  * - preemption: a local server playing the AWS metadata service (IMDSv2) announces a spot
  *   termination; the checkpoint is stored before the notice's time and the result says so, and
  *   the notice polled again and again starts no second workflow;
+ * - memory-pressure: of two processes, the one whose resident memory is above the rule's limit
+ *   is checkpointed, once however often the limit is checked; the one below it is not;
  * - shutdown: SIGTERM to a worker whose rule protects a live process; the checkpoint is stored
  *   before the worker exits.
  */
@@ -21,6 +23,7 @@ import { processTriggerPrefix, triggerWorkflowId } from '../../src/triggers/even
 import { Workload } from '../fixtures/workload/workload';
 import { connectStack, spawnWorker, stackEnv, type Stack, type WorkerProcess } from '../helpers/pipeline-harness';
 import { freePort } from '../helpers/ports';
+import { ferryProcessWithEnv } from '../helpers/ferry-cli';
 import { until } from '../helpers/until';
 
 const MIB = 16;
@@ -42,8 +45,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-async function workloadWithPidFile(name: string): Promise<{ w: Workload; pidFile: string; startTime: number }> {
-  const w = await Workload.start({ mib: MIB, dirtyPermille: 10, intervalMs: 100 });
+async function workloadWithPidFile(name: string, mib = MIB): Promise<{ w: Workload; pidFile: string; startTime: number }> {
+  const w = await Workload.start({ mib, dirtyPermille: 10, intervalMs: 100 });
   workloads.push(w);
   const pidFile = path.join(dir, `${name}.pid`);
   fs.writeFileSync(pidFile, `${w.pid}\n`);
@@ -85,6 +88,12 @@ test('request endpoint: no token or a wrong one starts nothing; two identical re
   const port = await freePort();
   const socket = path.join(dir, 'triggers.sock');
   const rules = writeRules('req', [{ name: 'app', target: { pidFile }, events: ['request'], action: { type: 'checkpoint' }, policy: { preDumps: 0 } }]);
+  // `ferry triggers ls` shows the rule and the live process its pid file names.
+  const ls = await ferryProcessWithEnv(stackEnv(stack, { FERRY_TRIGGERS: rules }), 'triggers', 'ls', '--host', host, '--json').done;
+  expect(ls.code).toBe(0);
+  const listed = JSON.parse(ls.stdout) as { rules: Array<{ name: string; matches: Array<{ pid: number; startTime: number }> }> };
+  expect(listed.rules).toEqual([expect.objectContaining({ name: 'app', matches: [expect.objectContaining({ pid: w.pid, startTime })] })]);
+
   const worker = await spawnWorker(
     stack,
     host,
@@ -213,4 +222,31 @@ test('shutdown: SIGTERM to a worker whose rule protects a live process stores it
   expect((await stack.store.readManifest(ck.checkpointId)).complete).toBe(true);
   expect(worker.stderr()).toMatch(/shutdown: 1 of 1 checkpoint\(s\) stored; stopping the worker/);
   await until(`pid ${w.pid} to be gone after the final dump`, () => w.state() === null);
+}, 240000);
+
+test('memory-pressure: the process above its resident-memory limit is checkpointed once; the one below is not', async () => {
+  const host = `it-tmem-${process.pid}`;
+  const small = await workloadWithPidFile('small', 8);
+  const big = await workloadWithPidFile('big', 64);
+  const limit = 32 * 1024 * 1024;
+  const rule = (name: string, pidFile: string) => ({ name, target: { pidFile }, events: ['memory-pressure'], action: { type: 'checkpoint' }, policy: { leaveRunning: true }, memory: { rssAboveBytes: limit } });
+  // small first: each check goes through the rules in order, so it was judged before big fired.
+  const rules = writeRules('mem', [rule('small', small.pidFile), rule('big', big.pidFile)]);
+  const worker = await spawnWorker(stack, host, stackEnv(stack, { FERRY_TRIGGERS: rules, FERRY_MEMORY_POLL_MS: '200' }));
+  workers.push(worker);
+  const key = `big:rss:${big.w.pid}:${big.startTime}`;
+  const expectedId = triggerWorkflowId('big', { host, pid: big.w.pid, startTime: big.startTime }, { event: 'memory-pressure', id: `${key}:episode-1` });
+  await until(`workflow ${expectedId} to be started by the limit`, () => stack.ferry.client.workflow.getHandle(expectedId).describe().then(() => true, () => false));
+  const ck = await stack.ferry.result<CheckpointResult>(expectedId);
+  expect(ck.pid).toBe(big.w.pid);
+  expect(ck.deadline).toBeUndefined();
+  expect((await stack.store.readManifest(ck.checkpointId)).complete).toBe(true);
+  expect(big.w.isRunning()).toBe(true);
+  // Checked every 200 ms while the checkpoint ran (seconds), always above the limit: one episode, one workflow.
+  const fires = (): number => worker.stderr().split('\n').filter((l) => l.includes('memory-pressure (') && l.includes('rule big')).length;
+  expect(fires()).toBe(1);
+  expect(await triggerWorkflowsOf(host, big.w.pid, big.startTime)).toEqual([expectedId]);
+  expect(await triggerWorkflowsOf(host, small.w.pid, small.startTime)).toEqual([]);
+  expect(worker.stderr()).not.toMatch(/rule small:/);
+  await worker.stop();
 }, 240000);

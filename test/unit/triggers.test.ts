@@ -16,6 +16,7 @@ import { findRule, loadTriggerRules, parseTriggerRules, type TriggerRule } from 
 import { deadlineOutcome, parseDeadline, planForDeadline, policyForDeadline } from '../../src/workflows/deadline-plan';
 import { DEFAULT_POLICY } from '../../src/workflows/convergence-policy';
 import { isValidCheckpointId } from '../../src/core';
+import { Episodes, parsePsi } from '../../src/triggers/memory-pressure';
 import { GCP_NOTICE_MS, parseAwsInstanceAction, parseAzureScheduledEvents, parseGcpPreempted } from '../../src/triggers/preemption';
 
 const FILE = '/etc/ferry/triggers.json';
@@ -38,7 +39,7 @@ describe('trigger rules file', () => {
       doc([
         webRule,
         { name: 'batch', target: { cmdline: '^python3 train\\.py' }, events: ['preemption'], action: { type: 'migrate', to: 'node-b' } },
-        { name: 'svc', target: { cgroup: '/system.slice/app.service/' }, events: ['memory-pressure', 'request'], action: { type: 'dump-now' } },
+        { name: 'svc', target: { cgroup: '/system.slice/app.service/' }, events: ['memory-pressure', 'request'], action: { type: 'dump-now' }, memory: { psiAbove: 10 } },
       ]),
       FILE,
     );
@@ -64,6 +65,10 @@ describe('trigger rules file', () => {
     ['a wrong version', JSON.stringify({ version: 2, rules: [] }), /this ferry reads version 1/],
     ['negative pre-dumps', doc([{ ...webRule, policy: { preDumps: -1 } }]), /preDumps -1, not a whole number from 0 to 100/],
     ['not JSON', '{', /not valid JSON/],
+    ['memory-pressure without thresholds', doc([{ ...webRule, events: ['memory-pressure'] }]), /no rules\[0\]\.memory such as/],
+    ['memory thresholds on a rule without memory-pressure', doc([{ ...webRule, memory: { rssAboveBytes: 1 << 20 } }]), /its events do not list memory-pressure/],
+    ['a PSI file without psiAbove', doc([{ ...webRule, events: ['memory-pressure'], memory: { rssAboveBytes: 1 << 20, psiFile: '/sys/fs/cgroup/a/memory.pressure' } }]), /psiFile without psiAbove/],
+    ['a PSI threshold of 100', doc([{ ...webRule, events: ['memory-pressure'], memory: { psiAbove: 100 } }]), /not a percentage/],
   ])('refuses %s, naming FERRY_TRIGGERS and the file', (_what, text, problem) => {
     const err = refusal(text);
     expect(err.setting).toBe('FERRY_TRIGGERS');
@@ -85,7 +90,7 @@ describe('trigger settings', () => {
   const base = { HOME: '/home/x' };
   test('the endpoint needs a token file and FERRY_TRIGGERS, and listens on loopback only', () => {
     const ok = loadConfig({ ...base, FERRY_TRIGGERS: '/etc/t.json', FERRY_TRIGGER_LISTEN: '127.0.0.1:7310', FERRY_TRIGGER_TOKEN_FILE: '/etc/t.token' });
-    expect(ok.triggers).toEqual({ rulesFile: '/etc/t.json', listen: { host: '127.0.0.1', port: 7310 }, tokenFile: '/etc/t.token', shutdownGraceMs: 90_000 });
+    expect(ok.triggers).toEqual({ rulesFile: '/etc/t.json', listen: { host: '127.0.0.1', port: 7310 }, tokenFile: '/etc/t.token', shutdownGraceMs: 90_000, memoryPollMs: 2_000 });
     expect(loadConfig(base).triggers).toBeUndefined();
     expect(() => loadConfig({ ...base, FERRY_TRIGGERS: '/etc/t.json', FERRY_TRIGGER_LISTEN: '127.0.0.1:7310' })).toThrow(/FERRY_TRIGGER_TOKEN_FILE is not set/);
     expect(() => loadConfig({ ...base, FERRY_TRIGGERS: '/etc/t.json', FERRY_TRIGGER_LISTEN: '0.0.0.0:7310', FERRY_TRIGGER_TOKEN_FILE: '/t' })).toThrow(/FERRY_TRIGGER_LISTEN must listen on loopback/);
@@ -291,5 +296,22 @@ describe('preemption notices in each cloud\'s format', () => {
     );
     expect(n).toMatchObject({ id: 'azure:602d9444-d2cd-49c7-8624-8643e7171297', deadlineMs: Date.parse('2016-09-19T18:29:47Z') });
     expect(parseAzureScheduledEvents(200, doc([{ EventId: 't1', EventType: 'Terminate', EventStatus: 'Scheduled', NotBefore: '' }]), 5000)).toMatchObject({ deadlineMs: 5000 });
+  });
+});
+
+describe('memory pressure', () => {
+  test('PSI text is parsed; something else is refused', () => {
+    expect(parsePsi('some avg10=12.50 avg60=3.00 avg300=0.10 total=1234\nfull avg10=4.00 avg60=1.00 avg300=0.00 total=99\n')).toEqual({ someAvg10: 12.5, fullAvg10: 4 });
+    expect(parsePsi('some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n')).toEqual({ someAvg10: 0, fullAvg10: null });
+    expect(() => parsePsi('MemTotal: 1 kB')).toThrow(/not a pressure stall information file/);
+  });
+  test('a rule fires once per crossing upwards, again only after dropping below', () => {
+    const e = new Episodes();
+    expect([false, true, true, true, false, true, true].map((above) => e.observe('k', above))).toEqual([null, 1, null, null, null, 2, null]);
+    expect(e.observe('other', true)).toBe(1);
+  });
+  test('memory thresholds parse with their defaults', () => {
+    const r = parseTriggerRules(doc([{ ...webRule, events: ['memory-pressure'], memory: { rssAboveBytes: 1 << 26, psiAbove: 20 } }]), FILE).rules[0]!;
+    expect(r.memory).toEqual({ rssAboveBytes: 1 << 26, psiAbove: 20, psiFile: '/proc/pressure/memory' });
   });
 });
