@@ -161,6 +161,14 @@ function requestListener(opts: RequestServerOptions) {
   };
 }
 
+function newServer(opts: RequestServerOptions): http.Server {
+  const s = http.createServer(requestListener(opts));
+  // A request is a few hundred bytes: a client that trickles it is not waited for.
+  s.headersTimeout = 5_000;
+  s.requestTimeout = 10_000;
+  return s;
+}
+
 function listen(server: http.Server, where: { port: number; host: string } | string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -194,7 +202,7 @@ export async function startRequestServer(opts: RequestServerOptions): Promise<Re
   };
   try {
     if (opts.listen) {
-      const s = http.createServer(requestListener(opts));
+      const s = newServer(opts);
       servers.push(s);
       await listen(s, opts.listen);
       const a = s.address();
@@ -202,7 +210,7 @@ export async function startRequestServer(opts: RequestServerOptions): Promise<Re
     }
     if (opts.socket) {
       clearStaleSocket(opts.socket);
-      const s = http.createServer(requestListener(opts));
+      const s = newServer(opts);
       servers.push(s);
       // Created 600 from the start: no window in which another user could connect.
       const mask = process.umask(0o177);

@@ -160,6 +160,8 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
       ...(deps ? { host, activities: createActivities(deps) } : {}),
     });
     const triggers = rules && config.triggers ? await startTriggers(config, host, rules, opts.onTrigger ?? (() => undefined)) : null;
+    // Taken over before onReady, where the CLI drops its own handlers for the wait on Temporal.
+    const release = guardsShutdown && triggers ? onStopSignals(() => stopAfterShutdownRules(triggers.service, workers, opts.onTrigger)) : () => undefined;
     opts.onReady?.({
       ...(triggers ? { triggers: triggers.summary } : {}),
       ...(runWorkflows ? { workflowQueue: workflowTaskQueue(config.temporal.taskQueuePrefix) } : {}),
@@ -167,7 +169,6 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
       ...(deps?.direct ? { directAddress: `${deps.direct.host}:${deps.direct.port || 'any free port'}` } : {}),
       ...(deps ? { hostPolicy: config.hostPolicyFile ?? 'the default (processes of its own uid only)' } : {}),
     });
-    const release = guardsShutdown && triggers ? onStopSignals(() => stopAfterShutdownRules(triggers.service, workers, opts.onTrigger)) : () => undefined;
     try {
       await runWorkers(workers);
     } finally {
