@@ -250,3 +250,27 @@ test('memory-pressure: the process above its resident-memory limit is checkpoint
   expect(worker.stderr()).not.toMatch(/rule small:/);
   await worker.stop();
 }, 240000);
+
+test('ferry triggers test RULE fires by hand: prints the workflow id, and the same --id again starts nothing new', async () => {
+  const host = `it-tcli-${process.pid}`;
+  const { w, pidFile, startTime } = await workloadWithPidFile('cli');
+  const rules = writeRules('cli', [{ name: 'byhand', target: { pidFile }, events: ['request'], action: { type: 'checkpoint' }, policy: { leaveRunning: true } }]);
+  const worker = await spawnWorker(stack, host);
+  workers.push(worker);
+  const env = stackEnv(stack, { FERRY_TRIGGERS: rules });
+  const fire = async () => {
+    const r = await ferryProcessWithEnv(env, 'triggers', 'test', 'byhand', '--host', host, '--id', 'drill-1', '--json').done;
+    expect(r.code).toBe(0);
+    return JSON.parse(r.stdout) as { fired: Array<{ outcome: string; workflowId: string; pid: number }> };
+  };
+  const expectedId = triggerWorkflowId('byhand', { host, pid: w.pid, startTime }, { event: 'request', id: 'drill-1' });
+  const first = await fire();
+  expect(first.fired).toEqual([expect.objectContaining({ outcome: 'started', workflowId: expectedId, pid: w.pid })]);
+  const second = await fire();
+  expect(second.fired).toEqual([expect.objectContaining({ outcome: 'existing', workflowId: expectedId })]);
+  const ck = await stack.ferry.result<CheckpointResult>(expectedId);
+  expect((await stack.store.readManifest(ck.checkpointId)).complete).toBe(true);
+  expect(w.isRunning()).toBe(true);
+  expect(await triggerWorkflowsOf(host, w.pid, startTime)).toEqual([expectedId]);
+  await worker.stop();
+}, 240000);
