@@ -25,6 +25,7 @@ import { connectStack, spawnWorker, stackEnv, type Stack, type WorkerProcess } f
 import { freePort } from '../helpers/ports';
 import { ferryProcessWithEnv } from '../helpers/ferry-cli';
 import { until } from '../helpers/until';
+import { captureHistory } from '../helpers/temporal';
 
 const MIB = 16;
 const TOKEN = 'tok-' + 'x'.repeat(12) + process.pid.toString(16) + 'e7c1';
@@ -186,6 +187,7 @@ test('preemption: an AWS spot notice from the metadata service is checkpointed b
       stack.ferry.client.workflow.getHandle(expectedId).describe().then(() => true, () => false),
     );
     const ck = await stack.ferry.result<CheckpointResult>(expectedId);
+    await captureHistory(stack.ferry.client.workflow.getHandle(expectedId), 'checkpoint-deadline');
     expect(ck.deadline).toMatchObject({ met: true, deadline: new Date(noticeTime).toISOString() });
     expect(ck.deadline!.marginMs).toBeGreaterThan(0);
     expect(ck.deadline!.marginMs).toBeLessThanOrEqual(120_000);
