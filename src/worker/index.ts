@@ -161,7 +161,7 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
     });
     const triggers = rules && config.triggers ? await startTriggers(config, host, rules, opts.onTrigger ?? (() => undefined)) : null;
     // Taken over before onReady, where the CLI drops its own handlers for the wait on Temporal.
-    const release = guardsShutdown && triggers ? onStopSignals(() => stopAfterShutdownRules(triggers.service, workers, opts.onTrigger)) : () => undefined;
+    const release = guardsShutdown && triggers ? onStopSignals(() => stopAfterShutdownRules(triggers.service, workers, opts.onTrigger), () => stopNow(workers, opts.onTrigger)) : () => undefined;
     opts.onReady?.({
       ...(triggers ? { triggers: triggers.summary } : {}),
       ...(runWorkflows ? { workflowQueue: workflowTaskQueue(config.temporal.taskQueuePrefix) } : {}),
@@ -193,10 +193,11 @@ function takeOverShutdownSignals(onWarning?: (message: string) => void): void {
   }
 }
 
-function onStopSignals(stop: (signal: string) => Promise<void>): () => void {
+/** The first stop signal runs `stop`; a second one, while it runs, stops at once (`force`). */
+function onStopSignals(stop: (signal: string) => Promise<void>, force: () => void): () => void {
   let stopping = false;
   const handler = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
+    if (stopping) return force();
     stopping = true;
     void stop(signal);
   };
@@ -219,6 +220,11 @@ async function stopAfterShutdownRules(service: TriggerService, workers: Worker[]
   } finally {
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
   }
+}
+
+function stopNow(workers: Worker[], log?: (line: string) => void): void {
+  log?.('shutdown: second stop signal; stopping without waiting for the shutdown checkpoints');
+  for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
 }
 
 async function startTriggers(config: FerryConfig, host: string, rules: TriggerRules, log: (line: string) => void) {
