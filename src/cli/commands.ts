@@ -8,6 +8,7 @@ import { registerStorageCommands } from './storage-commands';
 import { registerWorkerCommands } from './worker-commands';
 import { registerCheckpointCommands } from './checkpoint-commands';
 import { registerScheduleCommands } from './schedule-commands';
+import { registerTriggerCommands } from './trigger-commands';
 
 export function registerCommands(program: Command): void {
   void program;
@@ -17,4 +18,5 @@ export function registerCommands(program: Command): void {
   registerWorkerCommands(program);
   registerCheckpointCommands(program);
   registerScheduleCommands(program);
+  registerTriggerCommands(program);
 }

@@ -87,6 +87,7 @@ Stops cleanly on SIGINT / SIGTERM (running activities are given time to finish).
           signal: waiting.signal,
           onWaiting: (message) => process.stderr.write(`ferry worker: ${message}\n`),
           onWarning: (message) => process.stderr.write(`ferry: warning: ${message}\n`),
+          onTrigger: (line) => process.stderr.write(`ferry worker: trigger: ${line}\n`),
           onReady: (info) => {
             waiting.release();
             const parts = [
@@ -94,6 +95,7 @@ Stops cleanly on SIGINT / SIGTERM (running activities are given time to finish).
               ...(info.hostQueue ? [`activities on ${info.hostQueue}, staging in ${info.stagingDir}`] : []),
               ...(info.directAddress ? [`migrations' final layers received on ${info.directAddress}`] : []),
               ...(info.hostPolicy ? [`host policy ${info.hostPolicy}`] : []),
+              ...(info.triggers ? [info.triggers] : []),
             ];
             const who = opts.activities ? `for host ${host}` : '(workflow code only)';
             process.stderr.write(`ferry worker ${who} ready: ${parts.join(', ')}, Temporal at ${config.temporal.address}\n`);

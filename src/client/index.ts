@@ -268,6 +268,58 @@ export class FerryClient {
     return this.resultOf(await this.startMigrate(input));
   }
 
+  /**
+   * Starts `type` under `workflowId` at most once: a running workflow of that id is used as it is
+   * (conflict policy USE_EXISTING), and a finished one is never started again (reuse policy
+   * REJECT_DUPLICATE). For event-driven starts, whose ids say which event they answer
+   * (src/triggers/event-ids.ts). `started` is false when the workflow already existed.
+   */
+  async startOnce<K extends 'checkpoint' | 'migrate'>(
+    type: K,
+    workflowId: string,
+    input: FerryWorkflowInput<K>,
+    memo: Record<string, unknown>,
+  ): Promise<{ workflowId: string; runId: string; started: boolean }> {
+    const options: WorkflowStartOptions<(input: FerryWorkflowInput<K>) => ReturnType<FerryWorkflows[K]>> = {
+      taskQueue: this.workflowQueue,
+      workflowId,
+      args: [this.withPrefix(input)],
+      memo,
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    };
+    try {
+      const handle = await this.client.workflow.start(type, options);
+      // With USE_EXISTING the server answers a running workflow's run id without starting one.
+      const desc = await handle.describe();
+      const started = (desc.memo as Record<string, unknown> | undefined)?.startRequest === memo.startRequest;
+      return { workflowId, runId: handle.firstExecutionRunId, started };
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      const desc = await this.client.workflow.getHandle(workflowId).describe();
+      return { workflowId, runId: desc.runId, started: false };
+    }
+  }
+
+  /** The id of a ferry workflow dumping `pid` on `host` right now, or null: the per-process ids, then those whose ids start with `idPrefix`. */
+  async runningDumpOf(host: string, pid: number, idPrefix: string): Promise<string | null> {
+    for (const id of [processWorkflowId(host, pid), migrateWorkflowId(host, pid)]) {
+      try {
+        const desc = await this.client.workflow.getHandle(id).describe();
+        if (desc.status.name === 'RUNNING') return id;
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+    }
+    const query = `ExecutionStatus = 'Running' AND WorkflowType IN ('${WORKFLOW_TYPES.checkpoint}', '${WORKFLOW_TYPES.migrate}')`;
+    let seen = 0;
+    for await (const wf of this.client.workflow.list({ query })) {
+      if (wf.workflowId.startsWith(idPrefix)) return wf.workflowId;
+      if (++seen >= 1000) break;
+    }
+    return null;
+  }
+
   /** Waits for any ferry workflow's result, as a WorkflowRunFailedError when it failed. */
   async result<R>(workflowId: string): Promise<R> {
     return this.resultOf<R>(this.client.workflow.getHandle(workflowId));

@@ -90,7 +90,26 @@ export interface FerryConfig {
    * "address:port"); undefined = the worker picks its first non-loopback IPv4 and any free port.
    */
   directAddress?: DirectAddress;
+  /** Event-driven checkpoints (src/triggers): the rules file and the request endpoint; undefined = none. */
+  triggers?: TriggerSettings;
   dev: DevStackSettings;
+}
+
+export interface TriggerSettings {
+  /** FERRY_TRIGGERS: absolute path of the rules file (read by src/triggers/rules.ts). */
+  rulesFile: string;
+  /** FERRY_TRIGGER_LISTEN: loopback host:port of the request endpoint, or undefined. */
+  listen?: { host: string; port: number };
+  /** FERRY_TRIGGER_SOCKET: Unix socket path of the request endpoint, or undefined. */
+  socket?: string;
+  /** FERRY_TRIGGER_TOKEN_FILE: the endpoint's bearer token (a file of mode 600); required with an endpoint. */
+  tokenFile?: string;
+  /** FERRY_TRIGGER_SHUTDOWN_GRACE_MS: how long a stopping worker gives its shutdown rules' checkpoints. */
+  shutdownGraceMs: number;
+  /** FERRY_MEMORY_POLL_MS: how often memory-pressure rules are checked. */
+  memoryPollMs: number;
+  /** FERRY_PREEMPTION_PROVIDER (aws, gcp, azure) and its metadata service; undefined = no polling. */
+  preemption?: { provider: 'aws' | 'gcp' | 'azure'; url: string; intervalMs: number };
 }
 
 /** The address peers reach this worker's direct receiver on; port 0 = any free port. */
@@ -345,6 +364,56 @@ function readTemporal(env: Env, defaults: { address: string; webUrl: string; tas
   }
 }
 
+function validateLoopbackListen(name: string, value: string): { host: string; port: number } {
+  const m = /^(\[::1\]|[0-9.]+|localhost):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : -1;
+  if (!m || port < 0 || port > 65535) throw new ConfigError(name, `must be a loopback host:port such as 127.0.0.1:7310, got ${JSON.stringify(value.slice(0, 80))}`);
+  const host = m[1]!.replace(/^\[|\]$/g, '');
+  // The endpoint starts checkpoints (process memory to the store): never reachable off this machine.
+  if (!isLoopbackHost(host)) throw new ConfigError(name, `must listen on loopback (127.0.0.1, ::1 or localhost), not ${host}; put a proxy with its own authentication in front to reach it from elsewhere`);
+  return { host, port };
+}
+
+function readTriggers(env: Env): TriggerSettings | undefined {
+  const endpointVars = ['FERRY_TRIGGER_LISTEN', 'FERRY_TRIGGER_SOCKET', 'FERRY_TRIGGER_TOKEN_FILE', 'FERRY_TRIGGER_SHUTDOWN_GRACE_MS', 'FERRY_PREEMPTION_PROVIDER', 'FERRY_PREEMPTION_URL', 'FERRY_PREEMPTION_POLL_MS', 'FERRY_MEMORY_POLL_MS'];
+  if (env.FERRY_TRIGGERS === undefined || env.FERRY_TRIGGERS === '') {
+    const stray = endpointVars.find((v) => env[v] !== undefined && env[v] !== '');
+    if (stray) throw new ConfigError(stray, 'is set but FERRY_TRIGGERS is not: set FERRY_TRIGGERS to a rules file (docs/triggers.md)');
+    return undefined;
+  }
+  const rulesFile = validatePolicyFile('FERRY_TRIGGERS', readString(env, 'FERRY_TRIGGERS', ''));
+  const listenRaw = env.FERRY_TRIGGER_LISTEN;
+  const listen = listenRaw === undefined || listenRaw === '' ? undefined : validateLoopbackListen('FERRY_TRIGGER_LISTEN', listenRaw.trim());
+  const socketRaw = env.FERRY_TRIGGER_SOCKET;
+  const socket = socketRaw === undefined || socketRaw === '' ? undefined : validatePolicyFile('FERRY_TRIGGER_SOCKET', socketRaw.trim());
+  const tokenRaw = env.FERRY_TRIGGER_TOKEN_FILE;
+  const tokenFile = tokenRaw === undefined || tokenRaw === '' ? undefined : validatePolicyFile('FERRY_TRIGGER_TOKEN_FILE', tokenRaw.trim());
+  if ((listen || socket) && !tokenFile) {
+    throw new ConfigError('FERRY_TRIGGER_TOKEN_FILE', 'is not set, but a request endpoint is (FERRY_TRIGGER_LISTEN or FERRY_TRIGGER_SOCKET): every request must carry a token; write one to a file of mode 600 and name it here');
+  }
+  const provider = env.FERRY_PREEMPTION_PROVIDER?.trim();
+  let preemption: TriggerSettings['preemption'];
+  if (provider !== undefined && provider !== '') {
+    if (provider !== 'aws' && provider !== 'gcp' && provider !== 'azure') throw new ConfigError('FERRY_PREEMPTION_PROVIDER', `must be aws, gcp or azure, got ${JSON.stringify(provider.slice(0, 40))}`);
+    preemption = {
+      provider,
+      url: validateUrl('FERRY_PREEMPTION_URL', readString(env, 'FERRY_PREEMPTION_URL', 'http://169.254.169.254')),
+      intervalMs: readTimeoutMs(env, 'FERRY_PREEMPTION_POLL_MS', 5_000),
+    };
+  } else if (env.FERRY_PREEMPTION_URL || env.FERRY_PREEMPTION_POLL_MS) {
+    throw new ConfigError(env.FERRY_PREEMPTION_URL ? 'FERRY_PREEMPTION_URL' : 'FERRY_PREEMPTION_POLL_MS', 'is set but FERRY_PREEMPTION_PROVIDER is not: set it to aws, gcp or azure');
+  }
+  return {
+    rulesFile,
+    ...(preemption ? { preemption } : {}),
+    ...(listen ? { listen } : {}),
+    ...(socket ? { socket } : {}),
+    ...(tokenFile ? { tokenFile } : {}),
+    shutdownGraceMs: readTimeoutMs(env, 'FERRY_TRIGGER_SHUTDOWN_GRACE_MS', 90_000),
+    memoryPollMs: readTimeoutMs(env, 'FERRY_MEMORY_POLL_MS', 2_000),
+  };
+}
+
 /** Reads and validates the whole configuration. Throws ConfigError naming the first bad setting. */
 export function loadConfig(env: Env = process.env): FerryConfig {
   const stateDir = validateAbsoluteDir('FERRY_STATE_DIR', readString(env, 'FERRY_STATE_DIR', defaultStateDir(env)));
@@ -393,6 +462,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
 
   const direct = env.FERRY_DIRECT_ADDRESS;
   const directAddress = direct === undefined || direct === '' ? undefined : parseDirectAddress('FERRY_DIRECT_ADDRESS', direct);
+  const triggers = readTriggers(env);
 
   const hostPolicy = env.FERRY_HOST_POLICY;
   // The dev stack's own policy applies only to a ferry that uses the dev stack for everything: a
@@ -412,6 +482,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     ...(hostPolicyFile !== undefined ? { hostPolicyFile } : {}),
     ...(encryption !== undefined ? { encryption } : {}),
     ...(directAddress !== undefined ? { directAddress } : {}),
+    ...(triggers !== undefined ? { triggers } : {}),
     criuBinary: readString(env, 'FERRY_CRIU', 'criu'),
     stateDir,
     stagingDir: validateAbsoluteDir('FERRY_STAGING_DIR', readString(env, 'FERRY_STAGING_DIR', path.join(stateDir, 'staging'))),
@@ -456,5 +527,14 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_TRANSFER_PART_MIB', 'multipart part size and transfer buffer in MiB (5-5120; default 16)'],
   ['FERRY_TRANSFER_LIMIT', 'cap on the bytes per second one worker (or command) moves to and from the store, all transfers together, e.g. "50MiB/s" (default: none)'],
   ['FERRY_HOST_POLICY', 'absolute path of the host policy (JSON): which processes may be dumped or restored, where images may go (required for a worker running as root, except on the dev stack, whose policy `ferry dev up` writes; otherwise default: own uid, images in staging for the worker)'],
+  ['FERRY_TRIGGERS', 'absolute path of the trigger rules (JSON): which processes `ferry worker` checkpoints on which event (docs/triggers.md; default: none)'],
+  ['FERRY_TRIGGER_LISTEN', 'loopback host:port where `ferry worker` takes checkpoint requests (POST /v1/checkpoints), e.g. 127.0.0.1:7310 (default: none)'],
+  ['FERRY_TRIGGER_SOCKET', 'absolute path of a Unix socket for the same requests (mode 600; default: none)'],
+  ['FERRY_TRIGGER_TOKEN_FILE', 'absolute path of a file (mode 600) holding the bearer token requests must carry; required with an endpoint'],
+  ['FERRY_TRIGGER_SHUTDOWN_GRACE_MS', 'how long a worker stopping on SIGTERM gives the checkpoints of its shutdown rules (default 90000)'],
+  ['FERRY_MEMORY_POLL_MS', 'how often `ferry worker` checks the thresholds of its memory-pressure rules (default 2000)'],
+  ['FERRY_PREEMPTION_PROVIDER', 'aws, gcp or azure: `ferry worker` polls that cloud\'s metadata service for a preemption notice and fires the `preemption` rules (default: none)'],
+  ['FERRY_PREEMPTION_URL', 'base URL of the metadata service (default http://169.254.169.254)'],
+  ['FERRY_PREEMPTION_POLL_MS', 'how often it is polled (default 5000)'],
   ['AWS_ACCESS_KEY_ID, AWS_PROFILE, ...', 'S3 credentials, through the AWS SDK provider chain only'],
 ];

@@ -15,6 +15,8 @@ import { POLICY_SETTING, rootWorkerPolicyProblem } from '../policy';
 import { connectFailureMessage, diagnoseConnection } from '../client/connect-diagnosis';
 import { connectWithRetry } from './connect';
 import { WorkerSetupError } from './errors';
+import { FerryClient } from '../client';
+import { loadTriggerRules, TriggerService, type TriggerRules } from '../triggers';
 
 export { createHostDependencies, hostStagingDir } from './dependencies';
 
@@ -94,7 +96,9 @@ export interface RunFerryWorkerOptions {
   /** Replace the real dependencies (tests). */
   deps?: ActivityDeps;
   /** Called once the workers exist; a queue is absent when that half does not run here. */
-  onReady?: (info: { workflowQueue?: string; hostQueue?: string; stagingDir?: string; directAddress?: string; hostPolicy?: string }) => void;
+  onReady?: (info: { workflowQueue?: string; hostQueue?: string; stagingDir?: string; directAddress?: string; hostPolicy?: string; triggers?: string }) => void;
+  /** Told what the triggers do (events seen, workflows started, shutdown checkpoints stored). */
+  onTrigger?: (line: string) => void;
   /** Told at once about a setting that works but is risky (an unencrypted remote store). */
   onWarning?: (message: string) => void;
   /** Give up connecting to Temporal after this long (ms); default: wait until it answers. */
@@ -107,32 +111,6 @@ export interface RunFerryWorkerOptions {
   retryDelayMs?: number;
   /** host:port to serve Prometheus metrics on (the SDK's and ferry's own), at /metrics; none when absent. */
   metricsAddress?: string;
-}
-
-/**
- * Serves the SDK's worker metrics and ferry's own (ferry_workflows, ferry_layers_dumped,
- * ferry_dump_frozen, ferry_bytes_stored, ferry_downtime, ferry_chain_layers; see
- * activities/metrics.ts and workflows/metrics.ts) for Prometheus at http://ADDRESS/metrics.
- * Counters end in _total and histograms carry their unit, as Prometheus names them.
- */
-function installMetricsRuntime(bindAddress: string): void {
-  Runtime.install({
-    telemetryOptions: {
-      metrics: {
-        prometheus: {
-          bindAddress,
-          countersTotalSuffix: true,
-          unitSuffix: true,
-          // Frozen times and downtimes span milliseconds to minutes; chains one to a few dozen layers.
-          histogramBucketOverrides: {
-            ferry_dump_frozen: [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000],
-            ferry_downtime: [50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000],
-            ferry_chain_layers: [1, 2, 4, 8, 16, 32, 64],
-          },
-        },
-      },
-    },
-  });
 }
 
 /** `ferry worker`: connects, wires the real dependencies, and runs until SIGINT/SIGTERM. */
@@ -152,8 +130,11 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
     await mkdir(deps.stagingDir, { recursive: true, mode: STAGING_DIR_MODE });
     await chmod(deps.stagingDir, STAGING_DIR_MODE);
   }
-  // The runtime is process-wide and must be set up before the first connection.
-  if (opts.metricsAddress) installMetricsRuntime(opts.metricsAddress);
+  // Rules are read before anything connects: a bad file stops the worker at once, naming it.
+  const rules = runActivities && config.triggers ? loadTriggerRules(config.triggers.rulesFile) : null;
+  const guardsShutdown = rules !== null && rules.rules.some((r) => r.events.includes('shutdown'));
+  // The runtime is process-wide and must be set up once, before the first connection.
+  if (opts.metricsAddress || guardsShutdown) installRuntime({ metricsAddress: opts.metricsAddress, ownShutdownSignals: guardsShutdown }, opts.onWarning);
   const address = config.temporal.address;
   const connection: NativeConnection | null = await connectWithRetry({
     address,
@@ -181,14 +162,121 @@ export async function runFerryWorker(opts: RunFerryWorkerOptions): Promise<void>
       workflows: runWorkflows,
       ...(deps ? { host, activities: createActivities(deps) } : {}),
     });
+    const triggers = rules && config.triggers ? await startTriggers(config, host, rules, opts.onTrigger ?? (() => undefined)) : null;
+    // Taken over before onReady, where the CLI drops its own handlers for the wait on Temporal.
+    const release = guardsShutdown && triggers ? onStopSignals(() => stopAfterShutdownRules(triggers.service, workers, opts.onTrigger), () => stopNow(workers, opts.onTrigger)) : () => undefined;
     opts.onReady?.({
+      ...(triggers ? { triggers: triggers.summary } : {}),
       ...(runWorkflows ? { workflowQueue: workflowTaskQueue(config.temporal.taskQueuePrefix) } : {}),
       ...(deps ? { hostQueue: hostTaskQueue(config.temporal.taskQueuePrefix, host), stagingDir: deps.stagingDir } : {}),
       ...(deps?.direct ? { directAddress: `${deps.direct.host}:${deps.direct.port || 'any free port'}` } : {}),
       ...(deps ? { hostPolicy: config.hostPolicyFile ?? 'the default (processes of its own uid only)' } : {}),
     });
-    await runWorkers(workers);
+    try {
+      await runWorkers(workers);
+    } finally {
+      release();
+      await triggers?.close();
+    }
   } finally {
     await connection.close();
+  }
+}
+
+/**
+ * The Temporal runtime, when the defaults will not do. Metrics: the SDK's worker metrics and
+ * ferry's own (ferry_workflows, ferry_layers_dumped, ferry_dump_frozen, ferry_bytes_stored,
+ * ferry_downtime, ferry_chain_layers; see activities/metrics.ts and workflows/metrics.ts) served
+ * for Prometheus at http://ADDRESS/metrics, counters ending in _total and histograms carrying their
+ * unit, as Prometheus names them. Shutdown rules: SIGTERM and SIGINT are left to ferry, which
+ * checkpoints what the rules protect before it stops the workers.
+ */
+function installRuntime(opts: { metricsAddress: string | undefined; ownShutdownSignals: boolean }, onWarning?: (message: string) => void): void {
+  try {
+    Runtime.install({
+      ...(opts.ownShutdownSignals ? { shutdownSignals: [] } : {}),
+      ...(opts.metricsAddress
+        ? {
+            telemetryOptions: {
+              metrics: {
+                prometheus: {
+                  bindAddress: opts.metricsAddress,
+                  countersTotalSuffix: true,
+                  unitSuffix: true,
+                  // Frozen times and downtimes span milliseconds to minutes; chains one to a few dozen layers.
+                  histogramBucketOverrides: {
+                    ferry_dump_frozen: [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000],
+                    ferry_downtime: [50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000],
+                    ferry_chain_layers: [1, 2, 4, 8, 16, 32, 64],
+                  },
+                },
+              },
+            },
+          }
+        : {}),
+    });
+  } catch (err) {
+    // Already installed in this process (an embedding program, a test): its settings stay.
+    onWarning?.(
+      `the Temporal runtime was already installed (${(err as Error).message}): ` +
+        [opts.metricsAddress ? `no metrics on ${opts.metricsAddress}` : '', opts.ownShutdownSignals ? 'SIGTERM may stop the worker before the shutdown rules\' checkpoints' : '']
+          .filter(Boolean)
+          .join('; '),
+    );
+  }
+}
+
+/** The first stop signal runs `stop`; a second one, while it runs, stops at once (`force`). */
+function onStopSignals(stop: (signal: string) => Promise<void>, force: () => void): () => void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stopping) return force();
+    stopping = true;
+    void stop(signal);
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return () => {
+    process.removeListener('SIGTERM', handler);
+    process.removeListener('SIGINT', handler);
+  };
+}
+
+/** Checkpoints what the shutdown rules protect (within the grace period), then stops the workers. */
+async function stopAfterShutdownRules(service: TriggerService, workers: Worker[], log?: (line: string) => void): Promise<void> {
+  try {
+    const waits = await service.onShutdown();
+    const stored = waits.filter((w) => w.outcome === 'stored').length;
+    log?.(`shutdown: ${stored} of ${waits.length} checkpoint(s) stored; stopping the worker`);
+  } catch (err) {
+    log?.(`shutdown: the shutdown rules failed (${(err as Error).message}); stopping the worker`);
+  } finally {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  }
+}
+
+function stopNow(workers: Worker[], log?: (line: string) => void): void {
+  log?.('shutdown: second stop signal; stopping without waiting for the shutdown checkpoints');
+  for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+}
+
+async function startTriggers(config: FerryConfig, host: string, rules: TriggerRules, log: (line: string) => void) {
+  const ferry = await FerryClient.connect(config);
+  const service = new TriggerService({ settings: config.triggers!, rules, ferry, host, log });
+  try {
+    const sources = await service.start();
+    const summary = `${rules.rules.length} trigger rule(s) from ${rules.source}${sources.length ? ` (${sources.join('; ')})` : ''}`;
+    return {
+      service,
+      summary,
+      close: async () => {
+        await service.close();
+        await ferry.close();
+      },
+    };
+  } catch (err) {
+    await service.close();
+    await ferry.close();
+    throw err;
   }
 }

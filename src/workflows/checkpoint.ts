@@ -12,13 +12,14 @@
  * - Once a final dump has stopped the process, its images are the only copy: that part cannot be
  *   cancelled, and if storing fails the process is restored on the host from the local images.
  */
-import { CancellationScope, patched, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import type { HostCapabilities, LayerDump } from '../activities/types';
 import type { ProcessIdentity } from '../criu/types';
 import { layerUploaded, trackProgress } from './checkpoint-progress';
 import { catchUpUntilConverged, type CatchUpOutcome } from './catch-up';
 import { FinalLayersHandOff } from './direct-handoff';
 import { normalizePolicy } from './convergence-policy';
+import { deadlineOutcome, parseDeadline, planForDeadline, policyForDeadline, type DeadlinePlan, DEFAULT_DEADLINE_RESERVE_MS } from './deadline-plan';
 import { ConvergenceTracker } from './convergence-tracker';
 import { invalidInput } from './failures';
 import { hostActivities, probeHost, type HostActivities } from './host-activities';
@@ -38,10 +39,21 @@ export async function checkpoint(input: CheckpointInput): Promise<CheckpointResu
 }
 
 async function runCheckpoint(input: CheckpointInput): Promise<CheckpointResult> {
-  const { host, pid, prefix, policy, leaveRunning, prefetchWaitMs, announceTo, checkpointId, criuOptions } = checkedInput(input);
+  const { host, pid, prefix, policy, leaveRunning, prefetchWaitMs, announceTo, checkpointId, criuOptions, deadline } = checkedInput(input);
   const startedAt = Date.now();
   const acts = hostActivities(prefix, host);
   const progress = trackProgress(checkpointId, host, pid);
+  if (deadline) {
+    progress.deadline = deadline.plan;
+    // Once only the reserve is left, the run behaves as if dumpNow had been signalled.
+    if (deadline.plan.preDumps) {
+      void sleep(deadline.plan.remainingMs - deadline.reserveMs)
+        .then(() => {
+          progress.dumpNowRequested = true;
+        })
+        .catch(() => undefined);
+    }
+  }
   const prefetchRounds = new PrefetchRounds();
   const handOff = input.handOffFinalLayers === true ? new FinalLayersHandOff() : null;
   // Runs started before catch-up rounds and recorded decisions replay the rules they ran with.
@@ -111,7 +123,8 @@ async function runCheckpoint(input: CheckpointInput): Promise<CheckpointResult> 
     const store = () => storeCheckpoint(acts, uploads, fd, { checkpointId, baseLayers: chain.baseLayers, keepStaging: input.keepStaging, progress, pending: catchUp.pending });
     const timings = leaveRunning ? await store() : await CancellationScope.nonCancellable(store);
     progress.stage = 'done';
-    return checkpointResult({ progress, identity, caps, outcome, finalDump: fd, baseLayers: chain.baseLayers, ...timings, durationMs: Date.now() - startedAt });
+    const result = checkpointResult({ progress, identity, caps, outcome, finalDump: fd, baseLayers: chain.baseLayers, ...timings, durationMs: Date.now() - startedAt });
+    return deadline ? { ...result, deadline: deadlineOutcome(deadline.plan, Date.now()) } : result;
   } catch (err) {
     throw await abandonCheckpoint(err, { acts, checkpointId, host, pid, uploads, finalDump, progress, runsElsewhere });
   }
@@ -122,8 +135,10 @@ function checkedInput(input: CheckpointInput) {
   const host = validateHost(input.host);
   const pid = validatePid(input.pid);
   const prefix = validatePrefix(input.taskQueuePrefix);
-  const policy = normalizePolicy(input.policy);
-  if (typeof policy === 'string') throw invalidInput(policy);
+  const asked = normalizePolicy(input.policy);
+  if (typeof asked === 'string') throw invalidInput(asked);
+  const deadline = checkedDeadline(input);
+  const policy = deadline ? policyForDeadline(asked, deadline.plan) : asked;
   const leaveRunning = input.leaveRunning === true;
   const prefetchWaitMs = validatePrefetchWait(input.prefetchWaitLimitMs);
   const parentWorkflow = workflowInfo().parent;
@@ -134,7 +149,20 @@ function checkedInput(input: CheckpointInput) {
   if (input.handOffFinalLayers === true && !announceTo) throw invalidInput('handOffFinalLayers is for a checkpoint started by migrate with announceStoredLayers');
   const checkpointId = input.checkpointId === undefined ? newCheckpointId(host, pid) : validateCheckpointId(input.checkpointId);
   const criuOptions = validateCriuOptions(input.criuOptions);
-  return { host, pid, prefix, policy, leaveRunning, prefetchWaitMs, announceTo, checkpointId, criuOptions };
+  return { host, pid, prefix, policy, leaveRunning, prefetchWaitMs, announceTo, checkpointId, criuOptions, deadline };
+}
+
+/** The event's deadline, planned against workflow time at the start (null without one). */
+function checkedDeadline(input: CheckpointInput): { plan: DeadlinePlan; reserveMs: number } | null {
+  if (input.deadline === undefined) return null;
+  const deadlineMs = parseDeadline(input.deadline);
+  if (deadlineMs === null) throw invalidInput(`deadline must be an ISO 8601 time with a zone, e.g. 2026-11-29T14:00:00Z, got ${JSON.stringify(input.deadline)}`);
+  const reserveMs = input.deadlineReserveMs ?? undefined;
+  if (reserveMs !== undefined && (typeof reserveMs !== 'number' || !Number.isInteger(reserveMs) || reserveMs < 0 || reserveMs > 3_600_000)) {
+    throw invalidInput(`deadlineReserveMs must be a whole number of milliseconds from 0 to 3600000, got ${JSON.stringify(reserveMs)}`);
+  }
+  const plan = planForDeadline(deadlineMs, Date.now(), reserveMs);
+  return { plan, reserveMs: reserveMs ?? DEFAULT_DEADLINE_RESERVE_MS };
 }
 
 /** What migrate's direct path needs: this checkpoint's local layers and the final dump's timing. */

@@ -8,6 +8,7 @@ import type { CriuFeatures, CriuOptions } from '../criu/types';
 
 export type { LayerSummary } from '../core/layer';
 import type { ConvergencePolicy, DecisionRecord, StopReason } from './convergence-policy';
+import type { DeadlineOutcome, DeadlinePlan } from './deadline-plan';
 
 export interface CheckpointInput {
   /** Host name whose worker runs CRIU (task queue `<prefix>-host-<host>`). */
@@ -45,6 +46,14 @@ export interface CheckpointInput {
   taskQueuePrefix?: string;
   /** CRIU resource options every dump needs, e.g. {"fileLocks": true}; a restore applies them by itself. */
   criuOptions?: CriuOptions;
+  /**
+   * When the checkpoint must be stored by (ISO 8601 with a zone), e.g. a spot VM's termination
+   * time. Pre-dumps are taken only while more than deadlineReserveMs is left; the result says
+   * whether the deadline was met (docs/triggers.md).
+   */
+  deadline?: string;
+  /** Time the final dump and its upload are given before the deadline (ms, default 30000). */
+  deadlineReserveMs?: number;
 }
 
 /** What a checkpoint tells its parent with `layersStored`. */
@@ -103,6 +112,8 @@ export interface CheckpointProgress {
   preDumps: PreDumpOutcome | null;
   /** Convergence decisions so far, with their numbers (absent in runs before they were recorded). */
   decisions?: DecisionRecord[];
+  /** The plan made for the input's deadline (absent without one). */
+  deadline?: DeadlinePlan;
 }
 
 export interface CheckpointResult {
@@ -130,6 +141,8 @@ export interface CheckpointResult {
   bytesUploaded: number;
   /** Workflow time from start to result. */
   durationMs: number;
+  /** With a deadline in the input: stored before it or not, and by how much. */
+  deadline?: DeadlineOutcome;
 }
 
 export interface RestoreInput {
