@@ -68,22 +68,15 @@ export function restoreSteps(ctx: ActivityContext) {
 }
 
 /**
- * A lazy restore whose pages stopped coming after the process ran: the process cannot go on
- * without them (a fault on a page the lazy-pages daemon no longer serves is not an error the
- * process sees, it would read zeros or hang), so it is killed here. The failure says that it ran
- * (details.ranOnTarget), for the workflow to tell the user what is left where.
+ * A lazy restore whose pages stopped coming after the process ran (the driver killed that copy:
+ * it lacked memory). The failure says that it ran (details.ranOnTarget), for the workflow to tell
+ * the user what is left where.
  */
 function lazyRestoreBroke(err: unknown): unknown {
   if (!isError(err, LazyPagesFailedError) || err.pid === null) return err;
-  let killed = true;
-  try {
-    process.kill(err.pid, 'SIGKILL');
-  } catch {
-    killed = false;
-  }
   return ApplicationFailure.create({
     type: failureTypeOf(err.kind),
-    message: `${err.message}${killed ? ` (ferry killed pid ${err.pid} on this host: it had not all its memory)` : ''}`,
+    message: err.message,
     nonRetryable: true,
     cause: err,
     details: [{ kind: err.kind, ranOnTarget: true, pid: err.pid }],
