@@ -9,9 +9,11 @@
  *
  * Over RPC, a lazy dump takes only a port and listens on every IPv4 address of the source, and it
  * serves the first connection it accepts, then closes its listener (run_tcp_server in CRIU's
- * util.c). The exit connects to it over loopback the moment CRIU says it listens ("status-ready"),
- * so the first connection is ferry's; if someone else got in first, CRIU never answers ours, the
- * migration is aborted and CRIU resumes the process on the source. The entrance offers the pages
+ * util.c; it accepts only after the "status-ready" notification was answered). The exit connects
+ * to it over loopback while answering that notification, so ferry's is normally the first
+ * connection in the backlog. One that came in the few ms between CRIU's listen and ours would be
+ * served instead, and ours reset when CRIU closes its listener: the tunnel breaks and the
+ * migration fails (docs/workflows.md says what is left to a firewall). The entrance offers the pages
  * on a loopback port of the target, for one connection: the lazy-pages daemon ferry starts right
  * after. Both ends carry bytes only; what flows is CRIU's own page-server protocol.
  */
