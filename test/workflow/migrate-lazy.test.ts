@@ -96,6 +96,19 @@ describe('migrate --lazy (post-copy)', () => {
     expect(b.criu.calls.filter((c) => c.startsWith('dump:'))).toEqual([]);
   });
 
+  test('the durable copy fails after every page is in: MigratedNotStored, the process runs on B with both times in the details', async () => {
+    const { store, a, b, prefix } = twoHosts('lazyns');
+    b.criu.restoredPid = 9103;
+    store.failPut = () => Object.assign(new Error('bucket gone'), { name: 'BucketMissing' });
+    const err = await withWorkers(shared.env, prefix, [a, b], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', lazy: true }).catch((x: unknown) => x));
+    expect((err as { failureType: string }).failureType).toBe('MigratedNotStored');
+    expect((err as Error).message).toMatch(/now runs on node-b as pid 9103/);
+    expect(a.criu.lazyDumpEnds).toEqual(['served']);
+    expect(a.criu.alive.has(PID)).toBe(false);
+    expect(b.criu.alive.has(9103)).toBe(true);
+    expect(leftovers(a.deps.stagingDir)).toEqual([]);
+  });
+
   test('a target without a direct address: refused before anything is dumped', async () => {
     const { a, b, prefix } = twoHosts('lazynd', { targetDirect: false });
     const err = await withWorkers(shared.env, prefix, [a, b], (ferry) => ferry.migrate({ pid: PID, from: 'node-a', to: 'node-b', lazy: true }).catch((x: unknown) => x));
