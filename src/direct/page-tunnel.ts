@@ -209,6 +209,10 @@ function connectTls(opts: PageTunnelExitOptions): Promise<tls.TLSSocket> {
  * once: a half-open page stream would leave the restored process waiting.
  */
 function join(a: net.Socket, b: net.Socket): Promise<{ aFromB: number; bFromA: number; error: string | null }> {
+  // The page protocol is request/response in small messages: with Nagle's algorithm each answer
+  // waited for the peer's delayed ACK (~40 ms): 64 MiB took 51 s here instead of 4 s.
+  a.setNoDelay(true);
+  b.setNoDelay(true);
   return new Promise((resolve) => {
     let aFromB = 0;
     let bFromA = 0;
