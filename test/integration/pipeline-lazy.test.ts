@@ -127,8 +127,8 @@ test(`migrate --lazy of a ${MIB} MiB workload: runs on the target before its las
   const dir = path.join(tmp, 'wl');
   fs.mkdirSync(dir);
   const init = await startInPidNamespace(dir);
-  const before = until('the workload in the namespace', () => oursPids().find((p) => comm(p) === 'workload') ?? null, 5000, 20);
-  expect((await verifyWorkload(await before, dir)).ok).toBe(true);
+  const before = await until('the workload in the namespace', () => oursPids().find((p) => comm(p) === 'workload' && parentOf(p) === init) ?? null, 5000, 20);
+  expect((await verifyWorkload(before, dir)).ok).toBe(true);
 
   const r: MigrateResult = await stack.ferry.migrate({ pid: init, from: HOST_A, to: HOST_B, lazy: true });
   expect(r).toMatchObject({ path: 'post-copy', from: HOST_A, to: HOST_B });
@@ -155,4 +155,29 @@ test(`migrate --lazy of a ${MIB} MiB workload: runs on the target before its las
       `downtime parts ${JSON.stringify(r.downtime.parts)}; tunnel ${pc.tunnelBytes} B, images ${pc.imagesBytes} B; ` +
       `durable copy froze ${pc.durableCopy.frozenMs} ms, stored ${pc.durableCopy.storedAtMs} ms after the freeze\n`,
   );
+  process.kill(r.newPid, 'SIGKILL'); // the namespace's init: its whole tree goes
+});
+
+test('a source whose pipes are too small for CRIU\'s page server: the migration fails and the process keeps running on the source, every page intact', async () => {
+  const dir = path.join(tmp, 'wl-small-pipe');
+  fs.mkdirSync(dir);
+  const init = await startInPidNamespace(dir);
+  // The one under the init (the launcher that forked it may not have exited yet).
+  const workload = await until('the workload in the namespace', () => oursPids().find((p) => comm(p) === 'workload' && parentOf(p) === init) ?? null, 5000, 20);
+  fs.writeFileSync(PIPE_MAX, '1048576');
+  let err: unknown;
+  try {
+    err = await stack.ferry.migrate({ pid: init, from: HOST_A, to: HOST_B, lazy: true }).catch((e: unknown) => e);
+  } finally {
+    fs.writeFileSync(PIPE_MAX, String(LAZY_PIPE_BYTES));
+  }
+  expect((err as { failureType?: string }).failureType).toBe('PostCopyFailed');
+  expect((err as Error).message).toMatch(/CRIU resumed (it|the process) on it-la-/);
+  process.stdout.write(`[numbers] small pipe: ${(err as Error).message}\n`);
+  // The source's process runs again (CRIU resumed it), with its memory whole; no copy is left on the target.
+  await until(`pid ${workload} running again`, () => (['R', 'S'].includes(fs.readFileSync(`/proc/${workload}/stat`, 'utf8').split(') ')[1]![0]!) ? true : null), 10000, 20);
+  expect(await verifyWorkload(workload, dir)).toMatchObject({ ok: true, bad: 0, pages: (MIB * 1024 * 1024) / 4096 });
+  await until('no other copy of the workload', () => (oursPids().filter((p) => comm(p) === 'workload' && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir)).length === 1 ? true : null), 10000, 20);
+  expect(stagingLeftovers(depsA)).toEqual([]);
+  expect(stagingLeftovers(depsB)).toEqual([]);
 });
