@@ -178,6 +178,15 @@ test('a source whose pipes are too small for CRIU\'s page server: the migration 
   await until(`pid ${workload} running again`, () => (['R', 'S'].includes(fs.readFileSync(`/proc/${workload}/stat`, 'utf8').split(') ')[1]![0]!) ? true : null), 10000, 20);
   expect(await verifyWorkload(workload, dir)).toMatchObject({ ok: true, bad: 0, pages: (MIB * 1024 * 1024) / 4096 });
   await until('no other copy of the workload', () => (oursPids().filter((p) => comm(p) === 'workload' && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir)).length === 1 ? true : null), 10000, 20);
+  // The target's CRIU, stuck after the lazy-pages daemon failed, was not left behind.
+  const stuck = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e) && comm(Number(e)) === 'criu').filter((e) => {
+    try {
+      return fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(stack.stagingRoot);
+    } catch {
+      return false;
+    }
+  });
+  expect(stuck).toEqual([]);
   expect(stagingLeftovers(depsA)).toEqual([]);
   expect(stagingLeftovers(depsB)).toEqual([]);
 });
