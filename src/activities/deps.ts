@@ -14,6 +14,13 @@ export interface CriuPort {
   dump(req: DumpRequest): Promise<DumpResult>;
   restore(req: RestoreRequest): Promise<CriuRestoreResult>;
   /**
+   * A lazy final dump (post-copy migration): writes everything but the memory, then calls
+   * `serving` once CRIU's page server listens on `req.lazyPagesPort` (a failure of `serving`
+   * aborts the dump); resolves when the last page was served. When it rejects, CRIU has resumed
+   * the process here. Optional for fakes: without it a host cannot be the source of one.
+   */
+  lazyDump?(req: DumpRequest, serving: () => Promise<void>): Promise<DumpResult>;
+  /**
    * Identity of any live process, with no refusal and no policy check: used to recognise a
    * process ferry restored itself (a child of the worker, which identify() refuses as ferry's own
    * tree). Optional for fakes; identify() is used without it.

@@ -13,6 +13,7 @@ import { DirectReceiver } from '../direct/receiver';
 import { sendLayers } from '../direct/sender';
 import { newSessionKeyPair, parsePublicKey, sessionPsk, type SessionKeyPair } from '../direct/session-keys';
 import { mapped, type ActivityContext } from './context';
+import { lazySteps } from './lazy-steps';
 import { makeStagingDir } from './staging';
 import type { DirectEndpoint, DirectSenderKey, DirectSessionInput, OpenReceiverInput, SendDirectInput, SendDirectResult } from './types';
 
@@ -28,7 +29,11 @@ interface Held<T> {
 export function directSteps(ctx: ActivityContext) {
   const { deps, staging, now } = ctx;
   const senderKeys = new Map<string, Held<SessionKeyPair>>();
-  const receivers = new Map<string, Held<{ receiver: DirectReceiver; endpoint: DirectEndpoint }>>();
+  const receivers = new Map<string, Held<{ receiver: DirectReceiver; endpoint: DirectEndpoint; psk: Buffer }>>();
+  const lazy = lazySteps(ctx, {
+    senderKey: (sessionId) => senderKeys.get(sessionId)?.value ?? null,
+    receiverPsk: (sessionId) => receivers.get(sessionId)?.value.psk ?? null,
+  });
 
   function dropExpired(): void {
     const cutoff = now() - SESSION_LIFETIME_MS;
@@ -67,9 +72,10 @@ export function directSteps(ctx: ActivityContext) {
         const peers = { sessionId: input.sessionId, senderPublicKey: input.senderPublicKey, receiverPublicKey: keys.publicKey };
         const intoDir = staging.downloadDir(input.checkpointId, input.downloadId);
         await makeStagingDir(intoDir);
+        const psk = sessionPsk(keys.privateKey, input.senderPublicKey, peers);
         const receiver = await DirectReceiver.listen({
           sessionId: input.sessionId,
-          psk: sessionPsk(keys.privateKey, input.senderPublicKey, peers),
+          psk,
           intoDir,
           bindAddress: deps.direct.host,
           port: deps.direct.port,
@@ -78,7 +84,7 @@ export function directSteps(ctx: ActivityContext) {
           throw new DirectTransferFailed(`cannot listen on ${deps.direct!.host}:${deps.direct!.port} for a direct transfer: ${err.message}`);
         });
         const endpoint = { address: deps.direct.host, port: receiver.port, publicKey: keys.publicKey, stagingDir: intoDir };
-        receivers.set(input.sessionId, { value: { receiver, endpoint }, createdAtMs: now() });
+        receivers.set(input.sessionId, { value: { receiver, endpoint, psk }, createdAtMs: now() });
         return endpoint;
       });
     },
@@ -114,13 +120,16 @@ export function directSteps(ctx: ActivityContext) {
       });
     },
 
-    /** Drops this worker's key or receiver of the transfer, if any is left. */
+    /** Drops this worker's key, receiver or page tunnel of the transfer, if any is left. */
     async closeDirectLink(input: DirectSessionInput): Promise<void> {
       return mapped(async () => {
         senderKeys.delete(input.sessionId);
         receivers.get(input.sessionId)?.value.receiver.close();
         receivers.delete(input.sessionId);
+        lazy.closeTunnel(input.sessionId);
       });
     },
+
+    ...lazy.activities,
   };
 }

@@ -3,7 +3,8 @@
  * checkpoint or a download left in the host's staging dir (and in the store, when asked).
  */
 import fs from 'node:fs/promises';
-import { log } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
+import { LazyPagesFailedError, failureTypeOf, isError } from '../core';
 import type { ProcessIdentity } from '../criu/types';
 import { mapped, type ActivityContext } from './context';
 import { readJson, writeJsonAtomic } from './staging';
@@ -23,9 +24,21 @@ export function restoreSteps(ctx: ActivityContext) {
           return { pid: earlier.pid, restoreTimeUs: earlier.restoreTimeUs, startedAtMs: earlier.startedAtMs, finishedAtMs: earlier.finishedAtMs, durationMs: earlier.durationMs };
         }
         const startedAtMs = now();
-        const r = await ctx.whileBeating({ stage: 'restore' }, deps.criu.restore({ imagesDir }));
-        const finishedAtMs = now();
-        const outcome: RestoreOutcome = { pid: r.pid, restoreTimeUs: r.restoreTimeUs, startedAtMs, finishedAtMs, durationMs: finishedAtMs - startedAtMs };
+        const lazy = input.lazyPagesFrom ? { lazyPages: true, lazyPagesFrom: input.lazyPagesFrom } : {};
+        const r = await ctx.whileBeating({ stage: 'restore' }, deps.criu.restore({ imagesDir, ...lazy }).catch((err: unknown) => {
+          throw lazyRestoreBroke(err);
+        }));
+        const doneAtMs = now();
+        // A lazy restore returns with the last page; the process ran since RESTORE answered.
+        const finishedAtMs = r.lazyPages ? doneAtMs - r.lazyPages.allPagesInMs : doneAtMs;
+        const outcome: RestoreOutcome = {
+          pid: r.pid,
+          restoreTimeUs: r.restoreTimeUs,
+          startedAtMs,
+          finishedAtMs,
+          durationMs: finishedAtMs - startedAtMs,
+          ...(r.lazyPages ? { lastPageAtMs: doneAtMs } : {}),
+        };
         try {
           // Not identify(): with rst_sibling the restored process is the worker's child, which
           // identify() refuses as ferry's own tree, and the marker was then never written.
@@ -52,4 +65,20 @@ export function restoreSteps(ctx: ActivityContext) {
       });
     },
   };
+}
+
+/**
+ * A lazy restore whose pages stopped coming after the process ran (the driver killed that copy:
+ * it lacked memory). The failure says that it ran (details.ranOnTarget), for the workflow to tell
+ * the user what is left where.
+ */
+function lazyRestoreBroke(err: unknown): unknown {
+  if (!isError(err, LazyPagesFailedError) || err.pid === null) return err;
+  return ApplicationFailure.create({
+    type: failureTypeOf(err.kind),
+    message: err.message,
+    nonRetryable: true,
+    cause: err,
+    details: [{ kind: err.kind, ranOnTarget: true, pid: err.pid }],
+  });
 }

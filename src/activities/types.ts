@@ -117,6 +117,11 @@ export interface DownloadResult {
 
 export interface RestoreProcessInput {
   imagesDir: string;
+  /**
+   * Post-copy: restore before the memory is here, fetching pages from a lazy dump's page server
+   * at this address (on migrate's path, the loopback end of the page tunnel).
+   */
+  lazyPagesFrom?: { address: string; port: number };
 }
 
 export interface RestoreOutcome {
@@ -126,6 +131,8 @@ export interface RestoreOutcome {
   /** Host wall clock when CRIU reported the process running again. */
   finishedAtMs: number;
   durationMs: number;
+  /** A lazy restore: host wall clock when its last page arrived (the activity returns then). */
+  lastPageAtMs?: number;
 }
 
 export interface CleanInput {
@@ -209,4 +216,44 @@ export interface SendDirectResult {
   layersSent: number[];
   startedAtMs: number;
   durationMs: number;
+}
+
+/** The target's end of a post-copy migration's page tunnel (src/direct/page-tunnel.ts). */
+export interface PageTunnelEndpoint {
+  /** Where the source's worker connects (the target's direct address). */
+  address: string;
+  port: number;
+  /** Loopback port on the target that its lazy-pages daemon fetches pages from. */
+  localPort: number;
+}
+
+export interface StartLazyDumpInput extends DirectSessionInput {
+  checkpointId: string;
+  pid: number;
+  /** The direct receiver for the non-memory images. */
+  to: DirectEndpoint;
+  tunnel: PageTunnelEndpoint;
+  criuOptions?: CriuOptions;
+}
+
+/** A lazy final dump whose non-memory images reached the target; its page server now serves. */
+export interface LazyDumpStarted {
+  /** The final layer on the target: restore it with lazy pages from the tunnel. */
+  targetImagesDir: string;
+  /** The images dir on the source (cleaned once the pages are all served). */
+  imagesDir: string;
+  /** Bytes of non-memory images sent. */
+  bytes: number;
+  startedAtMs: number;
+  /** CRIU's post-dump: the non-memory images are written and the process is frozen for good. */
+  imagesWrittenAtMs: number;
+  /** The page tunnel stood and the images were on the target. */
+  handedAtMs: number;
+}
+
+export interface LazyDumpFinished {
+  /** Host wall clock when CRIU's page server had served every page (the RPC dump returned). */
+  finishedAtMs: number;
+  bytesToTarget: number;
+  pagesWritten: number;
 }

@@ -136,6 +136,7 @@ interface MigrateFlags extends WaitFlags, PolicyFlags, CriuOptionFlags {
   to: string;
   warm: boolean;
   direct: boolean;
+  lazy?: boolean;
   checkpointId?: string;
 }
 
@@ -175,10 +176,11 @@ async function runMigrate(opts: MigrateFlags): Promise<void> {
   const from = parseHost('--from', opts.from);
   const to = parseHost('--to', opts.to);
   if (from === to) throw new UsageError(`--from and --to are both ${JSON.stringify(from)}; give two different hosts`);
+  if (opts.lazy && opts.direct === false) throw new UsageError('--lazy moves the process over the direct link between the two workers: it cannot be combined with --no-direct');
   const policy = policyFrom(opts);
   const checkpointId = checkpointIdFrom(opts.checkpointId, from, pid);
   await withServedHosts([from, to], async (ferry) => {
-    const handle = await ferry.startMigrate({ pid, from, to, policy, fromWarm: opts.warm !== false, checkpointId, ...(opts.direct === false ? { direct: false } : {}), ...criuOptionsFrom(opts) });
+    const handle = await ferry.startMigrate({ pid, from, to, policy, fromWarm: opts.warm !== false, checkpointId, ...(opts.direct === false ? { direct: false } : {}), ...(opts.lazy ? { lazy: true } : {}), ...criuOptionsFrom(opts) });
     await report<MigrateResult>(ferry, opts, handle, {
       started: `migration of pid ${pid}`,
       checkpointId,
@@ -303,6 +305,12 @@ Without soft-dirty memory tracking in the kernel, pre-dumps are skipped and the 
       ...POLICY_OPTIONS,
       { flags: '--no-warm', help: "ignore the process's warm chain of nightly pre-dumps (by default it is the parent when there is one)" },
       { flags: '--no-direct', help: 'move the final layers through the store inside the downtime (by default they go straight to the target worker, and are stored after the restore)' },
+      {
+        flags: '--lazy',
+        help:
+          'post-copy: restore on the target before the memory arrives (pages follow on fault and in the background, through an encrypted tunnel from the source); ' +
+          'RISK: until the last page has arrived the process needs the source host, and if that host dies first the process is lost',
+      },
       { flags: '--checkpoint-id <id>', help: 'store the checkpoint under this id' },
       ...CRIU_RESOURCE_OPTIONS,
       { flags: '--wait', help: 'wait for the result and print the new pid and the downtime' },
@@ -316,7 +324,18 @@ Examples:
 The final layers go from web-1's worker straight to web-2's (TLS with a key made for this
 migration; web-2's worker listens on its --direct-address), the process is restored, and then the
 checkpoint is stored. If that link cannot be used, they go through the store and the result says
-why. If the restore on the target fails, the process is restored on the source host again.`,
+why. If the restore on the target fails, the process is restored on the source host again.
+
+  $ ferry migrate --pid 4242 --from web-1 --to web-2 --lazy --wait
+
+Post-copy (--lazy): web-1 dumps everything but the memory, web-2 restores from that at once, and
+the pages follow from web-1 through a TLS tunnel keyed for this migration, on fault and in the
+background. The downtime no longer grows with the memory. The risk: until the last page has
+arrived the process needs web-1; if web-1 (or the link) fails before that, the copy on web-2 is
+killed and the process is resumed on web-1 from its state at the freeze, or is lost if web-1 is
+gone. A failure before the process ran on web-2 resumes it on web-1. Once every page is in, a
+--leave-running checkpoint of the process on web-2 is stored (it freezes the process briefly once
+more; the result says for how long). Needs fs.pipe-max-size >= 4194304 on web-1.`,
     action: runMigrate,
   },
   {

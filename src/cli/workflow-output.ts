@@ -76,6 +76,18 @@ export function formatMigrate(r: MigrateResult, url: string | null): string {
 /** The parts of the downtime, by the path the final layers took. */
 function downtimeParts(r: MigrateResult): string[] {
   const p = r.downtime.parts;
+  if (r.path === 'post-copy' && r.postCopy) {
+    const pc = r.postCopy;
+    return [
+      `    lazy dump (all but memory) ${ms(p.finalDumpMs)}, sent directly to ${r.to} ${ms(p.directMs ?? 0)} (${formatBytes(pc.imagesBytes)}), restore ${ms(p.restoreMs)}, other ${ms(p.otherMs)}`,
+      `  post-copy: running on ${r.to} ${ms(pc.runningOnTargetMs)} after the freeze; last page in ${ms(pc.lastPageAtMs)} after the freeze ` +
+        `(${ms(pc.pagesAfterRunningMs)} of pages after it ran, ${formatBytes(pc.tunnelBytes)} through the tunnel)`,
+      `  risk: ${pc.risk}`,
+      ...(pc.sourceProblem ? [`  warning: ${pc.sourceProblem}`] : []),
+      `  durable copy: --leave-running checkpoint ${pc.durableCopy.checkpointId} on ${r.to} (workflow ${pc.durableCopy.workflowId}); ` +
+        `it froze the process again for ${ms(pc.durableCopy.frozenMs)}; stored ${ms(pc.durableCopy.storedAtMs)} after the freeze`,
+    ];
+  }
   const dump = `    final dump ${ms(p.finalDumpMs)} (CRIU frozen ${ms(p.frozenDumpMs)})`;
   if (r.path === 'direct' && r.direct) {
     return [

@@ -67,4 +67,12 @@ export const PATCHES = {
   checkpointIdClaim: 'checkpoint-id-claimed',
   /** migrate sends the final layers straight to the target's worker, and stores them after the restore. */
   migrateDirect: 'migrate-direct-final-layers',
+  /** migrate with lazy: true restores on the target first and moves the memory after (post-copy). */
+  migrateLazy: 'migrate-lazy',
 } as const;
+
+/** The risk of a post-copy migration, said the same way in --help, the docs and the result. */
+export const POST_COPY_RISK =
+  'post-copy: the process ran on the target before all its memory had arrived; until the last page came, ' +
+  'its memory was split between the two hosts, and a failure of the source host (or of the link) in that ' +
+  'time would have lost the process';

@@ -441,7 +441,18 @@ export async function restore(req: RestoreRequest, opts: DriverOptions = {}): Pr
     const exit = await daemon.finished;
     // CRIU leaves the daemon's socket behind; a later lazy restore from this dir makes its own.
     fs.rmSync(path.join(dir, LAZY_PAGES_SOCKET), { force: true });
-    if (exit.code !== 0 || exit.signal) throw lazyFailure(dir, pid, daemon, req, exit, null);
+    if (exit.code !== 0 || exit.signal) {
+      // The process runs without part of its memory, and no daemon will bring it: a fault there
+      // would now read zeros or hang. It must not go on as if it were whole.
+      const failure = lazyFailure(dir, pid, daemon, req, exit, null);
+      try {
+        process.kill(pid, 'SIGKILL');
+        failure.message += ` (ferry killed pid ${pid}: it lacked memory that will not come)`;
+      } catch {
+        // already gone
+      }
+      throw failure;
+    }
     const from = req.lazyPagesFrom ? `${req.lazyPagesFrom.address.includes(':') ? `[${req.lazyPagesFrom.address}]` : req.lazyPagesFrom.address}:${req.lazyPagesFrom.port}` : dir;
     lazyPages = { from, allPagesInMs: Math.round(performance.now() - answeredAt) };
   }

@@ -196,6 +196,10 @@ export class CriuWorker {
     }
     if (this.exit) return this.exit;
     const timer = setTimeout(() => {
+      // The shell's CRIU first: killing the shell alone left a stuck `criu restore` behind for good
+      // (seen after a failed lazy restore of a pid namespace). Not the shell's other children:
+      // those are restored tasks.
+      killCriuChildren(this.child.pid);
       this.child.kill('SIGKILL');
       // A CRIU stuck past the shell's death still holds the stderr pipe: let go of it, or ferry
       // itself could never exit.
@@ -206,6 +210,24 @@ export class CriuWorker {
       return await this.exited;
     } finally {
       clearTimeout(timer);
+    }
+  }
+}
+
+/** SIGKILLs the children of `shellPid` that are CRIU itself (comm "criu"). */
+function killCriuChildren(shellPid: number | undefined): void {
+  if (!shellPid) return;
+  let children: string[];
+  try {
+    children = fs.readFileSync(`/proc/${shellPid}/task/${shellPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return;
+  }
+  for (const pid of children) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'criu') process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone meanwhile
     }
   }
 }

@@ -36,6 +36,8 @@ export function criuPort(config: FerryConfig, host: string): CriuPort {
     dumpableBytes: async (pid) => readDumpableBytes(pid),
     preDump: (req) => preDump(req, opts),
     dump: (req) => dump(req, opts),
+    // CRIU's "status-ready" comes once the lazy page server listens, just before it accepts.
+    lazyDump: (req, serving) => dump({ ...req, lazyPages: true }, { ...opts, hooks: { any: async (n) => (n.name === 'status-ready' ? serving() : undefined) } }),
     restore: (req) => restore(req, opts),
     isAlive: async (identity) => {
       try {

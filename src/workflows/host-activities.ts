@@ -50,6 +50,8 @@ export function hostActivities(prefix: string, host: string) {
   const transfer = longRunning('2h', '60s', 10);
   // A direct transfer is tried once: when it fails the migration takes the store path at once.
   const direct = longRunning('2h', '30s', 1);
+  // Post-copy steps hold CRIU and a tunnel in the worker: a retry could not pick them up.
+  const lazy = longRunning('6h', '30s', 1);
   return {
     checkHost: probe.checkHost,
     identifyProcess: quick.identifyProcess,
@@ -69,6 +71,11 @@ export function hostActivities(prefix: string, host: string) {
     prepareDirectSend: quick.prepareDirectSend,
     openDirectReceiver: quick.openDirectReceiver,
     sendLayersDirect: direct.sendLayersDirect,
+    openPageTunnel: quick.openPageTunnel,
+    startLazyDump: lazy.startLazyDump,
+    lazyRestoreProcess: lazy.restoreProcess,
+    finishLazyDump: lazy.finishLazyDump,
+    abortLazyDump: probe.abortLazyDump,
     // Like the probe: a host that is gone must not hold up the clean-up after a failure.
     closeDirectLink: probe.closeDirectLink,
   };

@@ -23,6 +23,7 @@ import { checkpoint } from './checkpoint';
 import { CheckpointInProgress, MigratedNotStored, innermostMessage } from '../core';
 import { handOff, listenForFinalLayers, openDirectLink, type DirectLink, type HandOffOutcome } from './direct-handoff';
 import { invalidInput, toFailure } from './failures';
+import { migrateLazy } from './migrate-lazy';
 import { hostActivities, probeHost, type HostActivities } from './host-activities';
 import { newCheckpointId, validateCheckpointId, validateCriuOptions, validateHost, validatePid, validatePrefix } from './input-validation';
 import { DUMP_NOW_SIGNAL, PATCHES, PROGRESS_QUERY, processWorkflowId, workflowTaskQueue } from '../core';
@@ -34,7 +35,7 @@ import type { CheckpointInput, CheckpointResult, DowntimeBreakdown, FinalLayersR
 import { recordDowntime, withOutcomeMetric } from './metrics';
 
 export interface MigrateProgress {
-  stage: 'checking-hosts' | 'checkpointing' | 'prefetching' | 'sending-direct' | 'downloading' | 'restoring' | 'rolling-back' | 'cleaning' | 'done' | 'failed';
+  stage: 'checking-hosts' | 'checkpointing' | 'prefetching' | 'sending-direct' | 'downloading' | 'restoring' | 'rolling-back' | 'cleaning' | 'storing' | 'done' | 'failed';
   from: string;
   to: string;
   pid: number;
@@ -82,6 +83,11 @@ async function runMigrate(input: MigrateInput): Promise<MigrateResult> {
 
   // The target must be there before the source process is stopped.
   await probeHost(target, prefix, to, progress);
+
+  // Only runs asked for post-copy take the marker: every older history replays as before.
+  if (input.lazy === true && patched(PATCHES.migrateLazy)) {
+    return await migrateLazy({ input, source, target, from, to, pid, prefix, startedAt, progress });
+  }
 
   progress.stage = 'checkpointing';
   // Runs started before the prefetch existed replay without it.
@@ -260,6 +266,8 @@ function checkedInput(input: MigrateInput) {
   const prefix = validatePrefix(input.taskQueuePrefix);
   if (input.checkpointId !== undefined) validateCheckpointId(input.checkpointId);
   if (input.direct !== undefined && typeof input.direct !== 'boolean') throw invalidInput('direct must be true or false');
+  if (input.lazy !== undefined && typeof input.lazy !== 'boolean') throw invalidInput('lazy must be true or false');
+  if (input.lazy === true && input.direct === false) throw invalidInput('lazy (post-copy) moves the process over the direct link: it cannot be combined with direct: false');
   validateCriuOptions(input.criuOptions);
   if (from === to) throw invalidInput(`from and to are both ${JSON.stringify(from)}; a migration needs two different hosts`);
   return { from, to, pid, prefix };

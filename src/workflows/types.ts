@@ -184,6 +184,37 @@ export interface MigrateInput {
    * store inside the downtime, as before. When the direct path fails the store path is taken.
    */
   direct?: boolean;
+  /**
+   * Post-copy: restore on the target before the memory arrives (non-memory images over the direct
+   * link, pages on fault and in the background through an encrypted tunnel from the source), then
+   * a --leave-running checkpoint on the target as the durable copy. The process needs the source
+   * until its last page arrived (see PostCopySummary.risk). Needs the direct link (not with
+   * direct: false). Default false.
+   */
+  lazy?: boolean;
+}
+
+/** A post-copy migration's timeline and its durable copy. */
+export interface PostCopySummary {
+  /** From the final dump's start to the process running on the target. */
+  runningOnTargetMs: number;
+  /** From the final dump's start to the last page on the target. */
+  lastPageAtMs: number;
+  /** How long the process ran on the target while pages still came from the source. */
+  pagesAfterRunningMs: number;
+  /** Non-memory images sent over the direct link before the restore. */
+  imagesBytes: number;
+  /** Bytes that crossed the page tunnel from the source (pages and CRIU's framing). */
+  tunnelBytes: number;
+  /** What could have gone wrong while pages came from the source. */
+  risk: string;
+  /** The target had every page, yet the source's CRIU reported a failure (it then resumes its copy). */
+  sourceProblem?: string;
+  /**
+   * The durable copy: a --leave-running checkpoint of the restored process on the target, taken
+   * once every page was in. It froze the process again for frozenMs.
+   */
+  durableCopy: { checkpointId: string; workflowId: string; frozenMs: number; finalDumpMs: number; storedAtMs: number };
 }
 
 /** What the checkpoint offers its parent with `finalLayersReady`. */
@@ -247,7 +278,9 @@ export interface MigrateResult {
    * How the final layers reached the target inside the downtime: "direct" from the source worker,
    * or "store" (upload, commit, download). Absent in results of runs from before the direct path.
    */
-  path?: 'direct' | 'store';
+  path?: 'direct' | 'store' | 'post-copy';
+  /** A post-copy migration (lazy: true): its timeline and durable copy; absent otherwise. */
+  postCopy?: PostCopySummary;
   /** The direct transfer, when that path was taken. */
   direct?: DirectTransferSummary | null;
   /** Why the direct path was not taken (turned off, no link, the transfer failed), or null. */

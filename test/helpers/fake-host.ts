@@ -3,7 +3,9 @@
  * so every stop rule can be driven exactly, behind the real activities.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
+import { CriuFailedError, LazyPagesFailedError } from '../../src/core';
 import type { ActivityDeps, CriuPort, StorePort } from '../../src/activities/deps';
 import type { DumpRequest, DumpResult, DumpStats, PreDumpRequest, ProcessIdentity } from '../../src/criu/types';
 import type { LayerRecord, PullOptions } from '../../src/storage/types';
@@ -39,6 +41,17 @@ export class FakeCriu implements CriuPort {
   finalDumpExtraFile: string | null = null;
   /** What dumpableBytes() reports (null: unknown, as from a host that cannot read it). */
   residentBytes: number | null = null;
+  /**
+   * Post-copy: the bytes a lazy dump's page server (a real TCP server here) sends to the one
+   * client it accepts, and what the lazy restore must receive to succeed.
+   */
+  lazyPageBytes = 256 * 1024;
+  /** The lazy page server stops after this many bytes (a source that fails mid-transfer). */
+  lazyServeCutAt: number | null = null;
+  /** The lazy restore fails before the process runs (CRIU's RESTORE refused). */
+  failLazyRestoreBeforeRunning = false;
+  /** What each lazy dump ended with: 'served' (process gone) or 'resumed' (CRIU resumed it). */
+  lazyDumpEnds: Array<'served' | 'resumed'> = [];
   private preDumps = 0;
 
   async dumpableBytes() {
@@ -73,13 +86,77 @@ export class FakeCriu implements CriuPort {
     if (!req.leaveRunning) this.alive.delete(req.pid);
     return { kind: 'dump', pid: req.pid, imagesDir: req.imagesDir, parent: req.prevImagesDir ?? null, leftRunning: !!req.leaveRunning, process: identityOf(req.pid), stats: stats(this.finalDumpPages, this.finalDumpPages * this.usPerPage), criuVersion: '4.1.1' };
   }
-  async restore(req: { imagesDir: string }) {
-    this.calls.push(`restore:${req.imagesDir}`);
+  /**
+   * Like CRIU's lazy dump: non-memory images, then a page server on every IPv4 address that
+   * accepts one client and closes its listener; `serving` is called once it listens. A page
+   * stream cut short, or `serving` failing, leaves the process alive (CRIU resumes it).
+   */
+  async lazyDump(req: DumpRequest, serving: () => Promise<void>): Promise<DumpResult> {
+    this.calls.push(`lazy-dump:${path.basename(req.imagesDir)}`);
+    fs.writeFileSync(path.join(req.imagesDir, 'inventory.img'), 'inv');
+    fs.writeFileSync(path.join(req.imagesDir, 'core-1.img'), Buffer.alloc(2048, 1));
+    const served = new Promise<void>((resolve, reject) => {
+      const server = net.createServer((socket) => {
+        server.close(); // one client, as CRIU's run_tcp_server
+        let sent = 0;
+        socket.once('data', () => {
+          const limit = this.lazyServeCutAt ?? this.lazyPageBytes;
+          socket.write(Buffer.alloc(Math.min(limit, this.lazyPageBytes), 7), () => {
+            sent = Math.min(limit, this.lazyPageBytes);
+            if (sent < this.lazyPageBytes) socket.destroy();
+            else socket.end();
+          });
+        });
+        socket.on('error', () => undefined);
+        socket.once('close', () => (sent >= this.lazyPageBytes ? resolve() : reject(new Error('Lazy pages transfer FAILED'))));
+      });
+      server.listen(req.lazyPagesPort ?? 0, '0.0.0.0', () => {
+        serving().catch((err: Error) => {
+          server.close();
+          reject(err);
+        });
+      });
+    });
+    try {
+      await served;
+    } catch (err) {
+      this.lazyDumpEnds.push('resumed');
+      throw err;
+    }
+    this.lazyDumpEnds.push('served');
+    this.alive.delete(req.pid);
+    return { kind: 'dump', pid: req.pid, imagesDir: req.imagesDir, parent: null, leftRunning: false, process: identityOf(req.pid), stats: stats(this.lazyPageBytes / 4096, 100), criuVersion: '4.1.1' };
+  }
+  async restore(req: { imagesDir: string; lazyPagesFrom?: { address: string; port: number } }) {
+    this.calls.push(`restore:${req.imagesDir}${req.lazyPagesFrom ? ':lazy' : ''}`);
     this.onRestore(req.imagesDir);
     if (this.failRestore) throw this.failRestore;
     const pid = this.restoredPid || 40000 + this.calls.length;
+    if (req.lazyPagesFrom) return this.lazyRestore(req.imagesDir, req.lazyPagesFrom, pid);
     this.alive.add(pid);
     return { pid, imagesDir: req.imagesDir, restoreTimeUs: 1234 };
+  }
+  /** Like a lazy restore: the daemon connects first, the process runs, then every page must come. */
+  private async lazyRestore(imagesDir: string, from: { address: string; port: number }, pid: number) {
+    const socket = net.connect(from);
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    if (this.failLazyRestoreBeforeRunning) {
+      socket.destroy();
+      throw new CriuFailedError('RESTORE', null, ['Error (criu/cr-restore.c): Restoring FAILED.'], null, 'The process was not restored.');
+    }
+    this.alive.add(pid);
+    const answeredAt = Date.now();
+    socket.write('get');
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      socket.on('data', (c: Buffer) => (got += c.length));
+      socket.on('error', () => undefined);
+      socket.once('close', () => resolve());
+    });
+    if (got < this.lazyPageBytes) {
+      throw new LazyPagesFailedError(imagesDir, pid, `the page server stopped after ${got} of ${this.lazyPageBytes} bytes`, null, 'fake');
+    }
+    return { pid, imagesDir, restoreTimeUs: 1234, lazyPages: { from: `${from.address}:${from.port}`, allPagesInMs: Date.now() - answeredAt } };
   }
   async isAlive(identity: ProcessIdentity) {
     return this.alive.has(identity.pid);

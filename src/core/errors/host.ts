@@ -22,4 +22,11 @@ export class DirectTransferFailed extends failureKind('direct-transfer-failed', 
 export class StagingSpaceLow extends failureKind('staging-space-low', { retryable: false }) {
 }
 
-export const HOST_ERRORS = [PidFileUnreadable, OutsideStaging, DirectTransferFailed, StagingSpaceLow] as const;
+/**
+ * A post-copy migration's lazy dump failed on the source (before its page server had served every
+ * page, or before the target had its images). CRIU resumes the process on the source then.
+ */
+export class LazyDumpFailed extends failureKind('lazy-dump-failed', { retryable: false }) {
+}
+
+export const HOST_ERRORS = [PidFileUnreadable, OutsideStaging, DirectTransferFailed, StagingSpaceLow, LazyDumpFailed] as const;

@@ -99,4 +99,32 @@ export class MigratedNotStored extends failureKind('migrated-not-stored', { retr
   }
 }
 
-export const WORKFLOW_ERRORS = [InvalidInput, HostUnavailable, PreDumpsUnavailable, CheckpointInProgress, CheckpointFailed, MigrationFailed, MigratedNotStored] as const;
+/** Where a failed post-copy migration left the process. */
+export type PostCopyOutcome = 'not-started' | 'resumed-on-source' | 'broke-after-running' | 'lost';
+
+const POST_COPY_LEFT: Record<PostCopyOutcome, (from: string, to: string) => string> = {
+  'not-started': (from) => `nothing was dumped: the process keeps running on ${from}`,
+  'resumed-on-source': (from, to) => `the process had not run on ${to}; CRIU resumed it on ${from}, where it keeps running`,
+  'broke-after-running': (from, to) =>
+    `the process had already run on ${to}; its copy there was killed (it lacked memory that never came), and CRIU resumed the process on ${from} ` +
+    `from its state at the freeze: whatever it did on ${to} since is lost`,
+  lost: (from, to) =>
+    `the process had already run on ${to} and its memory was still partly on ${from}, which no longer serves it: the process is lost; ` +
+    'restore it from your last stored checkpoint (`ferry list`)',
+};
+
+/** A post-copy migration (lazy) failed; the message says where the process is now. */
+export class PostCopyFailed extends failureKind('post-copy-failed', { retryable: false }) {
+  constructor(
+    readonly pid: number,
+    readonly from: string,
+    readonly to: string,
+    readonly problem: string,
+    readonly outcome: PostCopyOutcome,
+    options?: FerryErrorOptions,
+  ) {
+    super(`post-copy migration of pid ${pid} from ${from} to ${to} failed (${problem}); ${POST_COPY_LEFT[outcome](from, to)}`, options);
+  }
+}
+
+export const WORKFLOW_ERRORS = [InvalidInput, HostUnavailable, PreDumpsUnavailable, CheckpointInProgress, CheckpointFailed, MigrationFailed, MigratedNotStored, PostCopyFailed] as const;
