@@ -20,7 +20,10 @@ export type { TemporalSettings, TemporalTls } from './temporal-settings';
 export interface S3Settings {
   /** Endpoint URL of an S3-compatible service; undefined means AWS S3 itself. */
   endpoint: string | undefined;
-  region: string;
+  /** Where endpoint came from, for messages: a setting's name, or "the dev stack". */
+  endpointFrom: string;
+  /** undefined: the AWS SDK finds it (AWS_REGION, then the profile's region in the AWS config file). */
+  region: string | undefined;
   bucket: string;
   /** Key prefix under which every ferry object lives. */
   prefix: string;
@@ -435,19 +438,25 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     taskQueuePrefix: validateQueuePrefix('FERRY_TASK_QUEUE_PREFIX', readString(env, 'FERRY_TASK_QUEUE_PREFIX', DEFAULT_PREFIX)),
   });
 
-  const endpointSetting = env.FERRY_S3_ENDPOINT;
+  // As the AWS CLI and SDKs take it: ferry's own setting first, then the S3-specific and the
+  // general AWS endpoint variables; with none of them, the dev stack's MinIO.
+  const endpointFrom = ['FERRY_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'].find((name) => env[name] !== undefined && env[name]!.trim() !== '') ?? null;
+  const endpointSetting = endpointFrom === null ? (env.FERRY_S3_ENDPOINT === undefined ? undefined : '') : env[endpointFrom]!.trim();
   const endpoint =
     endpointSetting === undefined
       ? `http://127.0.0.1:${dev.minioPort}`
-      : endpointSetting.trim() === '' || endpointSetting.trim() === 'aws'
+      : endpointSetting === '' || (endpointFrom === 'FERRY_S3_ENDPOINT' && endpointSetting === 'aws')
         ? undefined
-        : validateUrl('FERRY_S3_ENDPOINT', endpointSetting.trim());
+        : validateUrl(endpointFrom ?? 'FERRY_S3_ENDPOINT', endpointSetting);
   if (endpoint !== undefined) refusePlainHttpOverNetwork(endpoint, readBool(env, 'FERRY_S3_ALLOW_HTTP', false));
   const pointsAtDevStack = endpointSetting === undefined;
   const userCredentials = Boolean(env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_SHARED_CREDENTIALS_FILE);
+  // The dev stack's MinIO takes any region; elsewhere the SDK's own chain finds it (the profile's too).
+  const regionSetting = env.FERRY_S3_REGION?.trim() || env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || undefined;
   const s3: S3Settings = {
     endpoint,
-    region: readString(env, 'FERRY_S3_REGION', env.AWS_REGION || 'us-east-1'),
+    endpointFrom: endpointFrom ?? (pointsAtDevStack ? 'the dev stack' : 'FERRY_S3_ENDPOINT'),
+    region: regionSetting ?? (pointsAtDevStack ? 'us-east-1' : undefined),
     bucket: validateBucket('FERRY_S3_BUCKET', readString(env, 'FERRY_S3_BUCKET', DEV_BUCKET)),
     prefix: validateKeyPrefix('FERRY_S3_PREFIX', readString(env, 'FERRY_S3_PREFIX', DEFAULT_PREFIX)),
     forcePathStyle: readBool(env, 'FERRY_S3_PATH_STYLE', endpoint !== undefined),
@@ -504,8 +513,8 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE', 'Temporal config file (default ~/.config/temporalio/temporal.toml) and its profile (default "default"); the variables above win over it'],
   ['FERRY_TEMPORAL_WEB_URL', 'Temporal web UI base URL for links (default http://127.0.0.1:8233)'],
   ['FERRY_TASK_QUEUE_PREFIX', 'prefix of ferry task queues (default "ferry")'],
-  ['FERRY_S3_ENDPOINT', 'S3-compatible endpoint URL; "aws" or empty for AWS S3 (default http://127.0.0.1:9000, the dev MinIO)'],
-  ['FERRY_S3_REGION', 'S3 region (default $AWS_REGION or us-east-1)'],
+  ['FERRY_S3_ENDPOINT', 'S3-compatible endpoint URL; "aws" or empty for AWS S3 (default: $AWS_ENDPOINT_URL_S3, then $AWS_ENDPOINT_URL, else http://127.0.0.1:9000, the dev MinIO)'],
+  ['FERRY_S3_REGION', 'S3 region (default: $AWS_REGION, $AWS_DEFAULT_REGION, then the AWS profile\'s region; us-east-1 on the dev stack)'],
   ['FERRY_S3_BUCKET', 'bucket holding checkpoints (default "ferry")'],
   ['FERRY_S3_PREFIX', 'key prefix inside the bucket (default "ferry")'],
   ['FERRY_S3_ALLOW_HTTP', 'true to allow a plain http:// endpoint on another host (default false: only loopback may be http)'],

@@ -398,6 +398,9 @@ export interface EnvVar {
   value: string;
 }
 
+/** MinIO takes any region; the dev stack's shell variables name one so every AWS tool agrees. */
+const DEV_REGION = 'us-east-1';
+
 /**
  * The variables a shell needs to use the dev stack: ferry's own settings and, for S3, where the
  * credentials are (a file and a profile), never the credentials themselves.
@@ -413,14 +416,14 @@ export function devEnv(config: FerryConfig): EnvVar[] {
     { name: 'TEMPORAL_ADDRESS', value: specs.temporal.address },
     { name: 'TEMPORAL_NAMESPACE', value: config.temporal.namespace },
     { name: 'FERRY_S3_ENDPOINT', value: specs.minio.address },
-    { name: 'FERRY_S3_REGION', value: config.s3.region },
+    { name: 'FERRY_S3_REGION', value: config.s3.region ?? DEV_REGION },
     { name: 'FERRY_S3_BUCKET', value: config.s3.bucket },
     { name: 'FERRY_S3_PATH_STYLE', value: 'true' },
     // The dev stack's permissive policy (written by `ferry dev up`) for workers started from this shell.
     { name: 'FERRY_HOST_POLICY', value: config.dev.hostPolicyFile },
     { name: 'AWS_SHARED_CREDENTIALS_FILE', value: config.dev.credentialsFile },
     { name: 'AWS_PROFILE', value: config.dev.credentialsProfile },
-    { name: 'AWS_REGION', value: config.s3.region },
+    { name: 'AWS_REGION', value: config.s3.region ?? DEV_REGION },
     // Lets the AWS CLI and other SDKs reach MinIO without flags.
     { name: 'AWS_ENDPOINT_URL_S3', value: specs.minio.address },
   ];

@@ -24,7 +24,8 @@ export function createS3Client(config: FerryConfig, overrides: Partial<S3ClientC
   const { s3, dev } = config;
   return new S3Client({
     requestHandler: { connectionTimeout: s3.connectTimeoutMs, socketTimeout: s3.requestTimeoutMs },
-    region: s3.region,
+    // Without a region setting the SDK's chain finds it: AWS_REGION, then the profile's in the AWS config file.
+    ...(s3.region !== undefined ? { region: s3.region } : {}),
     ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
     forcePathStyle: s3.forcePathStyle,
     ...(s3.useDevCredentials

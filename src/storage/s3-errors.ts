@@ -3,6 +3,7 @@
  * copied into ours (it can echo request details); the SDK error stays reachable as `cause`.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import { ConfigError } from '../config/config';
 import { AccessDenied, BucketMissing, ObjectMissing, StorageUnreachable, TransferAborted, isError } from '../core';
 
 export interface S3Context {
@@ -85,7 +86,7 @@ export function translateS3Error(err: unknown, ctx: S3Context): unknown {
   const code = errorCode(err);
   const status = httpStatus(err);
   const net = networkCode(err);
-  if (net) return new StorageUnreachable(ctx.endpoint, net, { cause: err });
+  if (net) return new StorageUnreachable(ctx.endpoint, net, { cause: err, uploading: /^upload of /.test(ctx.operation) });
   if (code === 'NoSuchBucket') return new BucketMissing(ctx.bucket, ctx.endpoint, { cause: err });
   if (
     code === 'InvalidAccessKeyId' ||
@@ -102,7 +103,10 @@ export function translateS3Error(err: unknown, ctx: S3Context): unknown {
     return new ObjectMissing(ctx.key, ctx.bucket, undefined, { cause: err });
   }
   if (code === 'CredentialsProviderError') {
-    return new AccessDenied(ctx.bucket, ctx.endpoint, `${ctx.operation} (no credentials found in the provider chain)`, { cause: err });
+    return new AccessDenied(ctx.bucket, ctx.endpoint, ctx.operation, { cause: err, why: 'no-credentials' });
+  }
+  if (err instanceof Error && /^Region is missing/.test(err.message)) {
+    return new ConfigError('FERRY_S3_REGION', 'is not set, and neither AWS_REGION nor the AWS profile (AWS_PROFILE in ~/.aws/config) names a region; set one of them');
   }
   return err;
 }

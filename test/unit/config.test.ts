@@ -191,3 +191,23 @@ describe('a store off this machine without an encryption key', () => {
     expect(check({ FERRY_S3_ENDPOINT: 'https://s3.example.com', FERRY_ENCRYPTION_KEY: 'a'.repeat(64) })).toBeNull();
   });
 });
+
+describe('S3 settings as the AWS SDK and CLI take them', () => {
+  it('takes the endpoint from FERRY_S3_ENDPOINT, then AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, else the dev stack', () => {
+    expect(loadConfig(base).s3).toMatchObject({ endpoint: 'http://127.0.0.1:9000', endpointFrom: 'the dev stack', useDevCredentials: true });
+    expect(loadConfig({ ...base, AWS_ENDPOINT_URL: 'https://s3.general.example' }).s3).toMatchObject({ endpoint: 'https://s3.general.example', endpointFrom: 'AWS_ENDPOINT_URL' });
+    const s3Specific = loadConfig({ ...base, AWS_ENDPOINT_URL: 'https://s3.general.example', AWS_ENDPOINT_URL_S3: 'https://s3.specific.example' }).s3;
+    expect(s3Specific).toMatchObject({ endpoint: 'https://s3.specific.example', endpointFrom: 'AWS_ENDPOINT_URL_S3', useDevCredentials: false });
+    expect(loadConfig({ ...base, AWS_ENDPOINT_URL_S3: 'https://s3.specific.example', FERRY_S3_ENDPOINT: 'https://ferry.example' }).s3.endpoint).toBe('https://ferry.example');
+    expect(loadConfig({ ...base, AWS_ENDPOINT_URL_S3: 'https://s3.specific.example', FERRY_S3_ENDPOINT: 'aws' }).s3.endpoint).toBeUndefined();
+    expect(configError({ ...base, AWS_ENDPOINT_URL_S3: 'not a url' }).setting).toBe('AWS_ENDPOINT_URL_S3');
+  });
+
+  it('takes the region from FERRY_S3_REGION, AWS_REGION or AWS_DEFAULT_REGION; off the dev stack, else leaves it to the SDK (the profile)', () => {
+    expect(loadConfig(base).s3.region).toBe('us-east-1');
+    expect(loadConfig({ ...base, FERRY_S3_ENDPOINT: 'aws' }).s3.region).toBeUndefined();
+    expect(loadConfig({ ...base, FERRY_S3_ENDPOINT: 'aws', AWS_DEFAULT_REGION: 'eu-west-3' }).s3.region).toBe('eu-west-3');
+    expect(loadConfig({ ...base, FERRY_S3_ENDPOINT: 'aws', AWS_DEFAULT_REGION: 'eu-west-3', AWS_REGION: 'eu-north-1' }).s3.region).toBe('eu-north-1');
+    expect(loadConfig({ ...base, FERRY_S3_ENDPOINT: 'aws', AWS_REGION: 'eu-north-1', FERRY_S3_REGION: 'ap-south-1' }).s3.region).toBe('ap-south-1');
+  });
+});

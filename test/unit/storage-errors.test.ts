@@ -66,3 +66,31 @@ describe('storage errors', () => {
     expect(typed.message).toMatch(/credentials/);
   });
 });
+
+describe('storage errors give only the hint that fits', () => {
+  it('no credentials at all is not called a rejection', () => {
+    const noCreds = Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
+    const err = translateS3Error(noCreds, { ...ctx, operation: 'listing of ferry/checkpoints/' }) as Error;
+    expect(isError(err, AccessDenied)).toBe(true);
+    expect(err.message).toMatch(/^no S3 credentials for listing of ferry\/checkpoints\/ on bucket "ferry" at http:\/\/127\.0\.0\.1:9000: the AWS provider chain found none; set AWS_PROFILE/);
+    expect(err.message).not.toMatch(/rejected/);
+    const rejected = translateS3Error(s3Error('InvalidAccessKeyId', 403), ctx) as Error;
+    expect(rejected.message).toMatch(/were rejected/);
+    expect(rejected.message).not.toMatch(/found none/);
+  });
+
+  it('an unreachable store mentions resuming only for an upload', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9000'), { code: 'ECONNREFUSED' });
+    const upload = translateS3Error(refused, ctx) as Error;
+    expect(upload.message).toMatch(/an interrupted upload resumes where it stopped when retried/);
+    const listing = translateS3Error(refused, { ...ctx, operation: 'listing of ferry/checkpoints/', key: undefined }) as Error;
+    expect(isError(listing, StorageUnreachable)).toBe(true);
+    expect(listing.message).not.toMatch(/resumes/);
+    expect(listing.message).toMatch(/AWS_ENDPOINT_URL_S3/);
+  });
+
+  it('a region nobody gave is a configuration error naming where it can come from', () => {
+    const err = translateS3Error(new Error('Region is missing'), ctx) as Error;
+    expect(err.message).toMatch(/FERRY_S3_REGION is not set, and neither AWS_REGION nor the AWS profile/);
+  });
+});

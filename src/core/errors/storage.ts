@@ -73,21 +73,27 @@ export class BucketMissing extends failureKind('bucket-missing', { retryable: fa
 }
 
 export class AccessDenied extends failureKind('access-denied', { retryable: false }) {
-  constructor(readonly bucket: string, readonly endpoint: string, readonly operation: string, options?: FerryErrorOptions) {
+  /** `why`: the store rejected the credentials sent, or the AWS provider chain found none to send. */
+  constructor(readonly bucket: string, readonly endpoint: string, readonly operation: string, options?: FerryErrorOptions & { why?: 'rejected' | 'no-credentials' }) {
     super(
-      `access denied by ${endpoint} for ${operation} on bucket ${JSON.stringify(bucket)}: the credentials from the ` +
-        'AWS provider chain were rejected (wrong key or secret, or no permission); check AWS_PROFILE / ' +
-        'AWS_ACCESS_KEY_ID or the shared credentials file',
+      options?.why === 'no-credentials'
+        ? `no S3 credentials for ${operation} on bucket ${JSON.stringify(bucket)} at ${endpoint}: the AWS provider chain found none; ` +
+            'set AWS_PROFILE (a profile in ~/.aws/credentials or ~/.aws/config), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an instance or pod role'
+        : `access denied by ${endpoint} for ${operation} on bucket ${JSON.stringify(bucket)}: the credentials from the ` +
+            'AWS provider chain were rejected (wrong key or secret, or no permission); check AWS_PROFILE / ' +
+            'AWS_ACCESS_KEY_ID or the shared credentials file',
       options,
     );
   }
 }
 
 export class StorageUnreachable extends failureKind('storage-unreachable', { retryable: true }) {
-  constructor(readonly endpoint: string, readonly reason: string, options?: FerryErrorOptions) {
+  /** `uploading`: the failed request was part of an upload, which a retry resumes. */
+  constructor(readonly endpoint: string, readonly reason: string, options?: FerryErrorOptions & { uploading?: boolean }) {
     super(
       `storage endpoint ${endpoint} is unreachable (${reason}); start it (the dev stack: \`ferry dev up\`) or ` +
-        'check FERRY_S3_ENDPOINT; an interrupted upload resumes where it stopped when retried',
+        'check FERRY_S3_ENDPOINT (or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, which it overrides)' +
+        (options?.uploading ? '; an interrupted upload resumes where it stopped when retried' : ''),
       options,
     );
   }
