@@ -195,8 +195,10 @@ function runCase(c: Case): string[] {
   if (!c.stderr.test(stderr)) problems.push(`stderr ${JSON.stringify(stderr.slice(0, 300))} does not match ${c.stderr}`);
   if (stderr.length > MAX_STDERR) problems.push(`stderr is ${stderr.length} chars (a clear error is one short message)`);
   const stdout = r.stdout ?? '';
-  if (stdout !== '') {
-    problems.push(`printed on stdout: ${JSON.stringify(stdout.slice(0, 200))}`);
+  // Asked for --json, a failure is one JSON error document on stdout (with the exit code); else nothing.
+  const jsonError = c.args(ctx).includes('--json') ? jsonErrorProblem(stdout, r.status) : null;
+  if (stdout !== '' && jsonError !== '') {
+    problems.push(jsonError ?? `printed on stdout: ${JSON.stringify(stdout.slice(0, 200))}`);
     const id = /"workflowId":\s*"([^"]+)"/.exec(stdout)?.[1];
     if (id) startedWorkflows.push(id);
   }
@@ -233,6 +235,18 @@ afterAll(async () => {
   await workload?.stop();
   if (ctx) fs.rmSync(ctx.tmp, { recursive: true, force: true });
 });
+
+/** '' when `stdout` is exactly a JSON error document for exit code `status`; else what is wrong with it. */
+function jsonErrorProblem(stdout: string, status: number | null): string {
+  try {
+    const doc = JSON.parse(stdout) as { error?: { kind?: unknown; message?: unknown; exitCode?: unknown } };
+    const e = doc.error;
+    if (Object.keys(doc).length === 1 && e && typeof e.kind === 'string' && typeof e.message === 'string' && e.exitCode === status) return '';
+    return `stdout is not a JSON error document for exit ${status}: ${JSON.stringify(stdout.slice(0, 200))}`;
+  } catch {
+    return `stdout is not JSON: ${JSON.stringify(stdout.slice(0, 200))}`;
+  }
+}
 
 describe.each(CASES.map((c) => [c.name, c] as const))('%s', (name, c) => {
   if (KNOWN_GAPS[name]) {
