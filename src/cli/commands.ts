@@ -9,6 +9,7 @@ import { registerWorkerCommands } from './worker-commands';
 import { registerCheckpointCommands } from './checkpoint-commands';
 import { registerScheduleCommands } from './schedule-commands';
 import { registerTriggerCommands } from './trigger-commands';
+import { addExamples } from './examples';
 
 export function registerCommands(program: Command): void {
   void program;
@@ -19,4 +20,5 @@ export function registerCommands(program: Command): void {
   registerCheckpointCommands(program);
   registerScheduleCommands(program);
   registerTriggerCommands(program);
+  addExamples(program);
 }
