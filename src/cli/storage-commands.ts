@@ -125,7 +125,7 @@ function gcText(r: GcResult): string {
 export function registerStorageCommands(program: Command): void {
   program
     .command('push')
-    .description('upload a local chain of CRIU images dirs (following parent links) as one checkpoint')
+    .description('Upload a local chain of CRIU images dirs (following parent links) as one checkpoint')
     .argument('<dir>', 'the final images dir of the chain')
     .requiredOption('--checkpoint <id>', 'checkpoint id to store it under')
     .option('--criu-version <version>', 'CRIU version to record in the manifest')
@@ -147,7 +147,7 @@ export function registerStorageCommands(program: Command): void {
 
   program
     .command('pull')
-    .description('download a checkpoint chain, verified, into layer dirs with CRIU parent links')
+    .description('Download a checkpoint chain, verified, into layer dirs with CRIU parent links')
     .argument('<id>', 'checkpoint id')
     .requiredOption('--into <dir>', 'directory to create layer-0 .. layer-N in (new or empty)')
     .option('--allow-incomplete', 'also download a checkpoint whose push never finished')
@@ -162,10 +162,10 @@ export function registerStorageCommands(program: Command): void {
       emit(options, { checkpointId: id, ...result, seconds }, (v) => `pulled ${v.checkpointId}: ${v.layerDirs.length} layer(s); restore from ${v.finalDir}`);
     });
 
-  const checkpoints = program.command('checkpoints').description('list, show and delete stored checkpoints');
+  const checkpoints = program.command('checkpoints').description('List, show and delete stored checkpoints');
   checkpoints
     .command('ls')
-    .description('list stored checkpoints, oldest first')
+    .description('List stored checkpoints, oldest first')
     .option('--json', 'print one JSON document')
     .action(async (options: { json?: boolean }) => {
       const list = await (await openStore()).list();
@@ -173,7 +173,7 @@ export function registerStorageCommands(program: Command): void {
     });
   checkpoints
     .command('show')
-    .description('show a checkpoint: its chain, layers, files and CRIU stats')
+    .description('Show a checkpoint: its chain, layers, files and CRIU stats')
     .argument('<id>', 'checkpoint id')
     .option('--json', 'print one JSON document')
     .action(async (rawId: string, options: { json?: boolean }) => {
@@ -181,7 +181,7 @@ export function registerStorageCommands(program: Command): void {
     });
   checkpoints
     .command('rm')
-    .description('delete a checkpoint and the objects no other checkpoint uses')
+    .description('Delete a checkpoint and the objects no other checkpoint uses')
     .argument('<id>', 'checkpoint id')
     .option('--json', 'print one JSON document')
     .action(async (rawId: string, options: { json?: boolean }) => {
@@ -191,7 +191,7 @@ export function registerStorageCommands(program: Command): void {
 
   program
     .command('gc')
-    .description('delete all but the most recent complete checkpoints, never a layer a kept one needs')
+    .description('Delete all but the most recent complete checkpoints, never a layer a kept one needs')
     .requiredOption('--keep-last <n>', 'number of most recent complete checkpoints to keep (0 keeps none on that account)')
     .option('--grace-hours <h>', 'leave incomplete checkpoints, unreferenced objects and uploads younger than this', '24')
     .option('--keep-released-chains <duration>', "keep a warm chain this long after its last pre-dump once its schedule is deleted (e.g. 7d, 36h, 0)", '7d')
