@@ -10,6 +10,7 @@ import { registerCheckpointCommands } from './checkpoint-commands';
 import { registerScheduleCommands } from './schedule-commands';
 import { registerTriggerCommands } from './trigger-commands';
 import { addExamples } from './examples';
+import { completionScript } from './completion';
 
 export function registerCommands(program: Command): void {
   void program;
@@ -20,5 +21,17 @@ export function registerCommands(program: Command): void {
   registerCheckpointCommands(program);
   registerScheduleCommands(program);
   registerTriggerCommands(program);
+  program
+    .command('completion')
+    .description('Print a shell completion script for ferry (bash or zsh): commands, subcommands and options')
+    .argument('<shell>', 'bash or zsh')
+    .addHelpText('after', `
+Examples:
+  $ ferry completion bash > /etc/bash_completion.d/ferry      # system-wide, new shells
+  $ source <(ferry completion bash)                           # this shell only
+  $ ferry completion zsh > "\${fpath[1]}/_ferry"               # zsh (uses its bash completion support)`)
+    .action((shell: string) => {
+      process.stdout.write(completionScript(program, shell));
+    });
   addExamples(program);
 }
