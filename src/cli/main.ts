@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE } from './exit-codes';
 import { registerCommands } from './commands';
 import { UsageError } from './usage-error';
+import { forgetPrintedResult, printedResult } from './output';
 import { errorKind, FerryError, isError } from '../core';
 import { ConfigError } from '../config/config';
 
@@ -65,6 +66,7 @@ function writeJsonError(kind: string, message: string, exitCode: number, extra: 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   const json = asksForJson(argv);
+  forgetPrintedResult();
   try {
     await program.parseAsync(argv);
     return EXIT_OK;
@@ -77,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const { code, message } = describeFailure(err);
     process.stderr.write(message + '\n');
-    if (json) writeJsonError(code === EXIT_USAGE ? 'usage' : code === EXIT_INTERNAL ? 'internal' : (errorKind(err) ?? (err instanceof FerryError ? err.kind : 'failed')), message, code);
+    if (json && !printedResult()) writeJsonError(code === EXIT_USAGE ? 'usage' : code === EXIT_INTERNAL ? 'internal' : (errorKind(err) ?? (err instanceof FerryError ? err.kind : 'failed')), message, code);
     return code;
   }
 }

@@ -8,7 +8,24 @@ export interface OutputOptions {
   json?: boolean;
 }
 
+let resultPrinted = false;
+
+/**
+ * Whether a command printed its result already in this run: a command that reports a finding and
+ * then fails (`inspect` of a broken chain exits 1) has said everything on stdout, and main() must
+ * not add an error document to it.
+ */
+export function printedResult(): boolean {
+  return resultPrinted;
+}
+
+/** Forgets an earlier run's result (main() runs more than once in one process under tests and embedders). */
+export function forgetPrintedResult(): void {
+  resultPrinted = false;
+}
+
 export function emit<T>(options: OutputOptions, value: T, human: (value: T) => string): void {
+  resultPrinted = true;
   if (options.json) {
     process.stdout.write(JSON.stringify(value, null, 2) + '\n');
   } else {
