@@ -22,7 +22,7 @@ export interface S3Settings {
   endpoint: string | undefined;
   /** Where endpoint came from, for messages: a setting's name, or "the dev stack". */
   endpointFrom: string;
-  /** undefined: the AWS SDK finds it (AWS_REGION, then the profile's region in the AWS config file). */
+  /** undefined (AWS S3 itself, none set): the AWS SDK finds it (the profile's region in the AWS config file). */
   region: string | undefined;
   bucket: string;
   /** Key prefix under which every ferry object lives. */
@@ -451,12 +451,13 @@ export function loadConfig(env: Env = process.env): FerryConfig {
   if (endpoint !== undefined) refusePlainHttpOverNetwork(endpoint, readBool(env, 'FERRY_S3_ALLOW_HTTP', false));
   const pointsAtDevStack = endpointSetting === undefined;
   const userCredentials = Boolean(env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_SHARED_CREDENTIALS_FILE);
-  // The dev stack's MinIO takes any region; elsewhere the SDK's own chain finds it (the profile's too).
+  // For AWS S3 itself the SDK's own chain finds the region (the profile's too). An S3-compatible
+  // endpoint (MinIO, the dev stack) takes any region for signing: us-east-1 unless one is set.
   const regionSetting = env.FERRY_S3_REGION?.trim() || env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || undefined;
   const s3: S3Settings = {
     endpoint,
     endpointFrom: endpointFrom ?? (pointsAtDevStack ? 'the dev stack' : 'FERRY_S3_ENDPOINT'),
-    region: regionSetting ?? (pointsAtDevStack ? 'us-east-1' : undefined),
+    region: regionSetting ?? (endpoint !== undefined ? 'us-east-1' : undefined),
     bucket: validateBucket('FERRY_S3_BUCKET', readString(env, 'FERRY_S3_BUCKET', DEV_BUCKET)),
     prefix: validateKeyPrefix('FERRY_S3_PREFIX', readString(env, 'FERRY_S3_PREFIX', DEFAULT_PREFIX)),
     forcePathStyle: readBool(env, 'FERRY_S3_PATH_STYLE', endpoint !== undefined),
@@ -514,7 +515,7 @@ export const SETTINGS_HELP: ReadonlyArray<[string, string]> = [
   ['FERRY_TEMPORAL_WEB_URL', 'Temporal web UI base URL for links (default http://127.0.0.1:8233)'],
   ['FERRY_TASK_QUEUE_PREFIX', 'prefix of ferry task queues (default "ferry")'],
   ['FERRY_S3_ENDPOINT', 'S3-compatible endpoint URL; "aws" or empty for AWS S3 (default: $AWS_ENDPOINT_URL_S3, then $AWS_ENDPOINT_URL, else http://127.0.0.1:9000, the dev MinIO)'],
-  ['FERRY_S3_REGION', 'S3 region (default: $AWS_REGION, $AWS_DEFAULT_REGION, then the AWS profile\'s region; us-east-1 on the dev stack)'],
+  ['FERRY_S3_REGION', 'S3 region (default: $AWS_REGION, $AWS_DEFAULT_REGION; for AWS S3 then the AWS profile\'s region; us-east-1 for other endpoints)'],
   ['FERRY_S3_BUCKET', 'bucket holding checkpoints (default "ferry")'],
   ['FERRY_S3_PREFIX', 'key prefix inside the bucket (default "ferry")'],
   ['FERRY_S3_ALLOW_HTTP', 'true to allow a plain http:// endpoint on another host (default false: only loopback may be http)'],

@@ -203,8 +203,9 @@ describe('S3 settings as the AWS SDK and CLI take them', () => {
     expect(configError({ ...base, AWS_ENDPOINT_URL_S3: 'not a url' }).setting).toBe('AWS_ENDPOINT_URL_S3');
   });
 
-  it('takes the region from FERRY_S3_REGION, AWS_REGION or AWS_DEFAULT_REGION; off the dev stack, else leaves it to the SDK (the profile)', () => {
+  it('takes the region from FERRY_S3_REGION, AWS_REGION or AWS_DEFAULT_REGION; else us-east-1 for an S3-compatible endpoint, and the SDK (the profile) for AWS S3', () => {
     expect(loadConfig(base).s3.region).toBe('us-east-1');
+    expect(loadConfig({ ...base, FERRY_S3_ENDPOINT: 'https://minio.example:9000' }).s3.region).toBe('us-east-1');
     expect(loadConfig({ ...base, FERRY_S3_ENDPOINT: 'aws' }).s3.region).toBeUndefined();
     expect(loadConfig({ ...base, FERRY_S3_ENDPOINT: 'aws', AWS_DEFAULT_REGION: 'eu-west-3' }).s3.region).toBe('eu-west-3');
     expect(loadConfig({ ...base, FERRY_S3_ENDPOINT: 'aws', AWS_DEFAULT_REGION: 'eu-west-3', AWS_REGION: 'eu-north-1' }).s3.region).toBe('eu-north-1');
