@@ -42,7 +42,8 @@ test('a worker whose policy refuses the executable: checkpoint fails PolicyRefus
     timeout: 120000,
   });
   expect(r.status).toBe(1);
-  expect(r.stdout).toBe('');
+  // --json: the failure is the one JSON document on stdout.
+  expect(JSON.parse(r.stdout)).toEqual({ error: { kind: 'workflow-run-failed', message: expect.stringMatching(/\(PolicyRefused\)/), exitCode: 1 } });
   expect(r.stderr).toMatch(/\(PolicyRefused\)/);
   expect(r.stderr).toMatch(new RegExp(`host policy refused dump of pid ${workload.pid}.*its executable .* is not an allowed executable`));
 
